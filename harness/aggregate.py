@@ -1,0 +1,50 @@
+"""CLI: metrics.json files -> tidy CSV + LaTeX table with the paper's values beside ours.
+
+    python -m harness.aggregate --results results/*/*/*/seed*/metrics.json \
+        --paper ../shared/paper/tables.csv --out-csv results/tables/results.csv \
+        --out-tex results/tables/table2.tex --table 2 [--caption-extra TEXT]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from harness.results import ResultError, collect_results, load_paper_values, summarise
+from harness.tables import render_lm_table, write_atomic, write_tidy_csv
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Argument parser of the aggregate CLI."""
+    parser = argparse.ArgumentParser(prog="python -m harness.aggregate", description=__doc__.splitlines()[0])
+    parser.add_argument("--results", nargs="+", type=Path, required=True, help="metrics.json files")
+    parser.add_argument("--paper", type=Path, default=None, help="paper values CSV (table,dataset,model,metric,value)")
+    parser.add_argument("--out-csv", type=Path, required=True, help="tidy CSV of every reported number")
+    parser.add_argument("--out-tex", type=Path, required=True, help="LaTeX table")
+    parser.add_argument("--table", default="2", help="paper table to compare with (default: 2)")
+    parser.add_argument("--caption-extra", default="", help="text appended to the caption (LaTeX)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (1 on a malformed result file)."""
+    args = build_parser().parse_args(argv)
+    if args.paper is not None and not args.paper.is_file():
+        print(f"warning: paper values file {args.paper} not found; rendering without paper values (n/a)",
+              file=sys.stderr)
+    try:
+        tidy = collect_results(args.results)
+        paper = load_paper_values(args.paper)
+        tex = render_lm_table(summarise(tidy), paper, table=args.table, caption_extra=args.caption_extra)
+    except (ResultError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    write_tidy_csv(tidy, args.out_csv)
+    write_atomic(args.out_tex, tex)
+    print(f"wrote {args.out_csv} ({len(tidy)} rows) and {args.out_tex}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,271 @@
+"""One typed configuration object, built from `config/*.yaml` and validated against the schema.
+
+The schema (`workflow/schemas/config.schema.yaml`) is the single source of defaults; Snakemake validates the
+same file with `snakemake.utils.validate`. Python code never reads raw dicts beyond this module: it receives an
+`ExperimentConfig` or a `RunConfig` (one dataset x model x seed).
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import jsonschema
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """A configuration file or value is invalid; the message names the key."""
+
+
+# --------------------------------------------------------------------------- schema validation
+
+
+def _validator_with_defaults():
+    """A jsonschema validator that fills in `default` values while validating (as snakemake.utils.validate)."""
+    base = jsonschema.Draft202012Validator
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for key, sub in properties.items():
+                if "default" in sub and key not in instance:
+                    instance[key] = copy.deepcopy(sub["default"])
+        yield from base.VALIDATORS["properties"](validator, properties, instance, schema)
+
+    def fill_additional(validator, additional, instance, schema):
+        # defaults inside `additionalProperties` sub-schemas (per-dataset / per-model entries)
+        yield from base.VALIDATORS["additionalProperties"](validator, additional, instance, schema)
+        if isinstance(instance, dict) and isinstance(additional, dict):
+            known = set(schema.get("properties", {}))
+            for key, value in instance.items():
+                if key not in known:
+                    yield from validator.descend(value, additional, path=key)
+
+    return jsonschema.validators.extend(
+        base, {"properties": set_defaults, "additionalProperties": fill_additional}
+    )
+
+
+def load_schema() -> dict:
+    with open(SCHEMA_PATH) as handle:
+        return yaml.safe_load(handle)
+
+
+def validate_config(raw: Mapping[str, Any]) -> dict:
+    """Validate `raw` against the schema and return a copy with every default filled in."""
+    config = copy.deepcopy(dict(raw))
+    validator = _validator_with_defaults()(load_schema())
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = []
+        for error in errors:
+            where = ".".join(str(p) for p in error.absolute_path) or "<top level>"
+            lines.append(f"  {where}: {error.message}")
+        raise ConfigError("invalid configuration:\n" + "\n".join(lines))
+    return config
+
+
+def load_config_file(path: str | Path, overrides: Mapping[str, Any] | None = None) -> dict:
+    """Read a YAML config file, apply top-level overrides, validate and fill defaults."""
+    path = Path(path)
+    try:
+        with open(path) as handle:
+            raw = yaml.safe_load(handle) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    raw.update(overrides or {})
+    try:
+        return validate_config(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+# --------------------------------------------------------------------------- typed sections
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    max_vocab: int | None = None
+    max_train_sentences: int | None = None
+    max_valid_sentences: int | None = None
+    max_test_sentences: int | None = None
+    max_length: int | None = None
+    train_split: str = "train"
+    valid_split: str = "valid"
+    test_split: str = "test"
+
+
+@dataclass(frozen=True)
+class ArchitectureConfig:
+    emb_dim: int = 512
+    hidden_dim: int = 256
+    z_dim: int = 32
+    num_layers: int = 1
+    dropout: float = 0.5
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 100
+    batch_size: int = 64
+    lr: float = 1e-4
+    weight_decay: float = 1e-5
+    adam_eps: float = 1e-6
+    grad_clip: float | None = None
+    loss_reduction: str = "sum"
+    shuffle: bool = True
+    select_by: str = "valid_loss"
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    iw_samples: int = 500
+    iw_chunk: int = 50
+    batch_size: int = 32
+    au_threshold: float = 0.01
+    paper_batch_size: int = 64
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    method: str
+    paper_name: str | None = None
+    paper_tables: tuple[str, ...] = ("2",)
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one training + evaluation run needs; serialised into every result file."""
+
+    experiment: str
+    dataset: str
+    seed: int
+    device: str
+    data: DataOptions
+    architecture: ArchitectureConfig
+    train: TrainConfig
+    evaluate: EvaluateConfig
+    model: ModelEntry
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> "RunConfig":
+        try:
+            model = dict(raw["model"])
+            model["paper_tables"] = tuple(model.get("paper_tables", ("2",)))
+            return cls(
+                experiment=raw["experiment"],
+                dataset=raw["dataset"],
+                seed=int(raw["seed"]),
+                device=raw["device"],
+                data=_build(DataOptions, raw["data"], "data"),
+                architecture=_build(ArchitectureConfig, raw["architecture"], "architecture"),
+                train=_build(TrainConfig, raw["train"], "train"),
+                evaluate=_build(EvaluateConfig, raw["evaluate"], "evaluate"),
+                model=_build(ModelEntry, model, "model"),
+            )
+        except KeyError as exc:
+            raise ConfigError(f"run config lacks key {exc}") from None
+
+    def training_fingerprint(self) -> str:
+        """Hash of what determines the trained weights (not the evaluation settings)."""
+        payload = self.to_dict()
+        payload.pop("evaluate")
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _build(cls, values: Mapping[str, Any], where: str):
+    """Instantiate a dataclass, naming the offending key on an unknown one."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known keys: {sorted(names)}")
+    return cls(**values)
+
+
+def build_options(cls, values: Mapping[str, Any], where: str):
+    """Public form of `_build` for method option dataclasses."""
+    return _build(cls, values, where)
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """The validated top-level config, with helpers to enumerate runs."""
+
+    raw: Mapping[str, Any]
+
+    @classmethod
+    def from_file(cls, path: str | Path, overrides: Mapping[str, Any] | None = None) -> "ExperimentConfig":
+        return cls.from_mapping(load_config_file(path, overrides))
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any]) -> "ExperimentConfig":
+        experiment = cls(validate_config(raw))
+        experiment.check()
+        return experiment
+
+    @property
+    def experiment(self) -> str:
+        return self.raw["experiment"]
+
+    def model_entry(self, name: str) -> ModelEntry:
+        defs = self.raw["model_defs"]
+        if name not in defs:
+            raise ConfigError(f"models: '{name}' has no entry in model_defs (known: {sorted(defs)})")
+        entry = dict(defs[name])
+        entry["paper_tables"] = tuple(entry["paper_tables"])
+        return ModelEntry(name=name, **entry)
+
+    def run_config(self, dataset: str, model: str, seed: int) -> RunConfig:
+        raw = self.raw
+        data_options = raw["data_options"].get(dataset, {})
+        return RunConfig(
+            experiment=raw["experiment"],
+            dataset=dataset,
+            seed=int(seed),
+            device=raw["device"],
+            data=_build(DataOptions, data_options, f"data_options.{dataset}"),
+            architecture=_build(ArchitectureConfig, raw["architecture"], "architecture"),
+            train=_build(TrainConfig, raw["train"], "train"),
+            evaluate=_build(EvaluateConfig, raw["evaluate"], "evaluate"),
+            model=self.model_entry(model),
+        )
+
+    def runs(self) -> list[RunConfig]:
+        return [
+            self.run_config(dataset, model, seed)
+            for dataset in self.raw["datasets"]
+            for model in self.raw["models"]
+            for seed in self.raw["seeds"]
+        ]
+
+    def check(self) -> None:
+        """Fail early: every selected model exists, its method is registered and its options are valid."""
+        from harness.registry import get_method
+
+        for name in self.raw["models"]:
+            entry = self.model_entry(name)
+            method = get_method(entry.method)
+            method.parse_options(entry.options, where=f"model_defs.{name}.options")
+        known = {"ptb", "yahoo", "yelp15", "swda", "dailydialog"}
+        for dataset in self.raw["data_options"]:
+            if dataset not in known:
+                raise ConfigError(f"data_options: unknown dataset '{dataset}' (known: {sorted(known)})")

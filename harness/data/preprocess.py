@@ -1,0 +1,196 @@
+"""Turn fetched language-modelling corpora (PTB, Yahoo, Yelp15) into one canonical format.
+
+Output in `out_dir`:
+  train.txt / valid.txt / test.txt -- one sentence (document) per line, tokens joined by single spaces,
+      lower-cased (except PTB, already lower-case but for its number token ``N``), the source's OOV marker (``<unk>`` in PTB, ``_UNK`` in Yahoo/Yelp) written ``<unk>``,
+      no BOS/EOS, empty lines dropped. Words that are not in the train vocabulary are kept as words
+      (lossless); `Vocab.encode` maps them to <unk>.
+  vocab.txt  -- `Vocab` built from train.txt (specials first, most frequent first, ties alphabetical),
+      capped at `max_vocab` ids including the specials.
+  stats.json -- per-split counts, lengths, OOV rates, vocab size and the sha256 of every source file;
+      written last, so its presence marks a complete output.
+
+Yelp15 lines are ``label<TAB>text`` in the He et al. (2019) release (jxhe/vae-lagging-encoder
+config/config_yelp.py, label=True; data/text_data.py splits on the tab); the label is dropped.
+
+CLI: ``python -m harness.data.preprocess --dataset ptb --raw data/raw --out data/processed/ptb``
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from harness.data.fetch import manifest_path, sha256_file
+from harness.data.registry import DataError, DatasetSpec, get_spec
+from harness.data.vocab import UNK, UNK_ID, Vocab
+
+OUTPUT_SPLITS: tuple[str, ...] = ("train", "valid", "test")
+
+
+def read_sentences(path: Path, oov_marker: str | None, label_column: bool,
+                   lowercase: bool = True) -> tuple[list[list[str]], int]:
+    """Read and normalise a source file; return ``(sentences, empty_lines_dropped)``.
+
+    Raises `DataError` naming the file if it is missing, not UTF-8, or has no non-empty line.
+    """
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise DataError(f"input file {path} does not exist (run the fetch step first)") from None
+    except UnicodeDecodeError as e:
+        raise DataError(f"input file {path} is not valid UTF-8: {e}") from e
+    sentences: list[list[str]] = []
+    empty = 0
+    lines = text.split("\n")  # not splitlines(): it would also split on U+2028, \x1c, ... inside a line
+    if lines[-1] == "":
+        lines.pop()
+    for line in lines:
+        if label_column and "\t" in line:
+            line = line.split("\t", 1)[1]
+        toks = [UNK if t == oov_marker else (t.lower() if lowercase else t) for t in line.split()]
+        if toks:
+            sentences.append(toks)
+        else:
+            empty += 1
+    if not sentences:
+        raise DataError(f"input file {path} is empty (no non-empty line)")
+    return sentences, empty
+
+
+def _split_stats(sents: list[list[str]], vocab: Vocab, empty: int) -> dict[str, Any]:
+    lengths = [len(s) for s in sents]
+    n_tok = sum(lengths)
+    src_unk = sum(t == UNK for s in sents for t in s)
+    unk = sum(i == UNK_ID for s in sents for i in vocab.encode(s))
+    return {
+        "sentences": len(sents),
+        "tokens": n_tok,
+        "mean_length": n_tok / len(sents),
+        "max_length": max(lengths),
+        "empty_lines_dropped": empty,
+        "unk_tokens": unk,
+        "oov_rate": unk / n_tok,  # share of tokens encoded as <unk> (source <unk> included)
+        "source_unk_rate": src_unk / n_tok,  # share already written as the source's OOV marker
+    }
+
+
+def _resolve_splits(ds: DatasetSpec, splits: dict[str, str] | None) -> dict[str, str]:
+    mapping = {s: s for s in OUTPUT_SPLITS}
+    for out, src in (splits or {}).items():
+        if out not in OUTPUT_SPLITS:
+            raise DataError(f"unknown output split {out!r}; expected one of {OUTPUT_SPLITS}")
+        mapping[out] = src
+    for out, src in mapping.items():
+        if src not in ds.files:
+            raise DataError(f"dataset {ds.name!r} has no file {src!r} (for output split {out!r}); "
+                            f"registered: {sorted(ds.files)}")
+    return mapping
+
+
+def preprocess_lm(name: str, raw_dir: Path, out_dir: Path, max_vocab: int | None = None,
+                  splits: dict[str, str] | None = None) -> dict[str, Any]:
+    """Write the canonical ``{train,valid,test}.txt``, ``vocab.txt`` and ``stats.json``; return the stats.
+
+    raw_dir: the fetch destination (files at ``raw_dir/<relpath>``; ``raw_dir/<name>/manifest.json``
+        is cross-checked when present).
+    max_vocab: cap on the vocabulary size including the 4 specials; None = the registry's
+        `DatasetSpec.max_vocab`; 0 = no cap.
+    splits: output split -> source logical file, merged over the identity mapping; e.g.
+        ``{"train": "valid"}`` for a "reduced" Yahoo run that trains on the validation file.
+    """
+    ds = get_spec(name)
+    if ds.kind != "lm":
+        raise DataError(f"dataset {name!r} is a {ds.kind} dataset, not a language-modelling corpus")
+    raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+    mapping = _resolve_splits(ds, splits)
+    cap = ds.max_vocab if max_vocab is None else (None if max_vocab == 0 else max_vocab)
+    manifest = json.loads(manifest_path(name, raw_dir).read_text()) if manifest_path(name, raw_dir).is_file() else None
+
+    data: dict[str, tuple[list[list[str]], int]] = {}
+    sources: dict[str, Any] = {}
+    for src in sorted(set(mapping.values())):
+        path = raw_dir / ds.files[src].relpath
+        data[src] = read_sentences(path, ds.oov_marker, ds.label_column, ds.lowercase)
+        digest = sha256_file(path)
+        entry = (manifest or {}).get("files", {}).get(src)
+        if entry is not None and entry.get("sha256") != digest:
+            raise DataError(f"{path}: sha256 {digest} differs from the fetch manifest ({entry.get('sha256')}); "
+                            f"re-run the fetch step")
+        sources[src] = {"relpath": ds.files[src].relpath, "sha256": digest,
+                        "verified": entry.get("verified") if entry else None}
+
+    vocab = Vocab.build(data[mapping["train"]][0], max_size=cap)
+    train_types = {t for s in data[mapping["train"]][0] for t in s} - {UNK}
+    stats: dict[str, Any] = {
+        "dataset": name,
+        "format": "one sentence per line, space-separated, OOV=<unk>, no BOS/EOS",
+        "lowercased": ds.lowercase,
+        "splits": {},
+        "vocab_size": len(vocab),
+        "max_vocab": cap,
+        "train_types": len(train_types),
+        "train_types_dropped_by_cap": len(train_types) - (len(vocab) - 4),
+        "sources": sources,
+        "manifest_found": manifest is not None,
+        "reduced": any(out != src for out, src in mapping.items()),
+    }
+    for out, src in mapping.items():
+        sents, empty = data[src]
+        stats["splits"][out] = {"source": src, **_split_stats(sents, vocab, empty)}
+
+    _write_outputs(out_dir, {out: data[src][0] for out, src in mapping.items()}, vocab, stats)
+    return stats
+
+
+def _write_outputs(out_dir: Path, texts: dict[str, list[list[str]]], vocab: Vocab, stats: dict[str, Any]) -> None:
+    """Write everything into a temp dir beside `out_dir`, then rename into place (stats.json last)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        for split, sents in texts.items():
+            with open(tmp / f"{split}.txt", "w", encoding="utf-8", newline="\n") as f:
+                f.writelines(" ".join(s) + "\n" for s in sents)
+        vocab.save(tmp / "vocab.txt")
+        (tmp / "stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        (out_dir / "stats.json").unlink(missing_ok=True)  # no stats.json = incomplete output
+        for fname in [f"{s}.txt" for s in texts] + ["vocab.txt", "stats.json"]:
+            os.replace(tmp / fname, out_dir / fname)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _parse_split(s: str) -> tuple[str, str]:
+    if "=" not in s:
+        raise argparse.ArgumentTypeError(f"expected OUT=SRC (e.g. train=valid), got {s!r}")
+    out, src = s.split("=", 1)
+    return out, src
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Preprocess a fetched LM corpus into the canonical format.")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--raw", type=Path, required=True, help="fetch destination (e.g. data/raw)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--max-vocab", type=int, default=None,
+                   help="vocab cap incl. specials (default: registry value; 0 = no cap)")
+    p.add_argument("--split", type=_parse_split, action="append", default=[], metavar="OUT=SRC",
+                   help="use source file SRC for output split OUT (repeatable), e.g. train=valid")
+    a = p.parse_args(argv)
+    try:
+        stats = preprocess_lm(a.dataset, a.raw, a.out, a.max_vocab, dict(a.split) or None)
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    counts = " / ".join(f"{s['sentences']}" for s in stats["splits"].values())
+    print(f"{a.dataset}: {counts} sentences, vocab {stats['vocab_size']} -> {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,177 @@
+"""Evaluate a trained run under two protocols and write `metrics.json` (format: docs/results_format.md).
+
+uniform  this suite's protocol, identical for every method (He et al. 2019):
+         NLL  = -mean_x log p(x), log p(x) by importance sampling with K draws from q(z|x)
+         PPL  = exp(-sum_x log p(x) / number of predicted tokens, words + </s>)
+         KL   = mean_x KL(q(z|x) || p(z)) of the latent the decoder is fed
+         MI   = I_q(x; z) over the whole evaluation set;  AU = active units (Cov > threshold)
+paper    what ruizheliUOA/TWR-VAE's `reconstruction` reports, kept only to compare with the paper:
+         NLL  = mean_x [recon(x | z = posterior mean) + the method's KL term]
+         PPL  = exp(sum of the same / number of tokens incl. <s> and </s>)
+         KL   = mean of the method's KL term (timestep-averaged for TWR-VAE)
+         MI   = batch-wise MI (batches of 64 in length-sorted order) from q(z_T|x)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from harness.config import RunConfig
+from harness.data.lm_dataset import LMDataset, batches
+from harness.data.vocab import Vocab
+from harness.io import code_version, environment_info, now_iso, resolve_device, set_threads, write_json_atomic
+from harness.train import build_model, load_split, split_path
+from metrics.lm import (active_units, batchwise_mutual_information, gaussian_kl_standard_normal,
+                        importance_weighted_log_marginal, mutual_information, sample_gaussian)
+
+
+def count_lines(path: Path) -> int:
+    with open(path, encoding="utf-8") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+@torch.no_grad()
+def evaluate_model(model, dataset: LMDataset, run: RunConfig, device, progress: bool = True) -> dict:
+    """Both protocols' metrics for `model` on `dataset`."""
+    model.eval()
+    cfg = run.evaluate
+    generator = torch.Generator(device=device)
+    generator.manual_seed(run.seed)
+    parts: dict[str, list[torch.Tensor]] = {key: [] for key in (
+        "log_px", "kl", "recon", "mu", "logvar", "paper_recon", "paper_kl", "paper_mu", "paper_logvar", "lengths")}
+    bar = tqdm(total=len(dataset), desc=f"evaluate {run.model.name} (K={cfg.iw_samples})", unit="sent",
+               disable=not progress, file=sys.stderr)
+    for batch in batches(dataset, cfg.batch_size, shuffle=False, generator=None):
+        batch = batch.to(device)
+        mu, logvar = model.posterior(batch)
+        parts["log_px"].append(importance_weighted_log_marginal(
+            lambda z: model.log_likelihood(batch, z), mu, logvar, cfg.iw_samples, cfg.iw_chunk, generator))
+        parts["recon"].append(-model.log_likelihood(batch, sample_gaussian(mu, logvar, 1, generator))[0])
+        parts["kl"].append(gaussian_kl_standard_normal(mu, logvar))
+        parts["mu"].append(mu)
+        parts["logvar"].append(logvar)
+        terms = model.paper_protocol_terms(batch)
+        parts["paper_recon"].append(terms.recon)
+        parts["paper_kl"].append(terms.kl)
+        parts["paper_mu"].append(terms.mi_mu)
+        parts["paper_logvar"].append(terms.mi_logvar)
+        parts["lengths"].append(batch.lengths)
+        bar.update(batch.size)
+    bar.close()
+    v = {key: torch.cat(values).double().cpu() for key, values in parts.items()}
+    predicted_tokens = float((v["lengths"] - 1).sum())  # words + </s>
+    cpu_generator = torch.Generator().manual_seed(run.seed)
+    uniform = {
+        "NLL": float(-v["log_px"].mean()),
+        "PPL": math.exp(float(-v["log_px"].sum()) / predicted_tokens),
+        "KL": float(v["kl"].mean()),
+        "MI": mutual_information(v["mu"], v["logvar"], cpu_generator),
+        "AU": active_units(v["mu"], cfg.au_threshold),
+        "recon": float(v["recon"].mean()),
+        "elbo": float(-(v["recon"] + v["kl"]).mean()),
+        "iw_samples": cfg.iw_samples,
+    }
+    paper_loss = v["paper_recon"] + v["paper_kl"]
+    by_length = torch.sort(v["lengths"], stable=True).indices  # the original sorts its corpus by length
+    paper = {
+        "NLL": float(paper_loss.mean()),
+        "PPL": math.exp(float(paper_loss.sum()) / float(v["lengths"].sum())),  # its word count includes <s>
+        "KL": float(v["paper_kl"].mean()),
+        "MI": batchwise_mutual_information(v["paper_mu"][by_length], v["paper_logvar"][by_length],
+                                           cfg.paper_batch_size, cpu_generator),
+        "recon": float(v["paper_recon"].mean()),
+    }
+    return {"uniform": uniform, "paper": paper, "predicted_tokens": int(predicted_tokens)}
+
+
+def data_description(run: RunConfig, data_dir: Path, train_sentences: int, test: LMDataset) -> dict:
+    """What the numbers were computed on, and a human-readable note when anything was reduced."""
+    full_train = count_lines(split_path(data_dir, "train")) if split_path(data_dir, "train").exists() else None
+    full_test = count_lines(split_path(data_dir, "test")) if split_path(data_dir, "test").exists() else None
+    notes = []
+    if run.data.train_split != "train":
+        notes.append(f"trained on the {run.data.train_split} split instead of train")
+    if run.data.test_split != "test":
+        notes.append(f"evaluated on the {run.data.test_split} split instead of test")
+    if full_train is not None and run.data.train_split == "train" and train_sentences < full_train:
+        notes.append(f"train capped at {train_sentences} of {full_train} sentences")
+    if full_test is not None and run.data.test_split == "test" and len(test) < full_test:
+        notes.append(f"test capped at {len(test)} of {full_test} sentences")
+    return {
+        "train_sentences": train_sentences, "test_sentences": len(test), "test_tokens": int(test.num_tokens),
+        "full_train_sentences": full_train, "full_test_sentences": full_test,
+        "train_split": run.data.train_split, "eval_split": run.data.test_split,
+        "reduced": bool(notes), "note": "; ".join(notes),
+    }
+
+
+def evaluate_run(model_path: Path, data_dir: Path, out_path: Path, run: RunConfig | None = None,
+                 progress: bool = True) -> dict:
+    checkpoint = torch.load(model_path, map_location="cpu", weights_only=False)
+    summary = checkpoint["summary"]
+    trained = RunConfig.from_dict(summary["run_config"])
+    run = run or trained
+    if run.training_fingerprint() != trained.training_fingerprint():
+        raise ValueError(f"{model_path} was trained with another config than the one given for evaluation")
+    device = resolve_device(run.device)
+    vocab = Vocab.load(Path(data_dir) / "vocab.txt")
+    model = build_model(run, len(vocab))
+    model.load_state_dict(checkpoint["state_dict"])
+    model.to(device)
+    test = load_split(run, data_dir, vocab, "test")
+    started = time.perf_counter()
+    result = evaluate_model(model, test, run, device, progress)
+    eval_seconds = time.perf_counter() - started
+    payload = {
+        "schema_version": 1,
+        "experiment": run.experiment,
+        "dataset": run.dataset,
+        "model": run.model.name,
+        "method": run.model.method,
+        "paper_name": run.model.paper_name,
+        "paper_tables": list(run.model.paper_tables),
+        "seed": run.seed,
+        "data": data_description(run, data_dir, summary["train_sentences"], test),
+        "metrics": {"uniform": result["uniform"], "paper": result["paper"]},
+        "config": run.to_dict(),
+        "training": {k: summary[k] for k in ("selected_epoch", "select_by", "steps", "history", "code_version")},
+        "code_version": code_version(),
+        "versions": environment_info(),
+        "device": str(device),
+        "timing": {"train_seconds": summary["train_seconds"], "eval_seconds": eval_seconds,
+                   "train_tokens_per_second": summary["train_tokens_per_second"],
+                   "eval_sentences_per_second": len(test) / max(eval_seconds, 1e-9)},
+        "created": now_iso(),
+    }
+    write_json_atomic(out_path, payload)
+    return payload
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, type=Path, help="model.pt written by harness.train")
+    parser.add_argument("--data", required=True, type=Path, help="preprocessed dataset folder")
+    parser.add_argument("--out", required=True, type=Path, help="metrics.json to write")
+    parser.add_argument("--run-config", default=None, help="JSON RunConfig (evaluation settings may differ)")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    set_threads(args.threads)
+    run = RunConfig.from_dict(json.loads(args.run_config)) if args.run_config else None
+    payload = evaluate_run(args.model, args.data, args.out, run, progress=not args.no_progress)
+    u, p = payload["metrics"]["uniform"], payload["metrics"]["paper"]
+    print(f"{payload['model']} on {payload['dataset']}: uniform NLL {u['NLL']:.2f} PPL {u['PPL']:.2f} "
+          f"KL {u['KL']:.3f} MI {u['MI']:.3f} AU {u['AU']} | paper NLL {p['NLL']:.2f} PPL {p['PPL']:.2f} "
+          f"KL {p['KL']:.3f} MI {p['MI']:.3f}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,85 @@
+"""The small interface every text-VAE method implements, so the harness never needs to know which one it runs.
+
+Shapes: B sentences, L padded length (incl. <s> and </s>), Z latent size, S latent samples per sentence.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping
+
+import torch
+from torch import nn
+
+from harness.config import ArchitectureConfig, build_options
+from metrics.lm import gaussian_kl_standard_normal
+
+
+@dataclass
+class LossTerms:
+    """Per-sentence terms of one training step; the harness reduces `loss` over the batch."""
+
+    loss: torch.Tensor  # [B] objective minimised: recon + beta * kl (+ method-specific terms)
+    recon: torch.Tensor  # [B] -log p(x|z) at the sampled z
+    kl: torch.Tensor  # [B] the KL regulariser as trained (before beta)
+    beta: float = 1.0
+
+
+@dataclass
+class PaperProtocolTerms:
+    """What the original TWR-VAE evaluation code computes per sentence (see ../shared/paper/README.md)."""
+
+    recon: torch.Tensor  # [B] -log p(x|z) with z = posterior mean
+    kl: torch.Tensor  # [B] the KL term the method trains with
+    mi_mu: torch.Tensor  # [B, Z] posterior the original code estimates MI from
+    mi_logvar: torch.Tensor  # [B, Z]
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """A method without options."""
+
+
+class TextVAE(nn.Module):
+    """Base class of registered methods. Subclasses set `Options` and implement the abstract methods."""
+
+    Options: ClassVar[type] = NoOptions
+    method_name: ClassVar[str] = "<unregistered>"
+
+    @classmethod
+    def parse_options(cls, values: Mapping[str, Any], where: str = "options"):
+        return build_options(cls.Options, dict(values), where)
+
+    @classmethod
+    def build(cls, vocab_size: int, architecture: ArchitectureConfig, options: Mapping[str, Any]) -> "TextVAE":
+        return cls(vocab_size, architecture, cls.parse_options(options))
+
+    def options_dict(self) -> dict:
+        return dataclasses.asdict(self.options)
+
+    # ---- training
+    def loss(self, batch, step: int) -> LossTerms:
+        raise NotImplementedError
+
+    # ---- evaluation
+    def posterior(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance [B, Z] of the Gaussian q(z|x) of the latent the decoder is fed."""
+        raise NotImplementedError
+
+    def log_likelihood(self, batch, z: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) [S, B] summed over predicted tokens (words and </s>) for z of shape [S, B, Z]."""
+        raise NotImplementedError
+
+    def prior_log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """log p(z) under the standard normal prior, summed over the last dimension."""
+        return torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
+
+    def paper_protocol_terms(self, batch) -> PaperProtocolTerms:
+        """Default: reconstruction at the posterior mean, KL of the fed latent, MI from the same posterior."""
+        mu, logvar = self.posterior(batch)
+        recon = -self.log_likelihood(batch, mu.unsqueeze(0))[0]
+        return PaperProtocolTerms(recon, gaussian_kl_standard_normal(mu, logvar), mu, logvar)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device

@@ -1,0 +1,185 @@
+"""Train one (dataset, model, seed) run: resumable, NaN-guarded, with a progress bar.
+
+    python -m harness.train --run-config '<json>' --data data/processed/ptb --out results/<exp>/<ds>/<model>/seed<k>
+
+Writes `model.pt` (the selected weights + run config) and `train_log.json` atomically at the end; while running,
+`checkpoint.pt` in the same folder is refreshed after every epoch, and a re-run with the same training config
+resumes from it (a different config starts afresh).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from harness.config import RunConfig
+from harness.data.lm_dataset import LMDataset, batches
+from harness.data.vocab import Vocab
+from harness.io import (code_version, environment_info, now_iso, resolve_device, save_torch_atomic, set_threads,
+                        write_json_atomic)
+from harness.model_api import TextVAE
+from harness.registry import get_method
+
+CHECKPOINT = "checkpoint.pt"
+MODEL = "model.pt"
+TRAIN_LOG = "train_log.json"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message names the epoch and step."""
+
+
+def split_path(data_dir: Path, split: str) -> Path:
+    return Path(data_dir) / f"{split}.txt"
+
+
+def load_split(run: RunConfig, data_dir: Path, vocab: Vocab, role: str, apply_max_length: bool = False) -> LMDataset:
+    split = getattr(run.data, f"{role}_split")
+    cap = getattr(run.data, f"max_{role}_sentences")
+    return LMDataset(split_path(data_dir, split), vocab, max_sentences=cap,
+                     max_length=run.data.max_length if apply_max_length else None)
+
+
+def build_model(run: RunConfig, vocab_size: int) -> TextVAE:
+    return get_method(run.model.method).build(vocab_size, run.architecture, run.model.options)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    torch.manual_seed(seed)
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return generator
+
+
+@torch.no_grad()
+def validation_loss(model: TextVAE, dataset: LMDataset, batch_size: int, device) -> float:
+    """Mean per-sentence (recon at the posterior mean + KL term): the original code's model-selection criterion."""
+    model.eval()
+    total, count = 0.0, 0
+    for batch in batches(dataset, batch_size, shuffle=False, generator=None):
+        terms = model.paper_protocol_terms(batch.to(device))
+        total += float((terms.recon + terms.kl).sum())
+        count += batch.size
+    model.train()
+    return total / max(count, 1)
+
+
+def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = True) -> dict:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(run.device)
+    generator = seed_everything(run.seed)
+    vocab = Vocab.load(Path(data_dir) / "vocab.txt")
+    train_set = load_split(run, data_dir, vocab, "train", apply_max_length=True)
+    valid_set = load_split(run, data_dir, vocab, "valid")
+    model = build_model(run, len(vocab)).to(device)
+    cfg = run.train
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
+
+    fingerprint = run.training_fingerprint()
+    state = {"epoch": 0, "step": 0, "history": [], "best_loss": math.inf, "best_state": None, "train_seconds": 0.0,
+             "train_tokens": 0}
+    checkpoint_path = out_dir / CHECKPOINT
+    if checkpoint_path.exists():
+        checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=False)
+        if checkpoint.get("fingerprint") == fingerprint:
+            model.load_state_dict(checkpoint["model"])
+            optimizer.load_state_dict(checkpoint["optimizer"])
+            torch.set_rng_state(checkpoint["torch_rng"])
+            generator.set_state(checkpoint["batch_rng"])
+            state = checkpoint["state"]
+            print(f"resuming {out_dir} from epoch {state['epoch']} (step {state['step']})", file=sys.stderr)
+        else:
+            print(f"ignoring {checkpoint_path}: it was written for another training config", file=sys.stderr)
+
+    model.train()
+    for epoch in range(state["epoch"], cfg.epochs):
+        started = time.perf_counter()
+        epoch_batches = list(batches(train_set, cfg.batch_size, shuffle=cfg.shuffle, generator=generator))
+        sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "sentences": 0}
+        bar = tqdm(epoch_batches, desc=f"train {run.model.name} epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
+                   unit="batch", file=sys.stderr)
+        for batch in bar:
+            batch = batch.to(device)
+            terms = model.loss(batch, state["step"])
+            loss = terms.loss.sum() if cfg.loss_reduction == "sum" else terms.loss.mean()
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(
+                    f"{run.model.name} on {run.dataset} (seed {run.seed}): non-finite loss {float(loss)} at epoch "
+                    f"{epoch + 1}, step {state['step']} (recon {float(terms.recon.mean()):.3f}, "
+                    f"kl {float(terms.kl.mean()):.3f}); no result was written")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            state["step"] += 1
+            state["train_tokens"] += int(batch.num_predicted_tokens())
+            sums["loss"] += float(terms.loss.detach().sum())
+            sums["recon"] += float(terms.recon.detach().sum())
+            sums["kl"] += float(terms.kl.detach().sum())
+            sums["sentences"] += batch.size
+            bar.set_postfix(recon=f"{float(terms.recon.mean()):.2f}", kl=f"{float(terms.kl.mean()):.2f}",
+                            beta=f"{terms.beta:.2f}")
+        state["train_seconds"] += time.perf_counter() - started
+        valid = validation_loss(model, valid_set, cfg.batch_size, device)
+        n = max(sums["sentences"], 1)
+        state["history"].append({"epoch": epoch + 1, "step": state["step"], "train_loss": sums["loss"] / n,
+                                 "train_recon": sums["recon"] / n, "train_kl": sums["kl"] / n, "valid_loss": valid})
+        print(f"epoch {epoch + 1}: train recon {sums['recon'] / n:.2f} kl {sums['kl'] / n:.3f} | valid loss {valid:.2f}",
+              file=sys.stderr)
+        if cfg.select_by == "last" or valid < state["best_loss"]:
+            state["best_loss"] = valid
+            state["best_state"] = {"epoch": epoch + 1, "model": copy.deepcopy(model.state_dict())}
+        state["epoch"] = epoch + 1
+        save_torch_atomic(checkpoint_path, {"fingerprint": fingerprint, "model": model.state_dict(),
+                                            "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
+                                            "batch_rng": generator.get_state(), "state": state})
+
+    summary = {
+        "run_config": run.to_dict(),
+        "fingerprint": fingerprint,
+        "selected_epoch": state["best_state"]["epoch"],
+        "select_by": cfg.select_by,
+        "history": state["history"],
+        "steps": state["step"],
+        "train_sentences": len(train_set),
+        "train_seconds": state["train_seconds"],
+        "train_tokens_per_second": state["train_tokens"] / max(state["train_seconds"], 1e-9),
+        "code_version": code_version(),
+        "versions": environment_info(),
+        "device": str(device),
+        "finished": now_iso(),
+    }
+    save_torch_atomic(out_dir / MODEL, {"state_dict": state["best_state"]["model"], "vocab_size": len(vocab),
+                                        "summary": summary})
+    write_json_atomic(out_dir / TRAIN_LOG, summary)
+    checkpoint_path.unlink(missing_ok=True)  # the finished model supersedes it
+    return summary
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run-config", required=True, help="JSON of a RunConfig (as the workflow passes it)")
+    parser.add_argument("--data", required=True, type=Path, help="preprocessed dataset folder")
+    parser.add_argument("--out", required=True, type=Path, help="run folder")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    set_threads(args.threads)
+    run = RunConfig.from_dict(json.loads(args.run_config))
+    summary = train_run(run, args.data, args.out, progress=not args.no_progress)
+    print(f"trained {run.model.name} on {run.dataset} seed {run.seed}: {summary['steps']} steps, "
+          f"{summary['train_tokens_per_second']:.0f} tokens/s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Evaluation metrics as small pure functions, each citing its definition."""

@@ -1,0 +1,61 @@
+import pytest
+
+from harness.config import ConfigError, ExperimentConfig, RunConfig, load_config_file, validate_config
+
+REPO = __import__("conftest").REPO_ROOT
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "paper.yaml"])
+def test_shipped_configs_are_valid_and_enumerate_runs(name):
+    experiment = ExperimentConfig.from_file(REPO / "config" / name)
+    runs = experiment.runs()
+    assert runs and all(isinstance(run, RunConfig) for run in runs)
+    assert RunConfig.from_dict(runs[0].to_dict()) == runs[0]
+
+
+def test_defaults_come_from_the_schema():
+    config = validate_config({})
+    assert config["architecture"] == {"emb_dim": 512, "hidden_dim": 256, "z_dim": 32, "num_layers": 1, "dropout": 0.5}
+    assert config["train"]["lr"] == 1e-4 and config["evaluate"]["iw_samples"] == 500
+    nested = validate_config({"data_options": {"ptb": {"max_train_sentences": 5}}})
+    assert nested["data_options"]["ptb"]["train_split"] == "train"
+
+
+@pytest.mark.parametrize("raw,where", [
+    ({"trian": {}}, "trian"),
+    ({"train": {"epoch": 3}}, "epoch"),
+    ({"train": {"epochs": "three"}}, "train.epochs"),
+    ({"data_options": {"ptb": {"max_train": 3}}}, "max_train"),
+])
+def test_unknown_keys_and_wrong_types_name_the_key(raw, where):
+    with pytest.raises(ConfigError, match=where):
+        validate_config(raw)
+
+
+def test_model_entries_are_checked_against_the_registry_before_anything_runs():
+    base = {"models": ["m"], "model_defs": {"m": {"method": "no-such-method"}}}
+    with pytest.raises(KeyError, match="no-such-method"):
+        ExperimentConfig.from_mapping(base)
+    base["model_defs"]["m"] = {"method": "twr-vae", "options": {"zmode": "mean"}}
+    with pytest.raises(ConfigError, match="zmode"):
+        ExperimentConfig.from_mapping(base)
+    with pytest.raises(ConfigError, match="'absent'"):
+        ExperimentConfig.from_mapping({"models": ["absent"]})
+
+
+def test_a_missing_config_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="nope.yaml"):
+        load_config_file(tmp_path / "nope.yaml")
+
+
+def test_training_fingerprint_ignores_evaluation_settings():
+    experiment = ExperimentConfig.from_file(REPO / "config" / "config.yaml")
+    run = experiment.runs()[0]
+    other = ExperimentConfig.from_mapping({**experiment.raw, "evaluate": {"iw_samples": 7}}).runs()[0]
+    assert run.training_fingerprint() == other.training_fingerprint()
+    changed = ExperimentConfig.from_mapping({**experiment.raw, "train": {**experiment.raw["train"], "lr": 0.5}})
+    assert changed.runs()[0].training_fingerprint() != run.training_fingerprint()
+
+
+def test_an_empty_config_is_a_valid_experiment():
+    assert [run.model.method for run in ExperimentConfig.from_mapping({}).runs()] == ["twr-vae"]

@@ -1,0 +1,66 @@
+import math
+
+import pytest
+import torch
+
+from metrics.lm import (active_units, batchwise_mutual_information, gaussian_kl_standard_normal,
+                        gaussian_log_density, importance_weighted_log_marginal, mutual_information)
+
+
+def test_kl_matches_torch_distributions():
+    torch.manual_seed(1)
+    mu, logvar = torch.randn(7, 5), torch.randn(7, 5)
+    q = torch.distributions.Normal(mu, (0.5 * logvar).exp())
+    p = torch.distributions.Normal(torch.zeros(5), torch.ones(5))
+    expected = torch.distributions.kl_divergence(q, p).sum(-1)
+    assert torch.allclose(gaussian_kl_standard_normal(mu, logvar), expected, atol=1e-5)
+
+
+def test_kl_is_zero_only_at_the_prior():
+    assert gaussian_kl_standard_normal(torch.zeros(3), torch.zeros(3)).item() == 0.0
+    assert gaussian_kl_standard_normal(torch.tensor([0.1, 0, 0]), torch.zeros(3)).item() > 0
+
+
+def test_log_density_matches_torch():
+    torch.manual_seed(2)
+    z, mu, logvar = torch.randn(4, 3), torch.randn(4, 3), torch.randn(4, 3)
+    expected = torch.distributions.Normal(mu, (0.5 * logvar).exp()).log_prob(z).sum(-1)
+    assert torch.allclose(gaussian_log_density(z, mu, logvar), expected, atol=1e-5)
+
+
+def test_iw_estimate_is_exact_when_the_proposal_is_the_true_posterior():
+    # Linear-Gaussian model: z ~ N(0,1), x|z ~ N(z, 1) => p(x) = N(x; 0, 2), p(z|x) = N(x/2, 1/2).
+    # With q = p(z|x) every importance weight equals p(x): the estimate is exact for any K.
+    x = torch.tensor([0.3, -1.2, 2.0], dtype=torch.float64)
+    mu, logvar = (x / 2).unsqueeze(1), torch.full((3, 1), math.log(0.5), dtype=torch.float64)
+    loglik = lambda z: -0.5 * (math.log(2 * math.pi) + (x - z[..., 0]).pow(2))  # noqa: E731
+    estimate = importance_weighted_log_marginal(loglik, mu, logvar, num_samples=7, chunk=3)
+    exact = -0.5 * (math.log(2 * math.pi * 2) + x.pow(2) / 2)
+    assert torch.allclose(estimate, exact, atol=1e-9)
+
+
+def test_mi_is_about_zero_when_the_posterior_ignores_x():
+    n, z = 2000, 4
+    mu = torch.full((n, z), 0.3, dtype=torch.float64)
+    logvar = torch.full((n, z), -0.5, dtype=torch.float64)
+    assert abs(mutual_information(mu, logvar, torch.Generator().manual_seed(0))) < 0.05
+
+
+def test_mi_approaches_log_n_for_separated_posteriors():
+    # one-sample Monte Carlo for the cross term: noise ~ 0.7 / sqrt(n) nats
+    n = 4096
+    mu = torch.arange(n, dtype=torch.float64).unsqueeze(1) * 50.0
+    logvar = torch.zeros(n, 1, dtype=torch.float64)
+    mi = mutual_information(mu, logvar, torch.Generator().manual_seed(0))
+    assert mi == pytest.approx(math.log(n), abs=0.05)
+    # the batch-wise estimate of the original code is bounded by log(batch size) instead
+    batchwise = batchwise_mutual_information(mu, logvar, 64, torch.Generator().manual_seed(0))
+    assert batchwise == pytest.approx(math.log(64), abs=0.05)
+
+
+def test_active_units_counts_dimensions_whose_mean_varies():
+    torch.manual_seed(3)
+    mu = torch.zeros(500, 3)
+    mu[:, 0] = torch.randn(500)  # variance ~1: active
+    mu[:, 1] = 0.01 * torch.randn(500)  # variance ~1e-4: inactive
+    assert active_units(mu, threshold=0.01) == 1

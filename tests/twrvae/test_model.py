@@ -1,0 +1,113 @@
+import math
+
+import pytest
+import torch
+
+from conftest import make_batch, tiny_model
+from harness.config import ConfigError
+from metrics.lm import gaussian_kl_standard_normal, importance_weighted_log_marginal
+
+SHORT = [5, 6]
+LONG = [7, 8, 9, 10, 11, 4, 5]
+
+
+@pytest.mark.parametrize("options", [
+    {}, {"z_mode": "mean"}, {"z_mode": "sum"}, {"kl_timesteps": "last50"}, {"rnn_type": "gru"}, {"rnn_type": "rnn"},
+])
+def test_a_sentence_scores_the_same_whatever_it_is_batched_with(options):
+    model = tiny_model(**options).double().eval()
+    alone, padded = make_batch([SHORT]), make_batch([SHORT, LONG])
+    with torch.no_grad():
+        a, b = model.paper_protocol_terms(alone), model.paper_protocol_terms(padded)
+        assert torch.allclose(a.recon[0], b.recon[0], atol=1e-10)
+        assert torch.allclose(a.kl[0], b.kl[0], atol=1e-10)
+        mu_a, logvar_a = model.posterior(alone)
+        mu_b, logvar_b = model.posterior(padded)
+        assert torch.allclose(mu_a[0], mu_b[0], atol=1e-10) and torch.allclose(logvar_a[0], logvar_b[0], atol=1e-10)
+        z = torch.randn(3, 1, mu_a.size(1), dtype=torch.float64)
+        assert torch.allclose(model.log_likelihood(alone, z)[:, 0],
+                              model.log_likelihood(padded, z.expand(3, 2, -1))[:, 0], atol=1e-10)
+
+
+def test_twr_kl_is_the_mean_over_real_timesteps_and_basic_vae_uses_the_last():
+    twr = tiny_model().double().eval()
+    basic = tiny_model("vae-rnn").double().eval()
+    basic.load_state_dict(twr.state_dict())
+    batch = make_batch([SHORT, LONG])
+    with torch.no_grad():
+        mu_t, logvar_t, real = twr.timestep_posteriors(batch)
+        per_step = gaussian_kl_standard_normal(mu_t, logvar_t)
+        for row, length in enumerate(batch.lengths.tolist()):
+            expected_twr = per_step[row, :length].mean()
+            expected_last = per_step[row, length - 1]
+            assert torch.allclose(twr.paper_protocol_terms(batch).kl[row], expected_twr)
+            assert torch.allclose(basic.paper_protocol_terms(batch).kl[row], expected_last)
+
+
+@pytest.mark.parametrize("which,kept", [("last25", 1), ("last50", 2), ("last75", 3), ("all", 4), ("last", 1)])
+def test_last_p_percent_keeps_the_final_timesteps(which, kept):
+    model = tiny_model(kl_timesteps=which)
+    mask = model.regularised_timesteps(torch.tensor([4, 2]), 5)
+    assert mask[0].tolist() == [False] * (4 - kept) + [True] * kept + [False]
+    assert mask[1].sum() >= 1 and not mask[1, 2:].any()
+
+
+def test_mean_and_sum_modes_feed_the_gaussian_of_averaged_or_summed_samples():
+    batch = make_batch([LONG])
+    with torch.no_grad():
+        normal = tiny_model().double().eval()
+        mu_t, logvar_t, _ = normal.timestep_posteriors(batch)
+        for mode, scale in (("mean", 1.0 / mu_t.size(1)), ("sum", 1.0)):
+            model = tiny_model(z_mode=mode).double().eval()
+            model.load_state_dict(normal.state_dict())
+            mu, logvar = model.posterior(batch)
+            assert torch.allclose(mu[0], mu_t[0].sum(0) * scale)
+            assert torch.allclose(logvar[0].exp(), logvar_t[0].exp().sum(0) * scale**2)
+
+
+def test_unknown_option_values_and_keys_are_rejected_by_name():
+    with pytest.raises(ConfigError, match="z_mode"):
+        tiny_model(z_mode="median")
+    with pytest.raises(ConfigError, match="kl_timestep"):
+        tiny_model(kl_timestep="all")
+
+
+def test_kl_annealing_weight_rises_linearly():
+    model = tiny_model("vae-rnn", kl_warmup_steps=10, kl_start=0.2)
+    assert model.kl_weight(0) == pytest.approx(0.2)
+    assert model.kl_weight(5) == pytest.approx(0.6)
+    assert model.kl_weight(50) == 1.0
+    assert tiny_model().kl_weight(0) == 1.0
+
+
+def exact_log_marginal(model, batch, grid=4001, bound=10.0):
+    """log p(x) = log int p(x|z) N(z; 0, 1) dz by the trapezoid rule, for a one-dimensional latent."""
+    z = torch.linspace(-bound, bound, grid, dtype=torch.float64)
+    log_joint = model.log_likelihood(batch, z.view(grid, 1, 1).expand(grid, batch.size, 1)) \
+        - 0.5 * (math.log(2 * math.pi) + z.pow(2)).unsqueeze(1)
+    step = z[1] - z[0]
+    weights = torch.full((grid, 1), math.log(step), dtype=torch.float64)
+    weights[0] = weights[-1] = math.log(step / 2)
+    return torch.logsumexp(log_joint + weights, dim=0)
+
+
+@pytest.mark.parametrize("method", ["twr-vae", "vae-rnn"])
+def test_importance_weighted_nll_bounds_the_exact_nll_and_converges(method):
+    model = tiny_model(method, vocab_size=6, z_dim=1).double().eval()
+    with torch.no_grad():  # make p(x|z) depend strongly on z, so that the bound has something to bound
+        model.decoder.z_to_hidden.weight.mul_(3.0)
+    batch = make_batch([[4], [5, 4], [4, 5, 5]])
+    with torch.no_grad():
+        exact = exact_log_marginal(model, batch)
+        mu, logvar = model.posterior(batch)
+        mu, logvar = mu + 0.7, logvar + 0.5  # an untrained encoder is close to the prior: use a clearly different (wider) q
+        loglik = lambda z: model.log_likelihood(batch, z)  # noqa: E731
+        generator = torch.Generator().manual_seed(0)
+        gaps = {}
+        for k in (1, 10, 1000):
+            estimates = torch.stack([importance_weighted_log_marginal(loglik, mu, logvar, k, 500, generator)
+                                     for _ in range(30)])
+            gaps[k] = (exact - estimates.mean(0))  # >= 0 in expectation: -estimate is an upper bound on NLL
+        assert (gaps[1] > 0).all() and (gaps[10] > -0.01).all() and (gaps[1000] > -0.01).all()
+        assert (gaps[1000] < gaps[10]).all() and (gaps[10] < gaps[1]).all()
+        assert gaps[1000].abs().max() < 0.02

@@ -1,0 +1,31 @@
+# Helpers shared by the rules: which runs exist, and the run config each job receives.
+import json
+
+
+def run_config_json(wildcards, for_training=False):
+    """The resolved RunConfig of one job as JSON. Training gets it without the evaluation settings, so that
+    changing e.g. the number of importance samples re-runs evaluation only."""
+    run = EXPERIMENT.run_config(wildcards.dataset, wildcards.model, int(wildcards.seed)).to_dict()
+    if for_training:
+        run.pop("evaluate")
+    return json.dumps(run, sort_keys=True)
+
+
+def metrics_files(table):
+    """metrics.json of every (dataset, model, seed) whose model entry belongs to paper table `table`."""
+    return [
+        f"{RESULTS}/{run.experiment}/{run.dataset}/{run.model.name}/seed{run.seed}/metrics.json"
+        for run in EXPERIMENT.runs()
+        if table in run.model.paper_tables
+    ]
+
+
+def mirror_argument():
+    return f"--mirror {config['data_mirror']}" if config["data_mirror"] else ""
+
+
+def download_arguments():
+    flags = [] if config["allow_download"] else ["--no-download"]
+    if config["allow_unverified_downloads"]:
+        flags.append("--allow-unverified")
+    return " ".join(flags)

@@ -1,0 +1,18 @@
+# Tables are rendered from results/ only, with the paper's published value beside ours.
+
+
+rule table2:
+    input:
+        metrics=metrics_files("2"),
+    output:
+        tex=RESULTS + "/tables/table2.tex",
+        csv=RESULTS + "/tables/table2.csv",
+    params:
+        paper=config["paper_values"] or "",
+    log:
+        "logs/tables/table2.log",
+    conda:
+        "../envs/harness.yaml"
+    shell:
+        "python -m harness.aggregate --results {input.metrics} --paper '{params.paper}' "
+        "--out-csv {output.csv} --out-tex {output.tex} --table 2 2>&1 | tee {log}"
