@@ -134,6 +134,7 @@ class EvaluateConfig:
     iw_chunk: int = 50
     batch_size: int = 32
     au_threshold: float = 0.01
+    mi_samples: int = 10
     paper_batch_size: int = 64
 
 
@@ -179,7 +180,7 @@ class RunConfig:
                 data=_build(DataOptions, raw["data"], "data"),
                 architecture=_build(ArchitectureConfig, raw["architecture"], "architecture"),
                 train=_build(TrainConfig, raw["train"], "train"),
-                evaluate=_build(EvaluateConfig, raw["evaluate"], "evaluate"),
+                evaluate=_build(EvaluateConfig, raw.get("evaluate", {}), "evaluate"),
                 model=_build(ModelEntry, model, "model"),
             )
         except KeyError as exc:

@@ -4,7 +4,7 @@ uniform  this suite's protocol, identical for every method (He et al. 2019):
          NLL  = -mean_x log p(x), log p(x) by importance sampling with K draws from q(z|x)
          PPL  = exp(-sum_x log p(x) / number of predicted tokens, words + </s>)
          KL   = mean_x KL(q(z|x) || p(z)) of the latent the decoder is fed
-         MI   = I_q(x; z) over the whole evaluation set;  AU = active units (Cov > threshold)
+         MI   = I_q(x; z) over the whole evaluation set (paired estimator, mi_samples draws per x);  AU = active units (Cov > threshold)
 paper    what ruizheliUOA/TWR-VAE's `reconstruction` reports, kept only to compare with the paper:
          NLL  = mean_x [recon(x | z = posterior mean) + the method's KL term]
          PPL  = exp(sum of the same / number of tokens incl. <s> and </s>)
@@ -26,10 +26,11 @@ from tqdm.auto import tqdm
 from harness.config import RunConfig
 from harness.data.lm_dataset import LMDataset, batches
 from harness.data.vocab import Vocab
-from harness.io import code_version, environment_info, now_iso, resolve_device, set_threads, write_json_atomic
+from harness.io import (code_version, environment_info, now_iso, progress_interval, resolve_device, set_threads,
+                        write_json_atomic)
 from harness.train import build_model, load_split, split_path
 from metrics.lm import (active_units, batchwise_mutual_information, gaussian_kl_standard_normal,
-                        importance_weighted_log_marginal, mutual_information, sample_gaussian)
+                        importance_weighted_log_marginal, paired_mutual_information, sample_gaussian)
 
 
 def count_lines(path: Path) -> int:
@@ -47,7 +48,7 @@ def evaluate_model(model, dataset: LMDataset, run: RunConfig, device, progress: 
     parts: dict[str, list[torch.Tensor]] = {key: [] for key in (
         "log_px", "kl", "recon", "mu", "logvar", "paper_recon", "paper_kl", "paper_mu", "paper_logvar", "lengths")}
     bar = tqdm(total=len(dataset), desc=f"evaluate {run.model.name} (K={cfg.iw_samples})", unit="sent",
-               disable=not progress, file=sys.stderr)
+               disable=not progress, file=sys.stderr, mininterval=progress_interval())
     for batch in batches(dataset, cfg.batch_size, shuffle=False, generator=None):
         batch = batch.to(device)
         mu, logvar = model.posterior(batch)
@@ -72,7 +73,7 @@ def evaluate_model(model, dataset: LMDataset, run: RunConfig, device, progress: 
         "NLL": float(-v["log_px"].mean()),
         "PPL": math.exp(float(-v["log_px"].sum()) / predicted_tokens),
         "KL": float(v["kl"].mean()),
-        "MI": mutual_information(v["mu"], v["logvar"], cpu_generator),
+        "MI": paired_mutual_information(v["mu"], v["logvar"], cfg.mi_samples, cpu_generator),
         "AU": active_units(v["mu"], cfg.au_threshold),
         "recon": float(v["recon"].mean()),
         "elbo": float(-(v["recon"] + v["kl"]).mean()),

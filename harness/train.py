@@ -22,8 +22,8 @@ from tqdm.auto import tqdm
 from harness.config import RunConfig
 from harness.data.lm_dataset import LMDataset, batches
 from harness.data.vocab import Vocab
-from harness.io import (code_version, environment_info, now_iso, resolve_device, save_torch_atomic, set_threads,
-                        write_json_atomic)
+from harness.io import (code_version, environment_info, now_iso, progress_interval, resolve_device,
+                        save_torch_atomic, set_threads, write_json_atomic)
 from harness.model_api import TextVAE
 from harness.registry import get_method
 
@@ -105,16 +105,16 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
         epoch_batches = list(batches(train_set, cfg.batch_size, shuffle=cfg.shuffle, generator=generator))
         sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "sentences": 0}
         bar = tqdm(epoch_batches, desc=f"train {run.model.name} epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
-                   unit="batch", file=sys.stderr)
+                   unit="batch", file=sys.stderr, mininterval=progress_interval())
         for batch in bar:
             batch = batch.to(device)
             terms = model.loss(batch, state["step"])
             loss = terms.loss.sum() if cfg.loss_reduction == "sum" else terms.loss.mean()
             if not torch.isfinite(loss):
                 raise TrainingDiverged(
-                    f"{run.model.name} on {run.dataset} (seed {run.seed}): non-finite loss {float(loss)} at epoch "
-                    f"{epoch + 1}, step {state['step']} (recon {float(terms.recon.mean()):.3f}, "
-                    f"kl {float(terms.kl.mean()):.3f}); no result was written")
+                    f"{run.model.name} on {run.dataset} (seed {run.seed}): non-finite loss {float(loss.detach())} at epoch "
+                    f"{epoch + 1}, step {state['step']} (recon {float(terms.recon.detach().mean()):.3f}, "
+                    f"kl {float(terms.kl.detach().mean()):.3f}); no result was written")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip:
@@ -126,7 +126,7 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
             sums["recon"] += float(terms.recon.detach().sum())
             sums["kl"] += float(terms.kl.detach().sum())
             sums["sentences"] += batch.size
-            bar.set_postfix(recon=f"{float(terms.recon.mean()):.2f}", kl=f"{float(terms.kl.mean()):.2f}",
+            bar.set_postfix(recon=f"{float(terms.recon.detach().mean()):.2f}", kl=f"{float(terms.kl.detach().mean()):.2f}",
                             beta=f"{terms.beta:.2f}")
         state["train_seconds"] += time.perf_counter() - started
         valid = validation_loss(model, valid_set, cfg.batch_size, device)

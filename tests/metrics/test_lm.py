@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from metrics.lm import (active_units, batchwise_mutual_information, gaussian_kl_standard_normal,
+from metrics.lm import (active_units, batchwise_mutual_information, paired_mutual_information, gaussian_kl_standard_normal,
                         gaussian_log_density, importance_weighted_log_marginal, mutual_information)
 
 
@@ -44,6 +44,17 @@ def test_mi_is_about_zero_when_the_posterior_ignores_x():
     mu = torch.full((n, z), 0.3, dtype=torch.float64)
     logvar = torch.full((n, z), -0.5, dtype=torch.float64)
     assert abs(mutual_information(mu, logvar, torch.Generator().manual_seed(0))) < 0.05
+    assert abs(paired_mutual_information(mu, logvar, 3, torch.Generator().manual_seed(0))) < 1e-9
+
+
+def test_the_paired_and_he_et_al_mi_estimators_agree_on_an_informative_posterior():
+    torch.manual_seed(4)
+    mu, logvar = torch.randn(3000, 2, dtype=torch.float64), torch.full((3000, 2), -1.0, dtype=torch.float64)
+    he = mutual_information(mu, logvar, torch.Generator().manual_seed(0))
+    paired = paired_mutual_information(mu, logvar, 5, torch.Generator().manual_seed(0))
+    # two Gaussians per dimension: I = 0.5 log(1 + var(mu) / var) ~= 0.5 log(1 + e) per dimension
+    assert paired == pytest.approx(2 * 0.5 * math.log(1 + math.e), abs=0.08)
+    assert he == pytest.approx(paired, abs=0.08)
 
 
 def test_mi_approaches_log_n_for_separated_posteriors():
@@ -53,6 +64,7 @@ def test_mi_approaches_log_n_for_separated_posteriors():
     logvar = torch.zeros(n, 1, dtype=torch.float64)
     mi = mutual_information(mu, logvar, torch.Generator().manual_seed(0))
     assert mi == pytest.approx(math.log(n), abs=0.05)
+    assert paired_mutual_information(mu, logvar, 2, torch.Generator().manual_seed(0)) == pytest.approx(math.log(n), abs=1e-6)
     # the batch-wise estimate of the original code is bounded by log(batch size) instead
     batchwise = batchwise_mutual_information(mu, logvar, 64, torch.Generator().manual_seed(0))
     assert batchwise == pytest.approx(math.log(64), abs=0.05)

@@ -14,7 +14,7 @@ def run_config_json(wildcards, for_training=False):
 def metrics_files(table):
     """metrics.json of every (dataset, model, seed) whose model entry belongs to paper table `table`."""
     return [
-        f"{RESULTS}/{run.experiment}/{run.dataset}/{run.model.name}/seed{run.seed}/metrics.json"
+        f"results/{run.experiment}/{run.dataset}/{run.model.name}/seed{run.seed}/metrics.json"
         for run in EXPERIMENT.runs()
         if table in run.model.paper_tables
     ]
@@ -29,3 +29,8 @@ def download_arguments():
     if config["allow_unverified_downloads"]:
         flags.append("--allow-unverified")
     return " ".join(flags)
+
+
+def max_vocab_argument(wildcards):
+    size = config["data_options"].get(wildcards.dataset, {}).get("max_vocab")
+    return f"--max-vocab {size}" if size else ""

@@ -3,11 +3,11 @@
 
 rule fetch_dataset:
     output:
-        manifest=DATA + "/raw/{dataset}/manifest.json",
+        manifest="data/raw/{dataset}/manifest.json",
     params:
         mirror=mirror_argument(),
         download=download_arguments(),
-        raw=DATA + "/raw",
+        raw=lambda w, output: os.path.dirname(os.path.dirname(output.manifest)),
     log:
         "logs/fetch/{dataset}.log",
     conda:
@@ -19,19 +19,19 @@ rule fetch_dataset:
 
 rule preprocess_lm:
     input:
-        manifest=DATA + "/raw/{dataset}/manifest.json",
+        manifest="data/raw/{dataset}/manifest.json",
     output:
-        splits=multiext(DATA + "/processed/{dataset}/", "train.txt", "valid.txt", "test.txt"),
-        vocab=DATA + "/processed/{dataset}/vocab.txt",
-        stats=DATA + "/processed/{dataset}/stats.json",
+        splits=multiext("data/processed/{dataset}/", "train.txt", "valid.txt", "test.txt"),
+        vocab="data/processed/{dataset}/vocab.txt",
+        stats="data/processed/{dataset}/stats.json",
     params:
-        raw=DATA + "/raw",
-        out=DATA + "/processed/{dataset}",
-        max_vocab=lambda w: config["data_options"].get(w.dataset, {}).get("max_vocab") or "",
+        raw=lambda w, input: os.path.dirname(os.path.dirname(input.manifest)),
+        out=lambda w, output: os.path.dirname(output.vocab),
+        max_vocab=max_vocab_argument,
     log:
         "logs/preprocess/{dataset}.log",
     conda:
         "../envs/harness.yaml"
     shell:
         "python -m harness.data.preprocess --dataset {wildcards.dataset} --raw {params.raw} --out {params.out} "
-        "$( [ -n '{params.max_vocab}' ] && echo --max-vocab {params.max_vocab} ) 2>&1 | tee {log}"
+        "{params.max_vocab} 2>&1 | tee {log}"

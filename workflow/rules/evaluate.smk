@@ -3,14 +3,14 @@
 
 rule evaluate:
     input:
-        model=RUN_DIR + "/model.pt",
-        test=DATA + "/processed/{dataset}/test.txt",
-        vocab=DATA + "/processed/{dataset}/vocab.txt",
+        model="results/{experiment}/{dataset}/{model}/seed{seed}/model.pt",
+        test="data/processed/{dataset}/test.txt",
+        vocab="data/processed/{dataset}/vocab.txt",
     output:
-        metrics=RUN_DIR + "/metrics.json",
+        metrics="results/{experiment}/{dataset}/{model}/seed{seed}/metrics.json",
     params:
         run=lambda w: run_config_json(w),
-        data=DATA + "/processed/{dataset}",
+        data=lambda w, input: os.path.dirname(input.vocab),
     threads: 2
     resources:
         gpu=1,

@@ -5,8 +5,8 @@ rule table2:
     input:
         metrics=metrics_files("2"),
     output:
-        tex=RESULTS + "/tables/table2.tex",
-        csv=RESULTS + "/tables/table2.csv",
+        tex="results/tables/table2.tex",
+        csv="results/tables/table2.csv",
     params:
         paper=config["paper_values"] or "",
     log:

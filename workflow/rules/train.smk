@@ -3,15 +3,15 @@
 
 rule train:
     input:
-        splits=multiext(DATA + "/processed/{dataset}/", "train.txt", "valid.txt", "test.txt"),
-        vocab=DATA + "/processed/{dataset}/vocab.txt",
+        splits=multiext("data/processed/{dataset}/", "train.txt", "valid.txt", "test.txt"),
+        vocab="data/processed/{dataset}/vocab.txt",
     output:
-        model=RUN_DIR + "/model.pt",
-        log=RUN_DIR + "/train_log.json",
+        model="results/{experiment}/{dataset}/{model}/seed{seed}/model.pt",
+        log="results/{experiment}/{dataset}/{model}/seed{seed}/train_log.json",
     params:
         run=lambda w: run_config_json(w, for_training=True),
-        data=DATA + "/processed/{dataset}",
-        out=RUN_DIR,
+        data=lambda w, input: os.path.dirname(input.vocab),
+        out=lambda w, output: os.path.dirname(output.model),
     threads: 2
     resources:
         gpu=1,
