@@ -34,3 +34,12 @@ def download_arguments():
 def max_vocab_argument(wildcards):
     size = config["data_options"].get(wildcards.dataset, {}).get("max_vocab")
     return f"--max-vocab {size}" if size else ""
+
+
+def training_budget_caption():
+    """One sentence for table captions: the budget every run of this experiment was trained with."""
+    train = config["train"]
+    arch = config["architecture"]
+    return (f"Training budget of experiment {config['experiment']}: {train['epochs']} epochs, batch {train['batch_size']}, "
+            f"Adam lr {train['lr']}, emb/hidden/z {arch['emb_dim']}/{arch['hidden_dim']}/{arch['z_dim']}, "
+            f"seeds {', '.join(map(str, config['seeds']))}.")

@@ -9,10 +9,11 @@ rule table2:
         csv="results/tables/table2.csv",
     params:
         paper=config["paper_values"] or "",
+        caption=training_budget_caption(),
     log:
         "logs/tables/table2.log",
     conda:
         "../envs/harness.yaml"
     shell:
         "python -m harness.aggregate --results {input.metrics} --paper '{params.paper}' "
-        "--out-csv {output.csv} --out-tex {output.tex} --table 2 2>&1 | tee {log}"
+        "--out-csv {output.csv} --out-tex {output.tex} --table 2 --caption-extra {params.caption:q} 2>&1 | tee {log}"
