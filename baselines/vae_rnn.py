@@ -16,13 +16,15 @@ class BasicVAEOptions:
     rnn_type: str = "lstm"
     kl_warmup_steps: int = 0  # 0 = no annealing
     kl_start: float = 0.0
+    word_dropout: float = 0.0  # 0 = none; VAE-LSTM of Bowman et al. uses annealing + word dropout
 
     def __post_init__(self):
         self.as_twr_options()  # validates the values
 
     def as_twr_options(self) -> TWRVAEOptions:
         return TWRVAEOptions(rnn_type=self.rnn_type, z_mode="normal", kl_timesteps="last",
-                             kl_warmup_steps=self.kl_warmup_steps, kl_start=self.kl_start)
+                             kl_warmup_steps=self.kl_warmup_steps, kl_start=self.kl_start,
+                             word_dropout=self.word_dropout)
 
 
 @register_method("vae-rnn")

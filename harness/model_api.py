@@ -61,6 +61,19 @@ class TextVAE(nn.Module):
     def loss(self, batch, step: int) -> LossTerms:
         raise NotImplementedError
 
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Named parameter groups; the harness gives each its own optimiser."""
+        return {"all": list(self.parameters())}
+
+    def training_step(self, batch, step: int, optimisation) -> LossTerms:
+        """One training update (harness.optim.Optimisation does the reduction, NaN guard and steps).
+
+        Override for methods with their own update schedule; the default is one step on the whole loss.
+        """
+        terms = self.loss(batch, step)
+        optimisation.minimise(terms.loss, step)
+        return terms
+
     # ---- evaluation
     def posterior(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance [B, Z] of the Gaussian q(z|x) of the latent the decoder is fed."""

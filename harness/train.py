@@ -25,15 +25,12 @@ from harness.data.vocab import Vocab
 from harness.io import (code_version, environment_info, now_iso, progress_interval, resolve_device,
                         save_torch_atomic, set_threads, write_json_atomic)
 from harness.model_api import TextVAE
+from harness.optim import Optimisation, TrainingDiverged  # noqa: F401  (re-exported for callers)
 from harness.registry import get_method
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
 TRAIN_LOG = "train_log.json"
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the message names the epoch and step."""
 
 
 def split_path(data_dir: Path, split: str) -> Path:
@@ -81,7 +78,7 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
     valid_set = load_split(run, data_dir, vocab, "valid")
     model = build_model(run, len(vocab)).to(device)
     cfg = run.train
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
+    optimisation = Optimisation(model.parameter_groups(), cfg)
 
     fingerprint = run.training_fingerprint()
     state = {"epoch": 0, "step": 0, "history": [], "best_loss": math.inf, "best_state": None, "train_seconds": 0.0,
@@ -91,7 +88,7 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
         checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=False)
         if checkpoint.get("fingerprint") == fingerprint:
             model.load_state_dict(checkpoint["model"])
-            optimizer.load_state_dict(checkpoint["optimizer"])
+            optimisation.load_state_dict(checkpoint["optimizer"])
             torch.set_rng_state(checkpoint["torch_rng"])
             generator.set_state(checkpoint["batch_rng"])
             state = checkpoint["state"]
@@ -106,20 +103,10 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
         sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "sentences": 0}
         bar = tqdm(epoch_batches, desc=f"train {run.model.name} epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
                    unit="batch", file=sys.stderr, mininterval=progress_interval())
+        optimisation.where = f"{run.model.name} on {run.dataset} (seed {run.seed}), epoch {epoch + 1}"
         for batch in bar:
             batch = batch.to(device)
-            terms = model.loss(batch, state["step"])
-            loss = terms.loss.sum() if cfg.loss_reduction == "sum" else terms.loss.mean()
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(
-                    f"{run.model.name} on {run.dataset} (seed {run.seed}): non-finite loss {float(loss.detach())} at epoch "
-                    f"{epoch + 1}, step {state['step']} (recon {float(terms.recon.detach().mean()):.3f}, "
-                    f"kl {float(terms.kl.detach().mean()):.3f}); no result was written")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
+            terms = model.training_step(batch, state["step"], optimisation)
             state["step"] += 1
             state["train_tokens"] += int(batch.num_predicted_tokens())
             sums["loss"] += float(terms.loss.detach().sum())
@@ -140,7 +127,7 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
             state["best_state"] = {"epoch": epoch + 1, "model": copy.deepcopy(model.state_dict())}
         state["epoch"] = epoch + 1
         save_torch_atomic(checkpoint_path, {"fingerprint": fingerprint, "model": model.state_dict(),
-                                            "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
+                                            "optimizer": optimisation.state_dict(), "torch_rng": torch.get_rng_state(),
                                             "batch_rng": generator.get_state(), "state": state})
 
     summary = {

@@ -42,6 +42,7 @@ class TWRVAEOptions:
     kl_timesteps: str = "all"  # all (TWR-VAE) | last (basic VAE) | last25 | last50 | last75
     kl_warmup_steps: int = 0  # linear KL annealing over this many updates; 0 = none
     kl_start: float = 0.0  # beta at step 0 when annealing
+    word_dropout: float = 0.0  # decoder input words replaced by <unk> with this rate (Bowman et al. 2016)
 
     def __post_init__(self):
         if self.rnn_type not in ("lstm", "gru", "rnn"):
@@ -52,6 +53,8 @@ class TWRVAEOptions:
             raise ConfigError(f"kl_timesteps must be one of {sorted(KL_TIMESTEPS)}, got '{self.kl_timesteps}'")
         if self.kl_warmup_steps < 0 or not 0.0 <= self.kl_start <= 1.0:
             raise ConfigError("kl_warmup_steps must be >= 0 and kl_start in [0, 1]")
+        if not 0.0 <= self.word_dropout < 1.0:
+            raise ConfigError(f"word_dropout must be in [0, 1), got {self.word_dropout}")
 
 
 @register_method("twr-vae")
@@ -63,7 +66,7 @@ class TWRVAE(TextVAE):
         self.options = options
         sizes = (vocab_size, arch.emb_dim, arch.hidden_dim, arch.z_dim, arch.num_layers, arch.dropout, options.rnn_type)
         self.encoder = TimestepEncoder(*sizes)
-        self.decoder = LatentDecoder(*sizes)
+        self.decoder = LatentDecoder(*sizes, word_dropout=options.word_dropout)
 
     # ---- Eq. 3: one posterior per encoder timestep
     def timestep_posteriors(self, batch):

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.data.vocab import PAD_ID
+from harness.data.vocab import PAD_ID, UNK_ID
 
 RNN_TYPES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
@@ -52,8 +52,9 @@ class TimestepEncoder(nn.Module):
 class LatentDecoder(nn.Module):
     """p(x|z) = prod_t p(x_t | x_<t, z): z initialises the state and is appended to every input embedding."""
 
-    def __init__(self, vocab_size, emb_dim, hidden_dim, z_dim, num_layers, dropout, rnn_type):
+    def __init__(self, vocab_size, emb_dim, hidden_dim, z_dim, num_layers, dropout, rnn_type, word_dropout=0.0):
         super().__init__()
+        self.word_dropout = word_dropout  # Bowman et al. 2016: replace input words by <unk> with this rate
         self.rnn_type = rnn_type
         self.num_layers = num_layers
         self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=PAD_ID)
@@ -68,6 +69,10 @@ class LatentDecoder(nn.Module):
 
     def hidden_states(self, inputs: torch.Tensor, z: torch.Tensor, state=None):
         """Decoder states [N, T, H] for input tokens [N, T] and latents [N, Z]."""
+        if self.training and self.word_dropout > 0:
+            dropped = torch.rand(inputs.shape, device=inputs.device) < self.word_dropout
+            dropped[:, 0] = False  # keep <s>
+            inputs = inputs.masked_fill(dropped & (inputs != PAD_ID), UNK_ID)
         embedded = self.dropout(self.embedding(inputs))
         z_steps = z.unsqueeze(1).expand(-1, inputs.size(1), -1)
         if state is None:

@@ -111,3 +111,19 @@ def test_importance_weighted_nll_bounds_the_exact_nll_and_converges(method):
         assert (gaps[1] > 0).all() and (gaps[10] > -0.01).all() and (gaps[1000] > -0.01).all()
         assert (gaps[1000] < gaps[10]).all() and (gaps[10] < gaps[1]).all()
         assert gaps[1000].abs().max() < 0.02
+
+
+def test_word_dropout_replaces_decoder_inputs_only_in_training():
+    model = tiny_model("vae-rnn", word_dropout=0.5).double()
+    batch = make_batch([LONG, LONG, LONG, LONG])
+    z = torch.zeros(1, 4, 4, dtype=torch.float64)
+    model.eval()
+    with torch.no_grad():
+        clean = model.log_likelihood(batch, z)
+        assert torch.equal(clean, model.log_likelihood(batch, z))  # deterministic in eval
+        model.train()
+        torch.manual_seed(0)
+        noisy = model.log_likelihood(batch, z)
+    assert not torch.allclose(clean, noisy)
+    with pytest.raises(ConfigError, match="word_dropout"):
+        tiny_model("vae-rnn", word_dropout=1.5)

@@ -1,0 +1,55 @@
+"""Parameter updates on behalf of a method: one Adam per parameter group, batch reduction, clipping, NaN guard.
+
+Most methods take one step on all parameters per batch (`TextVAE.training_step`'s default). Methods with their own
+schedule of updates (e.g. the aggressive encoder updates of He et al. 2019) call `minimise` on named groups.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from harness.config import TrainConfig
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message names the run, epoch and step."""
+
+
+class Optimisation:
+    def __init__(self, groups: dict[str, list[torch.nn.Parameter]], cfg: TrainConfig):
+        self.cfg = cfg
+        self.groups = groups
+        self.optimizers = {
+            name: torch.optim.Adam(params, lr=cfg.lr, eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
+            for name, params in groups.items()
+        }
+        self.where = ""  # set by the trainer: which run and epoch, for error messages
+
+    def reduce(self, per_sentence: torch.Tensor) -> torch.Tensor:
+        """Combine per-sentence losses of a batch (the original code sums; `loss_reduction` chooses)."""
+        return per_sentence.sum() if self.cfg.loss_reduction == "sum" else per_sentence.mean()
+
+    def minimise(self, per_sentence_loss: torch.Tensor, step: int, groups: tuple[str, ...] | None = None) -> float:
+        """One gradient step on `groups` (all by default) for the reduced loss; returns the loss value."""
+        loss = self.reduce(per_sentence_loss)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise TrainingDiverged(f"{self.where}: non-finite loss {value} at step {step}; no result was written")
+        selected = list(self.optimizers) if groups is None else list(groups)
+        for optimizer in self.optimizers.values():
+            optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.grad_clip:
+            params = [p for name in selected for p in self.groups[name]]
+            torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+        for name in selected:
+            self.optimizers[name].step()
+        return value
+
+    def state_dict(self) -> dict:
+        return {name: optimizer.state_dict() for name, optimizer in self.optimizers.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(state[name])
