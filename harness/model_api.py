@@ -74,6 +74,10 @@ class TextVAE(nn.Module):
         optimisation.minimise(terms.loss, step)
         return terms
 
+    def on_epoch_end(self, epoch: int, valid_batches) -> None:
+        """Called after each epoch with `valid_batches()` -> iterator over validation Batches (on the model's
+        device). State a method changes here must live in buffers so that checkpoints carry it."""
+
     # ---- evaluation
     def posterior(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance [B, Z] of the Gaussian q(z|x) of the latent the decoder is fed."""

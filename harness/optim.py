@@ -25,6 +25,7 @@ class Optimisation:
             for name, params in groups.items()
         }
         self.where = ""  # set by the trainer: which run and epoch, for error messages
+        self.random_batch = None  # set by the trainer: () -> a random training Batch (for inner-loop methods)
 
     def reduce(self, per_sentence: torch.Tensor) -> torch.Tensor:
         """Combine per-sentence losses of a batch (the original code sums; `loss_reduction` chooses)."""

@@ -96,6 +96,12 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
         else:
             print(f"ignoring {checkpoint_path}: it was written for another training config", file=sys.stderr)
 
+    optimisation.random_batch = lambda: train_set.collate(
+        torch.randint(len(train_set), (cfg.batch_size,), generator=generator)).to(device)
+
+    def valid_batches():
+        return (batch.to(device) for batch in batches(valid_set, cfg.batch_size, shuffle=False, generator=None))
+
     model.train()
     for epoch in range(state["epoch"], cfg.epochs):
         started = time.perf_counter()
@@ -115,6 +121,7 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
             sums["sentences"] += batch.size
             bar.set_postfix(recon=f"{float(terms.recon.detach().mean()):.2f}", kl=f"{float(terms.kl.detach().mean()):.2f}",
                             beta=f"{terms.beta:.2f}")
+        model.on_epoch_end(epoch + 1, valid_batches)
         state["train_seconds"] += time.perf_counter() - started
         valid = validation_loss(model, valid_set, cfg.batch_size, device)
         n = max(sums["sentences"], 1)
