@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from harness.results import ResultError, collect_results, load_paper_values, summarise
+from harness.significance import compare_to_best_baseline
 from harness.tables import render_lm_table, write_atomic, write_tidy_csv
 
 
@@ -23,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out-csv", type=Path, required=True, help="tidy CSV of every reported number")
     parser.add_argument("--out-tex", type=Path, required=True, help="LaTeX table")
     parser.add_argument("--table", default="2", help="paper table to compare with (default: 2)")
+    parser.add_argument("--out-significance", type=Path, default=None,
+                        help="CSV of Welch t-tests of TWR-VAE against the best baseline per metric")
     parser.add_argument("--caption-extra", default="", help="text appended to the caption (LaTeX)")
     return parser
 
@@ -36,11 +39,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         tidy = collect_results(args.results)
         paper = load_paper_values(args.paper)
-        tex = render_lm_table(summarise(tidy), paper, table=args.table, caption_extra=args.caption_extra)
+        caption = args.caption_extra
+        if args.out_significance is not None:
+            caption += (f" Significance of TWR-VAE against the best baseline (Welch t-test over seeds, uniform "
+                        f"protocol): {args.out_significance.name}.")
+        tex = render_lm_table(summarise(tidy), paper, table=args.table, caption_extra=caption)
     except (ResultError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     write_tidy_csv(tidy, args.out_csv)
+    if args.out_significance is not None:
+        write_tidy_csv(compare_to_best_baseline(tidy), args.out_significance)
     write_atomic(args.out_tex, tex)
     print(f"wrote {args.out_csv} ({len(tidy)} rows) and {args.out_tex}")
     return 0

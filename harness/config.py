@@ -101,9 +101,16 @@ class DataOptions:
     max_valid_sentences: int | None = None
     max_test_sentences: int | None = None
     max_length: int | None = None
-    train_split: str = "train"
-    valid_split: str = "valid"
-    test_split: str = "test"
+    # which released file each split is built from; anything but identity makes a "reduced" experiment
+    source_splits: Mapping[str, str] = field(default_factory=lambda: {"train": "train", "valid": "valid", "test": "test"})
+
+    def remapped(self) -> dict[str, str]:
+        """The splits built from another released file, e.g. {"train": "valid"}."""
+        return {out: src for out, src in sorted(self.source_splits.items()) if out != src}
+
+    def processed_name(self, dataset: str) -> str:
+        """Folder name under data/processed: the dataset, plus e.g. `.train-from-valid` for remapped splits."""
+        return dataset + "".join(f".{out}-from-{src}" for out, src in self.remapped().items())
 
 
 @dataclass(frozen=True)
@@ -145,6 +152,7 @@ class ModelEntry:
     paper_name: str | None = None
     paper_tables: tuple[str, ...] = ("2",)
     options: Mapping[str, Any] = field(default_factory=dict)
+    datasets: tuple[str, ...] | None = None  # restrict this entry to these datasets (None: every dataset)
 
 
 @dataclass(frozen=True)
@@ -160,6 +168,7 @@ class RunConfig:
     train: TrainConfig
     evaluate: EvaluateConfig
     model: ModelEntry
+    plugins: tuple[str, ...] = ()  # extra modules that register methods (see docs/adding_a_method.md)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -172,6 +181,8 @@ class RunConfig:
         try:
             model = dict(raw["model"])
             model["paper_tables"] = tuple(model.get("paper_tables", ("2",)))
+            if model.get("datasets") is not None:
+                model["datasets"] = tuple(model["datasets"])
             return cls(
                 experiment=raw["experiment"],
                 dataset=raw["dataset"],
@@ -182,6 +193,7 @@ class RunConfig:
                 train=_build(TrainConfig, raw["train"], "train"),
                 evaluate=_build(EvaluateConfig, raw.get("evaluate", {}), "evaluate"),
                 model=_build(ModelEntry, model, "model"),
+                plugins=tuple(raw.get("plugins", ())),
             )
         except KeyError as exc:
             raise ConfigError(f"run config lacks key {exc}") from None
@@ -233,6 +245,8 @@ class ExperimentConfig:
             raise ConfigError(f"models: '{name}' has no entry in model_defs (known: {sorted(defs)})")
         entry = dict(defs[name])
         entry["paper_tables"] = tuple(entry["paper_tables"])
+        if entry.get("datasets") is not None:
+            entry["datasets"] = tuple(entry["datasets"])
         return ModelEntry(name=name, **entry)
 
     def run_config(self, dataset: str, model: str, seed: int) -> RunConfig:
@@ -248,6 +262,7 @@ class ExperimentConfig:
             train=_build(TrainConfig, raw["train"], "train"),
             evaluate=_build(EvaluateConfig, raw["evaluate"], "evaluate"),
             model=self.model_entry(model),
+            plugins=tuple(raw["plugins"]),
         )
 
     def runs(self) -> list[RunConfig]:
@@ -255,13 +270,15 @@ class ExperimentConfig:
             self.run_config(dataset, model, seed)
             for dataset in self.raw["datasets"]
             for model in self.raw["models"]
+            if self.model_entry(model).datasets is None or dataset in self.model_entry(model).datasets
             for seed in self.raw["seeds"]
         ]
 
     def check(self) -> None:
         """Fail early: every selected model exists, its method is registered and its options are valid."""
-        from harness.registry import get_method
+        from harness.registry import get_method, load_plugins
 
+        load_plugins(self.raw["plugins"])
         for name in self.raw["models"]:
             entry = self.model_entry(name)
             method = get_method(entry.method)

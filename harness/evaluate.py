@@ -28,14 +28,9 @@ from harness.data.lm_dataset import LMDataset, batches
 from harness.data.vocab import Vocab
 from harness.io import (code_version, environment_info, now_iso, progress_interval, resolve_device, set_threads,
                         write_json_atomic)
-from harness.train import build_model, load_split, split_path
+from harness.train import build_model, load_split
 from metrics.lm import (active_units, batchwise_mutual_information, gaussian_kl_standard_normal,
                         importance_weighted_log_marginal, paired_mutual_information, sample_gaussian)
-
-
-def count_lines(path: Path) -> int:
-    with open(path, encoding="utf-8") as handle:
-        return sum(1 for line in handle if line.strip())
 
 
 @torch.no_grad()
@@ -94,21 +89,23 @@ def evaluate_model(model, dataset: LMDataset, run: RunConfig, device, progress: 
 
 def data_description(run: RunConfig, data_dir: Path, train_sentences: int, test: LMDataset) -> dict:
     """What the numbers were computed on, and a human-readable note when anything was reduced."""
-    full_train = count_lines(split_path(data_dir, "train")) if split_path(data_dir, "train").exists() else None
-    full_test = count_lines(split_path(data_dir, "test")) if split_path(data_dir, "test").exists() else None
-    notes = []
-    if run.data.train_split != "train":
-        notes.append(f"trained on the {run.data.train_split} split instead of train")
-    if run.data.test_split != "test":
-        notes.append(f"evaluated on the {run.data.test_split} split instead of test")
-    if full_train is not None and run.data.train_split == "train" and train_sentences < full_train:
-        notes.append(f"train capped at {train_sentences} of {full_train} sentences")
-    if full_test is not None and run.data.test_split == "test" and len(test) < full_test:
-        notes.append(f"test capped at {len(test)} of {full_test} sentences")
+    stats_path = Path(data_dir) / "stats.json"
+    stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
+    full = {split: info.get("sentences") for split, info in stats.get("splits", {}).items()}
+    remapped = run.data.remapped()
+    notes = [f"{out} split built from the released {src} file" for out, src in remapped.items()]
+    if remapped.get("train") == run.data.source_splits["valid"]:
+        notes.append("model selection on the training data")
+    if full.get("train") and train_sentences < full["train"]:
+        notes.append(f"train capped at {train_sentences} of {full['train']} sentences")
+    if full.get("test") and len(test) < full["test"]:
+        notes.append(f"test capped at {len(test)} of {full['test']} sentences")
+    unverified = sorted(key for key, source in stats.get("sources", {}).items() if source.get("verified") is False)
     return {
         "train_sentences": train_sentences, "test_sentences": len(test), "test_tokens": int(test.num_tokens),
-        "full_train_sentences": full_train, "full_test_sentences": full_test,
-        "train_split": run.data.train_split, "eval_split": run.data.test_split,
+        "full_train_sentences": full.get("train"), "full_test_sentences": full.get("test"),
+        "source_splits": dict(run.data.source_splits), "vocab_size": stats.get("vocab_size"),
+        "unverified_sources": unverified,
         "reduced": bool(notes), "note": "; ".join(notes),
     }
 

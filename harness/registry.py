@@ -42,6 +42,15 @@ def _load_plugins() -> None:
     _loaded = True
 
 
+def load_plugins(modules) -> None:
+    """Import extra modules that register methods (config key `plugins`); a clear error names a missing one."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ImportError(f"plugin module '{module}' (config key `plugins`) cannot be imported: {exc}") from exc
+
+
 def get_method(name: str) -> type:
     """The class registered under `name`; a clear error lists the known names otherwise."""
     _load_plugins()

@@ -26,7 +26,7 @@ from harness.io import (code_version, environment_info, now_iso, progress_interv
                         save_torch_atomic, set_threads, write_json_atomic)
 from harness.model_api import TextVAE
 from harness.optim import Optimisation, TrainingDiverged  # noqa: F401  (re-exported for callers)
-from harness.registry import get_method
+from harness.registry import get_method, load_plugins
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
@@ -38,13 +38,14 @@ def split_path(data_dir: Path, split: str) -> Path:
 
 
 def load_split(run: RunConfig, data_dir: Path, vocab: Vocab, role: str, apply_max_length: bool = False) -> LMDataset:
-    split = getattr(run.data, f"{role}_split")
+    """The processed `role` split (train/valid/test), capped as the run config says."""
     cap = getattr(run.data, f"max_{role}_sentences")
-    return LMDataset(split_path(data_dir, split), vocab, max_sentences=cap,
+    return LMDataset(split_path(data_dir, role), vocab, max_sentences=cap,
                      max_length=run.data.max_length if apply_max_length else None)
 
 
 def build_model(run: RunConfig, vocab_size: int) -> TextVAE:
+    load_plugins(run.plugins)
     return get_method(run.model.method).build(vocab_size, run.architecture, run.model.options)
 
 

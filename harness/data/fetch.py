@@ -92,6 +92,36 @@ def available_files(name: str, mirror: Path | None) -> dict[str, bool]:
     return {key: mirror is not None and (Path(mirror) / f.relpath).is_file() for key, f in spec.files.items()}
 
 
+def unavailable_reason(name: str, needed: list[str], mirror: Path | None, allow_download: bool,
+                       allow_unverified: bool) -> str | None:
+    """Why dataset `name` cannot provide the logical files `needed` under these settings, or None if it can.
+
+    Decided before any job runs, so the workflow can skip a dataset with a clear message instead of failing
+    halfway. A file is obtainable from the mirror, or by download when downloads are allowed and its checksum is
+    registered (or unverified downloads are allowed). Whether the network actually answers is only known at
+    fetch time.
+    """
+    spec = get_spec(name)
+    in_mirror = available_files(name, mirror)
+    problems = []
+    for key in needed:
+        if key not in spec.files:
+            problems.append(f"'{key}' is not a file of {name} (registered: {sorted(spec.files)})")
+            continue
+        if in_mirror[key]:
+            continue
+        file = spec.files[key]
+        where = f"not in the mirror {mirror}" if mirror else "no mirror configured"
+        if not allow_download:
+            problems.append(f"{file.relpath}: {where} and downloads are off (allow_download: false)")
+        elif file.url is None:
+            problems.append(f"{file.relpath}: {where} and no upstream URL is known")
+        elif not file.checksum_known and not allow_unverified:
+            problems.append(f"{file.relpath}: {where}, and its download has no registered sha256 "
+                            f"(allow_unverified_downloads: true accepts it, recorded as unverified)")
+    return "; ".join(problems) or None
+
+
 # ---------------------------------------------------------------------------------------------
 # low-level helpers
 

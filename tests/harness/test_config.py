@@ -18,7 +18,7 @@ def test_defaults_come_from_the_schema():
     assert config["architecture"] == {"emb_dim": 512, "hidden_dim": 256, "z_dim": 32, "num_layers": 1, "dropout": 0.5}
     assert config["train"]["lr"] == 1e-4 and config["evaluate"]["iw_samples"] == 500
     nested = validate_config({"data_options": {"ptb": {"max_train_sentences": 5}}})
-    assert nested["data_options"]["ptb"]["train_split"] == "train"
+    assert nested["data_options"]["ptb"]["source_splits"] == {"train": "train", "valid": "valid", "test": "test"}
 
 
 @pytest.mark.parametrize("raw,where", [

@@ -1,5 +1,45 @@
-# Helpers shared by the rules: which runs exist, and the run config each job receives.
+# Helpers shared by the rules: which runs exist, where their data live, and the run config each job receives.
 import json
+
+from harness.data.fetch import unavailable_reason
+
+
+def _data_options(dataset):
+    return EXPERIMENT.run_config(dataset, config["models"][0], config["seeds"][0]).data
+
+
+def needed_files(dataset):
+    """The released files (logical names) the configured splits of `dataset` are built from."""
+    return sorted(set(_data_options(dataset).source_splits.values()))
+
+
+def _available_datasets():
+    """Datasets whose files the mirror or the network can provide; the others are skipped with a message."""
+    available = []
+    for dataset in config["datasets"]:
+        reason = unavailable_reason(dataset, needed_files(dataset), config["data_mirror"], config["allow_download"],
+                                    config["allow_unverified_downloads"])
+        if reason:
+            print(f"Skipping dataset {dataset} (all its jobs): {reason}", file=sys.stderr)
+        else:
+            available.append(dataset)
+    return available
+
+
+AVAILABLE_DATASETS = _available_datasets()
+
+
+def runs():
+    return [run for run in EXPERIMENT.runs() if run.dataset in AVAILABLE_DATASETS]
+
+
+def processed_dir(wildcards):
+    return f"data/processed/{_data_options(wildcards.dataset).processed_name(wildcards.dataset)}"
+
+
+def processed_files(wildcards):
+    folder = processed_dir(wildcards)
+    return {"splits": [f"{folder}/{split}.txt" for split in ("train", "valid", "test")], "vocab": f"{folder}/vocab.txt"}
 
 
 def run_config_json(wildcards, for_training=False):
@@ -12,28 +52,37 @@ def run_config_json(wildcards, for_training=False):
 
 
 def metrics_files(table):
-    """metrics.json of every (dataset, model, seed) whose model entry belongs to paper table `table`."""
+    """metrics.json of every available (dataset, model, seed) whose model entry belongs to paper table `table`."""
     return [
         f"results/{run.experiment}/{run.dataset}/{run.model.name}/seed{run.seed}/metrics.json"
-        for run in EXPERIMENT.runs()
+        for run in runs()
         if table in run.model.paper_tables
     ]
 
 
-def mirror_argument():
-    return f"--mirror {config['data_mirror']}" if config["data_mirror"] else ""
-
-
-def download_arguments():
-    flags = [] if config["allow_download"] else ["--no-download"]
+def fetch_arguments(wildcards):
+    flags = [f"--only {' '.join(needed_files(wildcards.dataset))}"]
+    if config["data_mirror"]:
+        flags.append(f"--mirror {config['data_mirror']}")
+    if not config["allow_download"]:
+        flags.append("--no-download")
     if config["allow_unverified_downloads"]:
         flags.append("--allow-unverified")
     return " ".join(flags)
 
 
-def max_vocab_argument(wildcards):
-    size = config["data_options"].get(wildcards.dataset, {}).get("max_vocab")
-    return f"--max-vocab {size}" if size else ""
+def split_dataset_name(processed):
+    """'yahoo.train-from-valid' -> ('yahoo', ['--split train=valid'])."""
+    dataset, *remaps = processed.split(".")
+    return dataset, [f"--split {part.replace('-from-', '=')}" for part in remaps]
+
+
+def preprocess_arguments(wildcards):
+    dataset, flags = split_dataset_name(wildcards.processed)
+    size = config["data_options"].get(dataset, {}).get("max_vocab")
+    if size:
+        flags.append(f"--max-vocab {size}")
+    return " ".join(flags)
 
 
 def training_budget_caption():

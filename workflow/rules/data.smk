@@ -5,33 +5,32 @@ rule fetch_dataset:
     output:
         manifest="data/raw/{dataset}/manifest.json",
     params:
-        mirror=mirror_argument(),
-        download=download_arguments(),
+        flags=fetch_arguments,
         raw=lambda w, output: os.path.dirname(os.path.dirname(output.manifest)),
     log:
         "logs/fetch/{dataset}.log",
     conda:
         "../envs/harness.yaml"
     shell:
-        "python -m harness.data.fetch --dataset {wildcards.dataset} --dest {params.raw} "
-        "{params.mirror} {params.download} 2>&1 | tee {log}"
+        "python -m harness.data.fetch --dataset {wildcards.dataset} --dest {params.raw} {params.flags} 2>&1 | tee {log}"
 
 
 rule preprocess_lm:
     input:
-        manifest="data/raw/{dataset}/manifest.json",
+        manifest=lambda w: f"data/raw/{split_dataset_name(w.processed)[0]}/manifest.json",
     output:
-        splits=multiext("data/processed/{dataset}/", "train.txt", "valid.txt", "test.txt"),
-        vocab="data/processed/{dataset}/vocab.txt",
-        stats="data/processed/{dataset}/stats.json",
+        splits=multiext("data/processed/{processed}/", "train.txt", "valid.txt", "test.txt"),
+        vocab="data/processed/{processed}/vocab.txt",
+        stats="data/processed/{processed}/stats.json",
     params:
+        dataset=lambda w: split_dataset_name(w.processed)[0],
         raw=lambda w, input: os.path.dirname(os.path.dirname(input.manifest)),
         out=lambda w, output: os.path.dirname(output.vocab),
-        max_vocab=max_vocab_argument,
+        flags=preprocess_arguments,
     log:
-        "logs/preprocess/{dataset}.log",
+        "logs/preprocess/{processed}.log",
     conda:
         "../envs/harness.yaml"
     shell:
-        "python -m harness.data.preprocess --dataset {wildcards.dataset} --raw {params.raw} --out {params.out} "
-        "{params.max_vocab} 2>&1 | tee {log}"
+        "python -m harness.data.preprocess --dataset {params.dataset} --raw {params.raw} --out {params.out} "
+        "{params.flags} 2>&1 | tee {log}"

@@ -3,9 +3,8 @@
 
 rule evaluate:
     input:
+        unpack(processed_files),
         model="results/{experiment}/{dataset}/{model}/seed{seed}/model.pt",
-        test="data/processed/{dataset}/test.txt",
-        vocab="data/processed/{dataset}/vocab.txt",
     output:
         metrics="results/{experiment}/{dataset}/{model}/seed{seed}/metrics.json",
     params:

@@ -1,19 +1,23 @@
 # Tables are rendered from results/ only, with the paper's published value beside ours.
 
 
-rule table2:
+rule table:
     input:
-        metrics=metrics_files("2"),
+        metrics=lambda w: metrics_files(w.table),
     output:
-        tex="results/tables/table2.tex",
-        csv="results/tables/table2.csv",
+        tex="results/tables/table{table}.tex",
+        csv="results/tables/table{table}.csv",
+        significance="results/tables/table{table}_significance.csv",
+    wildcard_constraints:
+        table="[23]",
     params:
         paper=config["paper_values"] or "",
         caption=training_budget_caption(),
     log:
-        "logs/tables/table2.log",
+        "logs/tables/table{table}.log",
     conda:
         "../envs/harness.yaml"
     shell:
         "python -m harness.aggregate --results {input.metrics} --paper '{params.paper}' "
-        "--out-csv {output.csv} --out-tex {output.tex} --table 2 --caption-extra {params.caption:q} 2>&1 | tee {log}"
+        "--out-csv {output.csv} --out-tex {output.tex} --out-significance {output.significance} --table {wildcards.table} --caption-extra {params.caption:q} "
+        "2>&1 | tee {log}"

@@ -3,8 +3,7 @@
 
 rule train:
     input:
-        splits=multiext("data/processed/{dataset}/", "train.txt", "valid.txt", "test.txt"),
-        vocab="data/processed/{dataset}/vocab.txt",
+        unpack(processed_files),
     output:
         model="results/{experiment}/{dataset}/{model}/seed{seed}/model.pt",
         log="results/{experiment}/{dataset}/{model}/seed{seed}/train_log.json",

@@ -1,0 +1,53 @@
+"""Is the reference method (TWR-VAE) better than the best baseline? Welch's t-test over seeds, per metric.
+
+Only uniform-protocol numbers are compared: they are the ones every model is evaluated with alike.
+"""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from scipy import stats
+
+BETTER = {"NLL": "lower", "PPL": "lower", "MI": "higher"}
+COLUMNS = ["experiment", "dataset", "metric", "better", "reference", "baseline", "reference_mean", "baseline_mean",
+           "reference_seeds", "baseline_seeds", "t_statistic", "p_value", "note"]
+
+
+def _label(row) -> str:
+    return row["paper_name"] if isinstance(row["paper_name"], str) and row["paper_name"] else row["model"]
+
+
+def compare_to_best_baseline(tidy: pd.DataFrame, reference: str = "TWR-VAE", protocol: str = "uniform") -> pd.DataFrame:
+    """One row per (experiment, dataset, metric): `reference` against the baseline with the best mean.
+
+    Baselines are the rows whose label does not start with "TWR-VAE" (its variants are not baselines). The test is
+    Welch's two-sided t-test (scipy.stats.ttest_ind, equal_var=False) over the per-seed values; with fewer than
+    two seeds on either side no test is possible and the row says so instead of giving a p-value.
+    """
+    rows = []
+    data = tidy[tidy["protocol"] == protocol].copy()
+    if data.empty:
+        return pd.DataFrame(columns=COLUMNS)
+    data["label"] = data.apply(_label, axis=1)
+    for (experiment, dataset, metric), group in data.groupby(["experiment", "dataset", "metric"], sort=True):
+        if metric not in BETTER:
+            continue
+        ref = group[group["label"] == reference]["value"]
+        baselines = group[~group["label"].str.startswith("TWR-VAE")]
+        if ref.empty or baselines.empty:
+            continue
+        means = baselines.groupby("label")["value"].mean()
+        best = means.idxmin() if BETTER[metric] == "lower" else means.idxmax()
+        base = baselines[baselines["label"] == best]["value"]
+        t, p, note = math.nan, math.nan, ""
+        if len(ref) < 2 or len(base) < 2:
+            note = "no test: needs at least two seeds per model"
+        else:
+            result = stats.ttest_ind(ref.to_numpy(), base.to_numpy(), equal_var=False)
+            t, p = float(result.statistic), float(result.pvalue)
+            if math.isnan(p):
+                note = "no test: both samples have zero variance"
+        rows.append([experiment, dataset, metric, BETTER[metric], reference, best, float(ref.mean()),
+                     float(base.mean()), len(ref), len(base), t, p, note])
+    return pd.DataFrame(rows, columns=COLUMNS)
