@@ -140,3 +140,19 @@ def test_a_method_added_through_a_plugin_runs_through_the_dag(tmp_path):
     metrics = json.loads((tmp_path / "results/tiny/ptb/half-kl/seed1/metrics.json").read_text())
     assert metrics["method"] == "half-kl" and metrics["config"]["model"]["options"] == {"beta": 0.25}
     assert "half-kl" in (tmp_path / "results" / "tables" / "table2.tex").read_text()
+
+
+@needs_mirror
+def test_datasets_the_mirror_lacks_are_skipped_with_a_message_and_reduced_runs_are_planned(tmp_path):
+    models = {"twr-vae": {"method": "twr-vae", "paper_name": "TWR-VAE"}}
+    offline = write_config(tmp_path / "offline.yaml", **TINY, datasets=["ptb", "yahoo"], allow_download=False,
+                           models=["twr-vae"], model_defs=models)
+    result = snakemake(tmp_path, "-n", "--configfile", str(offline))
+    out = result.stdout + result.stderr
+    assert "Skipping dataset yahoo" in out and "yahoo/yahoo.train.txt" in out
+    assert "results/tiny/ptb/twr-vae/seed1/metrics.json" in out and "results/tiny/yahoo/" not in out
+    reduced = write_config(tmp_path / "reduced.yaml", **{**TINY, "datasets": ["ptb", "yahoo"], "allow_download": False,
+                           "models": ["twr-vae"], "model_defs": models,
+                           "data_options": {**TINY["data_options"], "yahoo": {"source_splits": {"train": "valid"}}}})
+    out = snakemake(tmp_path, "-n", "--configfile", str(reduced)).stdout
+    assert "data/processed/yahoo.train-from-valid/train.txt" in out and "results/tiny/yahoo/twr-vae/seed1/metrics.json" in out

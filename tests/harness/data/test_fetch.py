@@ -209,3 +209,13 @@ def test_registry_shape() -> None:
             assert f.sha256 is None or len(f.sha256) == 64
     assert registry.DATASETS["ptb"].files["train"].relpath == "ptb/ptb.train.txt"
     assert registry.DATASETS["dailydialog"].files["valid"].relpath == "dailydialog/validation/dialogues_validation.txt"
+
+
+def test_unavailable_reason_explains_what_is_missing(tmp_path):
+    from harness.data.fetch import unavailable_reason
+
+    assert "downloads are off" in unavailable_reason("yahoo", ["train"], tmp_path, False, False)
+    assert "no registered sha256" in unavailable_reason("yahoo", ["train"], tmp_path, True, False)
+    assert unavailable_reason("yahoo", ["train"], tmp_path, True, True) is None
+    assert unavailable_reason("ptb", ["train", "valid", "test"], None, True, False) is None  # checksums known
+    assert "not a file of ptb" in unavailable_reason("ptb", ["vocab"], None, True, False)
