@@ -40,6 +40,7 @@ def evaluate_model(model, dataset: LMDataset, run: RunConfig, device, progress: 
     cfg = run.evaluate
     generator = torch.Generator(device=device)
     generator.manual_seed(run.seed)
+    torch.manual_seed(run.seed)  # methods that draw noise inside `posterior` (SA-VAE's SVI) use the global RNG
     parts: dict[str, list[torch.Tensor]] = {key: [] for key in (
         "log_px", "kl", "recon", "mu", "logvar", "paper_recon", "paper_kl", "paper_mu", "paper_logvar", "lengths")}
     bar = tqdm(total=len(dataset), desc=f"evaluate {run.model.name} (K={cfg.iw_samples})", unit="sent",

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from conftest import REPO_ROOT, SHARED_DATA, needs_mirror
+from harness.config import ExperimentConfig
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO_ROOT / "workflow" / "Snakefile")]
 
@@ -35,7 +36,7 @@ def write_config(path: Path, **changes) -> Path:
 def test_dry_run_lists_every_job(tmp_path, name):
     result = snakemake(tmp_path, "-n", "--configfile", str(REPO_ROOT / "config" / name))
     config = yaml.safe_load((REPO_ROOT / "config" / name).read_text())
-    runs = len(config["datasets"]) * len(config["models"]) * len(config["seeds"])
+    runs = len(ExperimentConfig.from_file(REPO_ROOT / "config" / name).runs())  # every (dataset, model, seed)
     out = result.stdout + result.stderr
     tables = {table for name in config["models"] for table in config["model_defs"][name].get("paper_tables", ["2"])}
     for rule, count in (("train", runs), ("evaluate", runs), ("table", len(tables))):

@@ -1,0 +1,117 @@
+"""Lagging VAE (He et al., ICLR 2019, "Lagging Inference Networks and Posterior Collapse in VAEs", Algorithm 1).
+
+The basic VAE-LSTM (KL on the last encoder state, KL weight warmed up from `kl_start`) trained *aggressively*:
+before each decoder update the encoder alone is updated on random training batches until its loss stops
+improving, so that the inference network catches up with the model posterior. Aggressive training stops, for
+good, at the end of the first epoch whose validation MI I_q(x; z) is lower than the previous epoch's.
+
+Follows jxhe/vae-lagging-encoder text.py (read, not copied):
+  * inner loop: at most `inner_max_steps` (100) encoder updates; the first on the current batch, the rest on
+    random training batches; every `inner_check_every` (15) updates the loss per predicted word over that
+    window is compared with the previous window's and the loop stops when it went up;
+  * then one update on the current batch: decoder only while aggressive, encoder and decoder afterwards;
+  * validation MI is `calc_mi` (He et al.'s estimator per batch, averaged weighted by batch size).
+Difference: the harness's optimiser (Adam, one per group: encoder / decoder) replaces their SGD with lr 1.0 and
+its decay-on-plateau, so all methods here share one optimiser. The aggressive flag and the previous MI are
+buffers, so a resumed run continues in the same phase.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import torch
+
+from harness.config import ConfigError
+from harness.model_api import LossTerms
+from harness.registry import register_method
+from metrics.lm import mutual_information
+from twrvae.model import TWRVAEOptions
+
+from baselines.vae_rnn import BasicVAE
+
+
+@dataclass(frozen=True)
+class LaggingVAEOptions:
+    rnn_type: str = "lstm"
+    kl_warmup_steps: int = 0  # He et al.: 10 epochs from kl_start = 0.1 (or 1.0: no warm-up)
+    kl_start: float = 1.0
+    inner_max_steps: int = 100  # their `sub_iter < 100`
+    inner_check_every: int = 15  # their `sub_iter % 15 == 0`
+    word_dropout: float = 0.0
+
+    def __post_init__(self):
+        if self.inner_max_steps < 1 or self.inner_check_every < 1:
+            raise ConfigError(f"lagging-vae needs inner_max_steps >= 1 and inner_check_every >= 1, got {self}")
+        self.as_twr_options()
+
+    def as_twr_options(self) -> TWRVAEOptions:
+        return TWRVAEOptions(rnn_type=self.rnn_type, z_mode="normal", kl_timesteps="last",
+                             kl_warmup_steps=self.kl_warmup_steps, kl_start=self.kl_start,
+                             word_dropout=self.word_dropout)
+
+
+@register_method("lagging-vae")
+class LaggingVAE(BasicVAE):
+    Options = LaggingVAEOptions
+
+    def __init__(self, vocab_size, arch, options: LaggingVAEOptions):
+        super().__init__(vocab_size, arch, options)
+        self.register_buffer("aggressive", torch.tensor(True))
+        self.register_buffer("previous_mi", torch.tensor(float("-inf"), dtype=torch.float64))
+        self.inner_steps_taken = 0  # encoder-only updates in the current epoch (reported, not checkpointed)
+
+    def parameter_groups(self):
+        return {"encoder": list(self.encoder.parameters()), "decoder": list(self.decoder.parameters())}
+
+    def aggressive_encoder_updates(self, batch, step: int, optimisation) -> int:
+        """Algorithm 1, inner loop: encoder-only updates until the loss stops improving; returns how many."""
+        o = self.basic_options
+        window_loss, window_words, previous = 0.0, 0, float("inf")
+        current = batch
+        for inner in range(1, o.inner_max_steps + 1):
+            terms = self.loss(current, step)
+            window_loss += optimisation.minimise(terms.loss, step, groups=("encoder",)) * (
+                current.size if optimisation.cfg.loss_reduction == "mean" else 1)
+            window_words += int(current.num_predicted_tokens())
+            if inner % o.inner_check_every == 0:
+                per_word = window_loss / window_words
+                if per_word > previous:
+                    break
+                previous, window_loss, window_words = per_word, 0.0, 0
+            if inner < o.inner_max_steps:
+                current = optimisation.random_batch()
+        return inner
+
+    def training_step(self, batch, step: int, optimisation) -> LossTerms:
+        aggressive = bool(self.aggressive)
+        if aggressive:
+            self.inner_steps_taken += self.aggressive_encoder_updates(batch, step, optimisation)
+        terms = self.loss(batch, step)
+        optimisation.minimise(terms.loss, step, groups=("decoder",) if aggressive else None)
+        return terms
+
+    @torch.no_grad()
+    def validation_mi(self, valid_batches, epoch: int) -> float:
+        """He et al.'s `calc_mi` on the validation set: per-batch MI, averaged weighted by batch size."""
+        was_training = self.training
+        self.eval()
+        generator = torch.Generator(device=self.device).manual_seed(epoch)
+        total, count = 0.0, 0
+        for batch in valid_batches():
+            mu, logvar = self.posterior(batch)
+            total += mutual_information(mu.double(), logvar.double(), generator) * batch.size
+            count += batch.size
+        self.train(was_training)
+        return total / max(count, 1)
+
+    def on_epoch_end(self, epoch: int, valid_batches) -> None:
+        if not bool(self.aggressive):
+            return
+        mi = self.validation_mi(valid_batches, epoch)
+        if mi < float(self.previous_mi):
+            self.aggressive.fill_(False)  # for good: the encoder no longer lags
+        print(f"lagging-vae epoch {epoch}: {self.inner_steps_taken} aggressive encoder updates, validation MI {mi:.3f}"
+              f"{'' if bool(self.aggressive) else ' (lower than before: aggressive training stops)'}", file=sys.stderr)
+        self.previous_mi.fill_(mi)
+        self.inner_steps_taken = 0

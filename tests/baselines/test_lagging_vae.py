@@ -1,0 +1,50 @@
+"""Lagging VAE: aggressive encoder-only updates, then the decoder; aggressive training stops when MI drops."""
+import torch
+
+from conftest import make_batch, tiny_model
+from harness.config import TrainConfig
+from harness.optim import Optimisation
+
+BATCH = make_batch([[4, 5, 6], [7, 8], [9, 4, 4, 5], [6, 10]])
+
+
+def adam_steps(optimisation, group):
+    states = optimisation.optimizers[group].state.values()
+    return max(int(state["step"]) for state in states)
+
+
+def make_optimisation(model):
+    optimisation = Optimisation(model.parameter_groups(), TrainConfig(lr=0.01))
+    optimisation.random_batch = lambda: BATCH
+    return optimisation
+
+
+def test_aggressive_step_updates_the_encoder_repeatedly_and_the_decoder_once():
+    model = tiny_model("lagging-vae", inner_max_steps=6, inner_check_every=100).train()
+    optimisation = make_optimisation(model)
+    model.training_step(BATCH, 0, optimisation)
+    assert adam_steps(optimisation, "encoder") == 6  # no check within 6 updates: all of them are taken
+    assert adam_steps(optimisation, "decoder") == 1
+
+
+def test_inner_loop_stops_when_the_loss_per_word_goes_up():
+    model = tiny_model("lagging-vae", inner_max_steps=100, inner_check_every=1).train()
+    optimisation = make_optimisation(model)
+    optimisation.cfg = TrainConfig(lr=5.0)  # a step size that makes the encoder loss go up at once
+    optimisation.optimizers["encoder"].param_groups[0]["lr"] = 5.0
+    model.training_step(BATCH, 0, optimisation)
+    assert adam_steps(optimisation, "encoder") < 100
+
+
+def test_aggressive_training_ends_when_validation_mi_drops_and_then_both_parts_train_together():
+    model = tiny_model("lagging-vae", inner_max_steps=3, inner_check_every=100).train()
+    optimisation = make_optimisation(model)
+    model.on_epoch_end(1, lambda: iter([BATCH]))
+    assert bool(model.aggressive)  # first epoch: nothing to compare with
+    model.previous_mi.fill_(1e9)
+    model.on_epoch_end(2, lambda: iter([BATCH]))
+    assert not bool(model.aggressive) and model.training
+    model.training_step(BATCH, 0, optimisation)
+    assert adam_steps(optimisation, "encoder") == 1 and adam_steps(optimisation, "decoder") == 1
+    state = model.state_dict()  # the phase is checkpointed with the weights
+    assert not bool(state["aggressive"]) and "previous_mi" in state
