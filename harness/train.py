@@ -121,7 +121,7 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
             sums["kl"] += float(terms.kl.detach().sum())
             sums["sentences"] += batch.size
             bar.set_postfix(recon=f"{float(terms.recon.detach().mean()):.2f}", kl=f"{float(terms.kl.detach().mean()):.2f}",
-                            beta=f"{terms.beta:.2f}")
+                            beta=f"{terms.beta:.2f}", refresh=False)
         model.on_epoch_end(epoch + 1, valid_batches)
         state["train_seconds"] += time.perf_counter() - started
         valid = validation_loss(model, valid_set, cfg.batch_size, device)

@@ -5,7 +5,10 @@ from harness.config import ConfigError, ExperimentConfig, RunConfig, load_config
 REPO = __import__("conftest").REPO_ROOT
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "paper.yaml"])
+SHIPPED = sorted(path.name for path in (REPO / "config").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_configs_are_valid_and_enumerate_runs(name):
     experiment = ExperimentConfig.from_file(REPO / "config" / name)
     runs = experiment.runs()
@@ -59,3 +62,21 @@ def test_training_fingerprint_ignores_evaluation_settings():
 
 def test_an_empty_config_is_a_valid_experiment():
     assert [run.model.method for run in ExperimentConfig.from_mapping({}).runs()] == ["twr-vae"]
+
+
+PAPER_VALUES = REPO / ".." / "shared" / "paper" / "tables.csv"
+
+
+@pytest.mark.skipif(not PAPER_VALUES.exists(), reason=f"{PAPER_VALUES} (the paper's published numbers) is absent")
+def test_paper_config_has_a_run_for_every_row_of_tables_2_and_3():
+    import pandas as pd
+
+    paper = pd.read_csv(PAPER_VALUES, dtype=str)
+    wanted = {(row.table, row.dataset.lower(), row.model) for row in paper.itertuples() if row.table in ("2", "3")}
+    experiment = ExperimentConfig.from_file(REPO / "config" / "paper.yaml")
+    runs = experiment.runs()
+    have = {(table, run.dataset, run.model.paper_name) for run in runs for table in run.model.paper_tables}
+    assert wanted <= have, sorted(wanted - have)
+    assert len(wanted) == 3 * 8 + 2 * 8  # Table 2: 8 rows on 3 datasets; Table 3: 8 rows on Yahoo and Yelp15
+    for table, dataset, name in wanted:  # three seeds each
+        assert sum(1 for run in runs if (run.dataset, run.model.paper_name) == (dataset, name)) == 3

@@ -32,7 +32,7 @@ def write_config(path: Path, **changes) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "paper.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "baselines_smoke.yaml", "paper.yaml"])
 def test_dry_run_lists_every_job(tmp_path, name):
     result = snakemake(tmp_path, "-n", "--configfile", str(REPO_ROOT / "config" / name))
     config = yaml.safe_load((REPO_ROOT / "config" / name).read_text())
