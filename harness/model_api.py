@@ -43,6 +43,7 @@ class NoOptions:
 class TextVAE(nn.Module):
     """Base class of registered methods. Subclasses set `Options` and implement the abstract methods."""
 
+    task: ClassVar[str] = "lm"  # language modelling (dialogue methods: harness.dialogue_api.DialogueVAE)
     Options: ClassVar[type] = NoOptions
     method_name: ClassVar[str] = "<unregistered>"
 

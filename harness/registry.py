@@ -60,6 +60,7 @@ def get_method(name: str) -> type:
         raise KeyError(f"unknown method '{name}'; registered methods: {sorted(_METHODS)}") from None
 
 
-def registered_methods() -> list[str]:
+def registered_methods(task: str | None = None) -> list[str]:
+    """Names of the registered methods, optionally only those of one task ("lm" or "dialogue")."""
     _load_plugins()
-    return sorted(_METHODS)
+    return sorted(name for name, cls in _METHODS.items() if task is None or cls.task == task)

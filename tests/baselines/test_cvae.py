@@ -1,0 +1,55 @@
+"""CVAE (Zhao et al. 2017): loss terms, padding invariance, prior sampling."""
+import torch
+
+from conftest import make_dialogue_batch, tiny_dialogue_model
+from harness.registry import registered_methods
+from metrics.lm import gaussian_kl
+
+DIALOGUES = [([[4, 5], [6, 7, 8], [9]], [10, 4]), ([[5, 6, 7, 8, 9]], [11, 11, 5, 4])]
+
+
+def test_dialogue_methods_are_registered_separately_from_language_models():
+    assert {"cvae", "twr-cvae"} <= set(registered_methods(task="dialogue"))
+    assert not {"cvae", "twr-cvae"} & set(registered_methods(task="lm"))
+
+
+def test_gaussian_kl_matches_torch_distributions():
+    mu_q, lv_q, mu_p, lv_p = torch.randn(4, 3), torch.randn(4, 3), torch.randn(4, 3), torch.randn(4, 3)
+    normal = torch.distributions.Normal
+    expected = torch.distributions.kl_divergence(normal(mu_q, (0.5 * lv_q).exp()), normal(mu_p, (0.5 * lv_p).exp())).sum(-1)
+    torch.testing.assert_close(gaussian_kl(mu_q, lv_q, mu_p, lv_p), expected)
+
+
+def test_loss_is_recon_plus_annealed_kl_plus_bag_of_words():
+    model = tiny_dialogue_model("cvae", kl_warmup_steps=10, bow_weight=1.0).eval()
+    batch = make_dialogue_batch(DIALOGUES)
+    torch.manual_seed(1)
+    terms = model.loss(batch, step=5)
+    assert terms.beta == 0.5 and (terms.kl > 0).all() and (terms.recon > 0).all()
+    assert (terms.loss > terms.recon + 0.5 * terms.kl).all()  # the bag-of-words loss is positive
+    without_bow = tiny_dialogue_model("cvae", kl_warmup_steps=10, bow_weight=0.0).eval()
+    torch.manual_seed(1)
+    plain = without_bow.loss(batch, step=5)
+    torch.testing.assert_close(plain.loss, plain.recon + 0.5 * plain.kl)
+
+
+def test_a_dialogue_loss_does_not_depend_on_its_batch():
+    model = tiny_dialogue_model("cvae").eval()
+    with torch.no_grad():
+        torch.manual_seed(0)
+        alone = model.loss(make_dialogue_batch(DIALOGUES[:1]), 0)
+        torch.manual_seed(0)
+        together = model.loss(make_dialogue_batch(DIALOGUES), 0)
+    torch.testing.assert_close(alone.kl[0], together.kl[0])
+    torch.testing.assert_close(alone.recon[0], together.recon[0], rtol=1e-5, atol=1e-5)
+
+
+def test_generation_gives_num_samples_greedy_responses_per_context():
+    model = tiny_dialogue_model("cvae").eval()
+    tokens, lengths = model.generate(make_dialogue_batch(DIALOGUES), num_samples=4, max_len=7)
+    assert tokens.shape == (2, 4, 7) and lengths.shape == (2, 4)
+    assert ((lengths >= 0) & (lengths <= 7)).all()
+    for row, length in zip(tokens.view(-1, 7), lengths.view(-1)):
+        assert 3 not in row[:length].tolist()  # </s> ends a response
+        if length < 7:
+            assert row[length] == 3

@@ -1,0 +1,41 @@
+"""TWR-VAE for dialogue (Li et al. 2020, §3.4 and Eq. 7): the CVAE of Zhao et al. with the KL term applied to
+the posterior of *every* context-encoder timestep.
+
+For the context states c_1..c_n of the n context utterances,
+    q(z_i | x, c_i) = N(mu_i, sigma_i^2) from [x; c_i],   p(z_i | c_i) = N(mu'_i, sigma'_i^2) from c_i,
+    KL term = (1/n) sum_i KL(q(z_i|x, c_i) || p(z_i|c_i))                              (Eq. 7)
+while the decoder is fed z ~ q(z|x, c_n) of the last state, and responses are generated with z ~ p(z|c_n).
+As ruizheliUOA/TWR-VAE dialogue_dd/models_dailydial.py (`sample_code_post`, `sample_code_prior`, `kl_loss`),
+which trains without the bag-of-words loss (bow_weight 0 by default here).
+Difference, on purpose: the original divides the summed KL by the padded context length J (10) for every
+dialogue; here the mean is over each dialogue's own n real utterances, so padding does not dilute it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from harness.registry import register_method
+from metrics.lm import gaussian_kl
+
+from baselines.cvae import CVAE, CVAEOptions
+
+
+@dataclass(frozen=True)
+class TWRCVAEOptions(CVAEOptions):
+    bow_weight: float = 0.0  # the TWR-VAE dialogue code has no bag-of-words loss
+
+
+@register_method("twr-cvae")
+class TWRCVAE(CVAE):
+    Options = TWRCVAEOptions
+
+    def kl_term(self, x, c, context_states, batch):
+        n = context_states.size(1)
+        mu_t, logvar_t = self.recognition(torch.cat([x.unsqueeze(1).expand(-1, n, -1), context_states], dim=-1))
+        prior_mu_t, prior_logvar_t = self.prior(context_states)
+        real = (torch.arange(n, device=c.device).unsqueeze(0) < batch.num_utterances.unsqueeze(1)).to(mu_t.dtype)
+        kl = (gaussian_kl(mu_t, logvar_t, prior_mu_t, prior_logvar_t) * real).sum(1) / real.sum(1)  # Eq. 7
+        mu, logvar = self.recognition(torch.cat([x, c], dim=-1))  # z from the last timestep's posterior
+        return kl, mu, logvar

@@ -1,0 +1,122 @@
+"""Building blocks of the dialogue CVAEs, as in ruizheliUOA/TWR-VAE dialogue_dd/models_dailydial.py (which follows
+guxd/DialogWAE): a shared embedding, a bidirectional GRU utterance encoder, a GRU context encoder over utterance
+vectors plus a one-hot floor (speaker), Gaussian recognition and prior networks, a GRU decoder whose initial
+state is [z; c]. Padding is handled with lengths (packed sequences) and masks.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from harness.data.vocab import PAD_ID
+
+
+class UtteranceEncoder(nn.Module):
+    """Bi-GRU over an utterance's tokens; its vector is the final state of both directions [N, 2H]."""
+
+    def __init__(self, embedding: nn.Embedding, hidden_dim: int, dropout: float):
+        super().__init__()
+        self.embedding = embedding
+        self.dropout = nn.Dropout(dropout)
+        self.rnn = nn.GRU(embedding.embedding_dim, hidden_dim, batch_first=True, bidirectional=True)
+        self.output_dim = 2 * hidden_dim
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        embedded = self.dropout(self.embedding(tokens))
+        packed = pack_padded_sequence(embedded, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
+        _, final = self.rnn(packed)  # [2, N, H]
+        vectors = final.transpose(0, 1).reshape(tokens.size(0), self.output_dim)
+        return vectors * (lengths > 0).unsqueeze(1).to(vectors.dtype)  # absent utterances are zero vectors
+
+
+class ContextEncoder(nn.Module):
+    """GRU over [utterance vector; floor one-hot] of the J context utterances: states c_1..c_J and c = c_n."""
+
+    def __init__(self, utterance_encoder: UtteranceEncoder, hidden_dim: int, dropout: float = 0.25):
+        super().__init__()
+        self.utterance_encoder = utterance_encoder
+        self.dropout = nn.Dropout(dropout)
+        self.rnn = nn.GRU(utterance_encoder.output_dim + 2, hidden_dim, batch_first=True)
+
+    def forward(self, context, utterance_lengths, num_utterances, floors):
+        """context [B, J, U], utterance_lengths [B, J], num_utterances [B], floors [B, J] in {0, 1} ->
+        (c [B, H], states [B, J, H]); states past num_utterances are zero."""
+        b, j, u = context.shape
+        vectors = self.utterance_encoder(context.reshape(b * j, u), utterance_lengths.reshape(b * j)).view(b, j, -1)
+        inputs = self.dropout(torch.cat([vectors, F.one_hot(floors.long(), 2).to(vectors.dtype)], dim=-1))
+        packed = pack_padded_sequence(inputs, num_utterances.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
+        states, final = self.rnn(packed)
+        states, _ = nn.utils.rnn.pad_packed_sequence(states, batch_first=True, total_length=j)
+        return final[-1], states
+
+
+class GaussianHead(nn.Module):
+    """(mu, logvar) of a diagonal Gaussian from a vector; `hidden` adds a tanh layer first (the prior net)."""
+
+    def __init__(self, input_dim: int, z_dim: int, hidden: bool = False):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(input_dim, z_dim), nn.Tanh()) if hidden else nn.Identity()
+        width = z_dim if hidden else input_dim
+        self.to_mu = nn.Linear(width, z_dim)
+        self.to_logvar = nn.Linear(width, z_dim)
+
+    def forward(self, x):
+        h = self.body(x)
+        return self.to_mu(h), self.to_logvar(h)
+
+
+class ResponseDecoder(nn.Module):
+    """GRU language model of the response whose initial state is [z; c] (hidden size H + Z)."""
+
+    def __init__(self, embedding: nn.Embedding, state_dim: int, vocab_size: int, dropout: float):
+        super().__init__()
+        self.embedding = embedding
+        self.dropout = nn.Dropout(dropout)
+        self.rnn = nn.GRU(embedding.embedding_dim, state_dim, batch_first=True)
+        self.out = nn.Linear(state_dim, vocab_size)
+
+    def log_likelihood(self, response: torch.Tensor, lengths: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """log p(response | state) [B], summed over the lengths-1 predicted tokens (words and </s>)."""
+        inputs, targets = response[:, :-1], response[:, 1:]
+        hidden, _ = self.rnn(self.dropout(self.embedding(inputs)), state.unsqueeze(0).contiguous())
+        real = torch.arange(inputs.size(1), device=lengths.device).unsqueeze(0) < (lengths - 1).unsqueeze(1)
+        token_nll = F.cross_entropy(self.out(hidden[real]), targets[real], reduction="none")
+        rows = torch.arange(response.size(0), device=response.device).unsqueeze(1).expand_as(real)[real]
+        return -torch.zeros(response.size(0), device=response.device, dtype=token_nll.dtype).index_add_(0, rows, token_nll)
+
+    @torch.no_grad()
+    def greedy(self, state: torch.Tensor, max_len: int, bos: int, eos: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Greedy decoding from `state` [N, D]: token ids [N, max_len] and lengths [N] (tokens before </s>)."""
+        n = state.size(0)
+        token = torch.full((n, 1), bos, dtype=torch.long, device=state.device)
+        hidden = state.unsqueeze(0).contiguous()
+        out = torch.full((n, max_len), PAD_ID, dtype=torch.long, device=state.device)
+        lengths = torch.full((n,), max_len, dtype=torch.long, device=state.device)
+        finished = torch.zeros(n, dtype=torch.bool, device=state.device)
+        for t in range(max_len):
+            output, hidden = self.rnn(self.embedding(token), hidden)
+            token = self.out(output[:, -1]).argmax(-1, keepdim=True)
+            out[:, t] = token[:, 0]
+            newly = (token[:, 0] == eos) & ~finished
+            lengths[newly] = t
+            finished |= newly
+            if bool(finished.all()):
+                break
+        return out, lengths
+
+
+class BagOfWordsHead(nn.Module):
+    """Zhao et al. 2017 §3.2 bag-of-words loss: predict the response's words, order-free, from [z; c]."""
+
+    def __init__(self, input_dim: int, vocab_size: int, hidden_dim: int = 400):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(input_dim, hidden_dim), nn.Tanh(), nn.Linear(hidden_dim, vocab_size))
+
+    def negative_log_likelihood(self, state: torch.Tensor, response: torch.Tensor, lengths: torch.Tensor):
+        """-sum_t log f(x_t) over the response's words and </s> [B]."""
+        log_probs = F.log_softmax(self.net(state), dim=-1)  # [B, V]
+        targets = response[:, 1:]
+        real = torch.arange(targets.size(1), device=lengths.device).unsqueeze(0) < (lengths - 1).unsqueeze(1)
+        return -(log_probs.gather(1, targets) * real.to(log_probs.dtype)).sum(1)
