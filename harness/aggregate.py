@@ -7,12 +7,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from harness.results import ResultError, collect_results, load_paper_values, summarise
 from harness.significance import compare_to_best_baseline
+from harness.dialogue_tables import render_dialogue_table
 from harness.tables import render_lm_table, write_atomic, write_tidy_csv
 
 
@@ -43,7 +45,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.out_significance is not None:
             caption += (f" Significance of TWR-VAE against the best baseline (Welch t-test over seeds, uniform "
                         f"protocol): {args.out_significance.name}.")
-        tex = render_lm_table(summarise(tidy), paper, table=args.table, caption_extra=caption)
+        if str(args.table) == "5":
+            vectors = [json.loads(Path(path).read_text()).get("word_vectors") or "unnamed vectors"
+                       for path in args.results]
+            tex = render_dialogue_table(summarise(tidy), paper, vectors, caption_extra=caption)
+        else:
+            tex = render_lm_table(summarise(tidy), paper, table=args.table, caption_extra=caption)
     except (ResultError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

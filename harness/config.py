@@ -143,6 +143,8 @@ class EvaluateConfig:
     au_threshold: float = 0.01
     mi_samples: int = 10
     paper_batch_size: int = 64
+    responses_per_context: int = 10  # dialogue: sampled responses per test context (Zhao et al. 2017)
+    max_response_length: int = 40  # dialogue: greedy decoding stops after this many tokens (the reference's maxlen)
 
 
 @dataclass(frozen=True)
@@ -265,12 +267,23 @@ class ExperimentConfig:
             plugins=tuple(raw["plugins"]),
         )
 
+    def applies(self, model: str, dataset: str) -> bool:
+        """Whether `model` runs on `dataset`: its entry's `datasets` allow it and its method's task (language
+        modelling or dialogue) is the dataset's."""
+        from harness.data.registry import DATASETS
+        from harness.registry import get_method
+
+        entry = self.model_entry(model)
+        if entry.datasets is not None and dataset not in entry.datasets:
+            return False
+        return get_method(entry.method).task == DATASETS[dataset].kind
+
     def runs(self) -> list[RunConfig]:
         return [
             self.run_config(dataset, model, seed)
             for dataset in self.raw["datasets"]
             for model in self.raw["models"]
-            if self.model_entry(model).datasets is None or dataset in self.model_entry(model).datasets
+            if self.applies(model, dataset)
             for seed in self.raw["seeds"]
         ]
 

@@ -92,15 +92,16 @@ def data_description(run: RunConfig, data_dir: Path, train_sentences: int, test:
     """What the numbers were computed on, and a human-readable note when anything was reduced."""
     stats_path = Path(data_dir) / "stats.json"
     stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
-    full = {split: info.get("sentences") for split, info in stats.get("splits", {}).items()}
+    full = {split: info.get("sentences", info.get("examples")) for split, info in stats.get("splits", {}).items()}
+    unit = "examples" if stats.get("kind") == "dialogue" or any("examples" in info for info in stats.get("splits", {}).values()) else "sentences"
     remapped = run.data.remapped()
     notes = [f"{out} split built from the released {src} file" for out, src in remapped.items()]
     if remapped.get("train") == run.data.source_splits["valid"]:
         notes.append("model selection on the training data")
     if full.get("train") and train_sentences < full["train"]:
-        notes.append(f"train capped at {train_sentences} of {full['train']} sentences")
+        notes.append(f"train capped at {train_sentences} of {full['train']} {unit}")
     if full.get("test") and len(test) < full["test"]:
-        notes.append(f"test capped at {len(test)} of {full['test']} sentences")
+        notes.append(f"test capped at {len(test)} of {full['test']} {unit}")
     unverified = sorted(key for key, source in stats.get("sources", {}).items() if source.get("verified") is False)
     return {
         "train_sentences": train_sentences, "test_sentences": len(test), "test_tokens": int(test.num_tokens),

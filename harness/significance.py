@@ -9,7 +9,9 @@ import math
 import pandas as pd
 from scipy import stats
 
-BETTER = {"NLL": "lower", "PPL": "lower", "MI": "higher"}
+DIALOGUE_METRICS = ("BLEU-R", "BLEU-P", "BLEU-F1", "BOW-A", "BOW-E", "BOW-G",
+                    "Intra-dist1", "Intra-dist2", "Inter-dist1", "Inter-dist2")
+BETTER = {"NLL": "lower", "PPL": "lower", "MI": "higher", **{metric: "higher" for metric in DIALOGUE_METRICS}}
 COLUMNS = ["experiment", "dataset", "metric", "better", "reference", "baseline", "reference_mean", "baseline_mean",
            "reference_seeds", "baseline_seeds", "t_statistic", "p_value", "note"]
 

@@ -36,11 +36,11 @@ def latex_escape(text: str) -> str:
     return "".join(_LATEX_SPECIALS.get(ch, ch) for ch in str(text))
 
 
-def format_value(mean: float, std: float, n_seeds: int, bold: bool = False) -> str:
-    """`12.3` or `12.3 $\\pm$ 0.4` (when n_seeds > 1), optionally in bold."""
-    text = f"{mean + 0.0:.1f}"
+def format_value(mean: float, std: float, n_seeds: int, bold: bool = False, digits: int = 1) -> str:
+    """`12.3` or `12.3 $\\pm$ 0.4` (when n_seeds > 1), optionally in bold, with `digits` decimals."""
+    text = f"{mean + 0.0:.{digits}f}"
     if n_seeds > 1 and std is not None and not math.isnan(std):
-        text += f" $\\pm$ {std + 0.0:.1f}"
+        text += f" $\\pm$ {std + 0.0:.{digits}f}"
     return f"\\textbf{{{text}}}" if bold else text
 
 

@@ -14,13 +14,17 @@ import json
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterator
 
 import torch
 from tqdm.auto import tqdm
 
 from harness.config import RunConfig
+from harness.data.dialogue import DialogueDataset, dialogue_batches
 from harness.data.lm_dataset import LMDataset, batches
+from harness.data.registry import DATASETS
 from harness.data.vocab import Vocab
 from harness.io import (code_version, environment_info, now_iso, progress_interval, resolve_device,
                         save_torch_atomic, set_threads, write_json_atomic)
@@ -33,15 +37,46 @@ MODEL = "model.pt"
 TRAIN_LOG = "train_log.json"
 
 
+@dataclass(frozen=True)
+class Task:
+    """What differs between language modelling and dialogue: data files, batching, the validation criterion."""
+
+    name: str
+    suffix: str  # processed split files: <role><suffix>
+    dataset_class: type
+    batches: Callable[..., Iterator]
+
+    def load_split(self, run: RunConfig, data_dir: Path, vocab: Vocab, role: str, apply_max_length: bool = False):
+        """The processed `role` split (train/valid/test), capped as the run config says."""
+        cap = getattr(run.data, f"max_{role}_sentences")
+        path = Path(data_dir) / f"{role}{self.suffix}"
+        if self.name == "lm":
+            return LMDataset(path, vocab, max_sentences=cap, max_length=run.data.max_length if apply_max_length else None)
+        return DialogueDataset(path, vocab, max_examples=cap)
+
+
+LM_TASK = Task("lm", ".txt", LMDataset, batches)
+DIALOGUE_TASK = Task("dialogue", ".jsonl", DialogueDataset, dialogue_batches)
+TASKS = {task.name: task for task in (LM_TASK, DIALOGUE_TASK)}
+
+
+def task_of(run: RunConfig) -> Task:
+    """The task of the run's method; a clear error when it does not fit the dataset (e.g. a CVAE on PTB)."""
+    load_plugins(run.plugins)
+    method_task = get_method(run.model.method).task
+    dataset_task = DATASETS[run.dataset].kind if run.dataset in DATASETS else method_task
+    if method_task != dataset_task:
+        raise ValueError(f"model '{run.model.name}' (method {run.model.method}) is a {method_task} method but dataset "
+                         f"'{run.dataset}' is a {dataset_task} dataset; restrict the model with `datasets:` in model_defs")
+    return TASKS[method_task]
+
+
 def split_path(data_dir: Path, split: str) -> Path:
     return Path(data_dir) / f"{split}.txt"
 
 
-def load_split(run: RunConfig, data_dir: Path, vocab: Vocab, role: str, apply_max_length: bool = False) -> LMDataset:
-    """The processed `role` split (train/valid/test), capped as the run config says."""
-    cap = getattr(run.data, f"max_{role}_sentences")
-    return LMDataset(split_path(data_dir, role), vocab, max_sentences=cap,
-                     max_length=run.data.max_length if apply_max_length else None)
+def load_split(run: RunConfig, data_dir: Path, vocab: Vocab, role: str, apply_max_length: bool = False):
+    return task_of(run).load_split(run, data_dir, vocab, role, apply_max_length)
 
 
 def build_model(run: RunConfig, vocab_size: int) -> TextVAE:
@@ -57,12 +92,17 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 @torch.no_grad()
-def validation_loss(model: TextVAE, dataset: LMDataset, batch_size: int, device) -> float:
-    """Mean per-sentence (recon at the posterior mean + KL term): the original code's model-selection criterion."""
+def validation_loss(model, dataset, batch_size: int, device, task: Task = LM_TASK) -> float:
+    """Mean per-example model-selection criterion. Language models: recon at the posterior mean + KL term (the
+    original TWR-VAE code's criterion). Dialogue: recon + KL at full weight (no auxiliary losses)."""
     model.eval()
     total, count = 0.0, 0
-    for batch in batches(dataset, batch_size, shuffle=False, generator=None):
-        terms = model.paper_protocol_terms(batch.to(device))
+    for batch in task.batches(dataset, batch_size, shuffle=False, generator=None):
+        batch = batch.to(device)
+        if task.name == "lm":
+            terms = model.paper_protocol_terms(batch)
+        else:
+            terms = model.loss(batch, step=0)
         total += float((terms.recon + terms.kl).sum())
         count += batch.size
     model.train()
@@ -75,8 +115,9 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
     device = resolve_device(run.device)
     generator = seed_everything(run.seed)
     vocab = Vocab.load(Path(data_dir) / "vocab.txt")
-    train_set = load_split(run, data_dir, vocab, "train", apply_max_length=True)
-    valid_set = load_split(run, data_dir, vocab, "valid")
+    task = task_of(run)
+    train_set = task.load_split(run, data_dir, vocab, "train", apply_max_length=True)
+    valid_set = task.load_split(run, data_dir, vocab, "valid")
     model = build_model(run, len(vocab)).to(device)
     cfg = run.train
     optimisation = Optimisation(model.parameter_groups(), cfg)
@@ -101,12 +142,12 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
         torch.randint(len(train_set), (cfg.batch_size,), generator=generator)).to(device)
 
     def valid_batches():
-        return (batch.to(device) for batch in batches(valid_set, cfg.batch_size, shuffle=False, generator=None))
+        return (batch.to(device) for batch in task.batches(valid_set, cfg.batch_size, shuffle=False, generator=None))
 
     model.train()
     for epoch in range(state["epoch"], cfg.epochs):
         started = time.perf_counter()
-        epoch_batches = list(batches(train_set, cfg.batch_size, shuffle=cfg.shuffle, generator=generator))
+        epoch_batches = list(task.batches(train_set, cfg.batch_size, shuffle=cfg.shuffle, generator=generator))
         sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "sentences": 0}
         bar = tqdm(epoch_batches, desc=f"train {run.model.name} epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
                    unit="batch", file=sys.stderr, mininterval=progress_interval())
@@ -124,7 +165,7 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
                             beta=f"{terms.beta:.2f}", refresh=False)
         model.on_epoch_end(epoch + 1, valid_batches)
         state["train_seconds"] += time.perf_counter() - started
-        valid = validation_loss(model, valid_set, cfg.batch_size, device)
+        valid = validation_loss(model, valid_set, cfg.batch_size, device, task)
         n = max(sums["sentences"], 1)
         state["history"].append({"epoch": epoch + 1, "step": state["step"], "train_loss": sums["loss"] / n,
                                  "train_recon": sums["recon"] / n, "train_kl": sums["kl"] / n, "valid_loss": valid})

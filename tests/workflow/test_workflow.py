@@ -32,15 +32,23 @@ def write_config(path: Path, **changes) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "baselines_smoke.yaml", "paper.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "baselines_smoke.yaml", "dialogue_smoke.yaml", "paper.yaml"])
 def test_dry_run_lists_every_job(tmp_path, name):
+    from harness.data.registry import DATASETS
+
     result = snakemake(tmp_path, "-n", "--configfile", str(REPO_ROOT / "config" / name))
     config = yaml.safe_load((REPO_ROOT / "config" / name).read_text())
-    runs = len(ExperimentConfig.from_file(REPO_ROOT / "config" / name).runs())  # every (dataset, model, seed)
+    runs = ExperimentConfig.from_file(REPO_ROOT / "config" / name).runs()  # every (dataset, model, seed)
+    dialogue = sum(DATASETS[run.dataset].kind == "dialogue" for run in runs)
     out = result.stdout + result.stderr
     tables = {table for name in config["models"] for table in config["model_defs"][name].get("paper_tables", ["2"])}
-    for rule, count in (("train", runs), ("evaluate", runs), ("table", len(tables))):
-        assert any(line.split()[:2] == [rule, str(count)] for line in out.splitlines()), out[-3000:]
+    expected = {"train": len(runs), "evaluate": len(runs) - dialogue, "evaluate_dialogue": dialogue,
+                "table": len(tables)}
+    for rule, count in expected.items():
+        if count:
+            assert any(line.split()[:2] == [rule, str(count)] for line in out.splitlines()), (rule, out[-3000:])
+        else:
+            assert not any(line.split()[:1] == [rule] for line in out.splitlines()), (rule, out[-3000:])
 
 
 def test_lint_is_clean(tmp_path):

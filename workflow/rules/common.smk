@@ -2,6 +2,13 @@
 import json
 
 from harness.data.fetch import unavailable_reason
+from harness.data.registry import DATASETS
+
+LM_DATASETS = sorted(name for name, spec in DATASETS.items() if spec.kind == "lm")
+DIALOGUE_DATASETS = sorted(name for name, spec in DATASETS.items() if spec.kind == "dialogue")
+# wildcard patterns: a dataset name, or a processed variant of it ("yahoo.train-from-valid")
+LM_DATASET_PATTERN = "|".join(LM_DATASETS)
+DIALOGUE_DATASET_PATTERN = "|".join(DIALOGUE_DATASETS)
 
 
 def _data_options(dataset):
@@ -39,7 +46,13 @@ def processed_dir(wildcards):
 
 def processed_files(wildcards):
     folder = processed_dir(wildcards)
-    return {"splits": [f"{folder}/{split}.txt" for split in ("train", "valid", "test")], "vocab": f"{folder}/vocab.txt"}
+    suffix = ".jsonl" if DATASETS[wildcards.dataset].kind == "dialogue" else ".txt"
+    return {"splits": [f"{folder}/{split}{suffix}" for split in ("train", "valid", "test")], "vocab": f"{folder}/vocab.txt"}
+
+
+def word_vectors_file(wildcards):
+    """The configured vector file, or word2vec vectors trained on the dataset's training split."""
+    return config["word_vectors"] or f"{processed_dir(wildcards)}/word2vec.kv"
 
 
 def run_config_json(wildcards, for_training=False):

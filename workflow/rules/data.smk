@@ -27,6 +27,8 @@ rule preprocess_lm:
         raw=lambda w, input: os.path.dirname(os.path.dirname(input.manifest)),
         out=lambda w, output: os.path.dirname(output.vocab),
         flags=preprocess_arguments,
+    wildcard_constraints:
+        processed=rf"({LM_DATASET_PATTERN})(\..+)?",
     log:
         "logs/preprocess/{processed}.log",
     conda:
@@ -34,3 +36,40 @@ rule preprocess_lm:
     shell:
         "python -m harness.data.preprocess --dataset {params.dataset} --raw {params.raw} --out {params.out} "
         "{params.flags} 2>&1 | tee {log}"
+
+
+rule preprocess_dialogue:
+    input:
+        manifest=lambda w: f"data/raw/{split_dataset_name(w.processed)[0]}/manifest.json",
+    output:
+        splits=multiext("data/processed/{processed}/", "train.jsonl", "valid.jsonl", "test.jsonl"),
+        vocab="data/processed/{processed}/vocab.txt",
+        stats="data/processed/{processed}/stats.json",
+    params:
+        dataset=lambda w: split_dataset_name(w.processed)[0],
+        raw=lambda w, input: os.path.dirname(os.path.dirname(input.manifest)),
+        out=lambda w, output: os.path.dirname(output.vocab),
+        flags=preprocess_arguments,
+    wildcard_constraints:
+        processed=rf"({DIALOGUE_DATASET_PATTERN})(\..+)?",
+    log:
+        "logs/preprocess/{processed}.log",
+    conda:
+        "../envs/harness.yaml"
+    shell:
+        "python -m harness.data.dialogue --dataset {params.dataset} --raw {params.raw} --out {params.out} "
+        "{params.flags} 2>&1 | tee {log}"
+
+
+rule word_vectors:
+    input:
+        train="data/processed/{processed}/train.jsonl",
+    output:
+        vectors="data/processed/{processed}/word2vec.kv",
+        description="data/processed/{processed}/word2vec.kv.json",
+    log:
+        "logs/word_vectors/{processed}.log",
+    conda:
+        "../envs/harness.yaml"
+    shell:
+        "python -m harness.word_vectors --train {input.train} --out {output.vectors} 2>&1 | tee {log}"

@@ -9,7 +9,7 @@ rule table:
         csv="results/tables/table{table}.csv",
         significance="results/tables/table{table}_significance.csv",
     wildcard_constraints:
-        table="[23]",
+        table="[235]",
     params:
         paper=config["paper_values"] or "",
         caption=training_budget_caption(),

@@ -1,0 +1,140 @@
+"""Evaluate one trained dialogue run: sample responses for every test context and score them.
+
+    python -m harness.dialogue_evaluate --model results/.../model.pt --data data/processed/dailydialog \
+        --vectors data/processed/dailydialog/word2vec.kv --out results/.../metrics.json --samples-out .../samples.jsonl
+
+For each test context, `responses_per_context` responses are decoded greedily with z ~ p(z|c) (Zhao et al. 2017;
+the TWR-VAE dialogue code's `sample`), and scored against the reference response with BLEU-P/R/F1, BOW embedding
+Average/Extrema/Greedy and intra/inter distinct-1/2 (metrics.dialogue). Writes `samples.jsonl` (context,
+reference, samples per line) and `metrics.json` (format: docs/results_format.md; protocol "uniform"), atomically.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from harness.config import RunConfig
+from harness.data.dialogue import DialogueDataset, dialogue_batches
+from harness.data.vocab import Vocab
+from harness.evaluate import data_description
+from harness.io import (code_version, environment_info, now_iso, progress_interval, resolve_device, set_threads,
+                        write_json_atomic)
+from harness.tables import write_atomic
+from harness.train import DIALOGUE_TASK, build_model
+from harness.word_vectors import load_vectors
+from metrics.dialogue import bow_embedding_scores, corpus_bleu_prf, inter_distinct, intra_distinct
+
+
+def words(vocab: Vocab, ids) -> list[str]:
+    return vocab.decode(ids)
+
+
+@torch.no_grad()
+def generate_responses(model, dataset: DialogueDataset, vocab: Vocab, run: RunConfig, device, progress=True):
+    """[{context, reference, samples}] for every test example, in dataset order."""
+    model.eval()
+    cfg = run.evaluate
+    records = []
+    bar = tqdm(total=len(dataset), desc=f"generate {run.model.name} ({cfg.responses_per_context}/context)",
+               unit="ctx", disable=not progress, file=sys.stderr, mininterval=progress_interval())
+    for batch in dialogue_batches(dataset, cfg.batch_size, shuffle=False, generator=None, bucket=False):
+        tokens, lengths = model.generate(batch.to(device), cfg.responses_per_context, cfg.max_response_length)
+        for row, index in enumerate(batch.indices.tolist()):
+            context = [words(vocab, utt.tolist()[1:-1]) for utt in dataset.context_of(index)]
+            reference = words(vocab, dataset.response_of(index).tolist()[1:-1])
+            samples = [words(vocab, tokens[row, s, : lengths[row, s]].tolist()) for s in range(tokens.size(1))]
+            records.append({"example": index, "context": context, "reference": reference, "samples": samples})
+        bar.update(batch.size)
+    bar.close()
+    return records
+
+
+def score(records: list[dict], vectors) -> dict:
+    """Table 5's metrics over all contexts (each the mean over contexts, as the TWR-VAE / DialogWAE code)."""
+    hyps = [r["samples"] for r in records]
+    refs = [[r["reference"]] for r in records]
+    precision, recall, f1 = corpus_bleu_prf(hyps, refs)
+    average, extrema, greedy = bow_embedding_scores(hyps, refs, vectors)
+    n = max(len(records), 1)
+    return {
+        "BLEU-R": recall, "BLEU-P": precision, "BLEU-F1": f1,
+        "BOW-A": average, "BOW-E": extrema, "BOW-G": greedy,
+        "Intra-dist1": sum(intra_distinct(h, 1) for h in hyps) / n,
+        "Intra-dist2": sum(intra_distinct(h, 2) for h in hyps) / n,
+        "Inter-dist1": sum(inter_distinct(h, 1) for h in hyps) / n,
+        "Inter-dist2": sum(inter_distinct(h, 2) for h in hyps) / n,
+        "avg_length": sum(len(s) for h in hyps for s in h) / max(sum(len(h) for h in hyps), 1),
+        "responses_per_context": len(records[0]["samples"]) if records else 0,
+    }
+
+
+def evaluate_dialogue_run(model_path: Path, data_dir: Path, vectors_path: Path, out_path: Path, samples_path: Path,
+                          run: RunConfig | None = None, progress: bool = True) -> dict:
+    checkpoint = torch.load(model_path, map_location="cpu", weights_only=False)
+    summary = checkpoint["summary"]
+    trained = RunConfig.from_dict(summary["run_config"])
+    run = run or trained
+    if run.training_fingerprint() != trained.training_fingerprint():
+        raise ValueError(f"{model_path} was trained with another config than the one given for evaluation")
+    device = resolve_device(run.device)
+    vocab = Vocab.load(Path(data_dir) / "vocab.txt")
+    model = build_model(run, len(vocab))
+    model.load_state_dict(checkpoint["state_dict"])
+    model.to(device)
+    test = DIALOGUE_TASK.load_split(run, data_dir, vocab, "test")
+    vectors, vectors_name = load_vectors(vectors_path)
+    torch.manual_seed(run.seed)  # z ~ p(z|c) draws
+    started = time.perf_counter()
+    records = generate_responses(model, test, vocab, run, device, progress)
+    metrics = score(records, vectors)
+    seconds = time.perf_counter() - started
+    payload = {
+        "experiment": run.experiment, "dataset": run.dataset, "model": run.model.name,
+        "paper_name": run.model.paper_name, "seed": run.seed, "task": "dialogue",
+        "data": data_description(run, data_dir, summary["train_sentences"], test),
+        "metrics": {"uniform": metrics},
+        "protocols": {"uniform": f"{metrics['responses_per_context']} greedy responses per context with z ~ p(z|c); "
+                                 f"BLEU smoothed sentence BLEU (n <= 3) against the one reference; BOW embeddings: "
+                                 f"{vectors_name}"},
+        "word_vectors": vectors_name,
+        "config": run.to_dict(), "code_version": code_version(), "versions": environment_info(),
+        "device": str(device),
+        "timing": {"train_seconds": summary["train_seconds"], "eval_seconds": seconds,
+                   "train_tokens_per_second": summary["train_tokens_per_second"]},
+        "training": {"selected_epoch": summary["selected_epoch"], "steps": summary["steps"]},
+        "finished": now_iso(),
+    }
+    write_atomic(Path(samples_path), "".join(json.dumps(r) + "\n" for r in records))
+    write_json_atomic(Path(out_path), payload)  # last: its presence means the samples are complete too
+    return payload
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, type=Path)
+    parser.add_argument("--data", required=True, type=Path)
+    parser.add_argument("--vectors", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--samples-out", required=True, type=Path)
+    parser.add_argument("--run-config", default=None, help="JSON of the RunConfig (evaluation settings included)")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    set_threads(args.threads)
+    run = RunConfig.from_dict(json.loads(args.run_config)) if args.run_config else None
+    payload = evaluate_dialogue_run(args.model, args.data, args.vectors, args.out, args.samples_out, run,
+                                    progress=not args.no_progress)
+    m = payload["metrics"]["uniform"]
+    print(f"{payload['model']} on {payload['dataset']}: BLEU-F1 {m['BLEU-F1']:.3f}, BOW-A {m['BOW-A']:.3f}, "
+          f"inter-dist2 {m['Inter-dist2']:.3f}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,82 @@
+"""Word vectors for the BOW embedding metrics (Liu et al. 2016) of the dialogue task.
+
+The paper uses GloVe Twitter 200d (not redistributable here); when a vector file is configured (`word_vectors`,
+word2vec or GloVe text format) it is used, otherwise word2vec vectors (gensim, 200 dimensions) are trained on the
+training responses and contexts of the dataset. Every table built from them names the vectors used.
+
+    python -m harness.word_vectors --train data/processed/dailydialog/train.jsonl --out .../word2vec.kv
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from gensim.models import KeyedVectors, Word2Vec
+
+from harness.io import write_json_atomic
+
+
+def training_sentences(path: Path) -> list[list[str]]:
+    """Every distinct utterance of a processed dialogue split (contexts and responses), as token lists."""
+    seen, sentences = set(), []
+    with open(path, encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, 1):
+            try:
+                example = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{line_number}: not valid JSON ({exc})") from exc
+            for utterance in [*example["context"], example["response"]]:
+                key = tuple(utterance)
+                if key and key not in seen:
+                    seen.add(key)
+                    sentences.append(list(utterance))
+    return sentences
+
+
+def train_word2vec(train_path: Path, out_path: Path, dim: int = 200, seed: int = 1, epochs: int = 5) -> dict:
+    """Skip-gram word2vec on the training split; saves KeyedVectors atomically and returns its description."""
+    sentences = training_sentences(train_path)
+    model = Word2Vec(sentences, vector_size=dim, window=5, min_count=1, sg=1, seed=seed, workers=1, epochs=epochs)
+    out_path = Path(out_path)
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    model.wv.save(str(tmp))
+    for extra in tmp.parent.glob(tmp.name + ".*"):  # gensim may write side files for large arrays
+        extra.rename(out_path.with_name(out_path.name + extra.name[len(tmp.name):]))
+    tmp.rename(out_path)
+    description = {"name": f"word2vec {dim}d trained on {train_path} ({len(sentences)} utterances, seed {seed})",
+                   "kind": "word2vec", "dim": dim, "vocabulary": len(model.wv)}
+    write_json_atomic(out_path.with_name(out_path.name + ".json"), description)
+    return description
+
+
+def load_vectors(path: Path) -> tuple[KeyedVectors, str]:
+    """KeyedVectors from a gensim `.kv` file (with its `.json` description) or a word2vec/GloVe text file."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"word vectors {path} do not exist (config key `word_vectors`)")
+    if path.suffix == ".kv":
+        description = json.loads(path.with_name(path.name + ".json").read_text())["name"]
+        return KeyedVectors.load(str(path)), description
+    with open(path, encoding="utf-8") as handle:
+        first = handle.readline().split()
+    has_header = len(first) == 2 and all(part.isdigit() for part in first)  # word2vec text; GloVe has none
+    vectors = KeyedVectors.load_word2vec_format(str(path), binary=False, no_header=not has_header)
+    return vectors, f"{path.name} ({vectors.vector_size}d, {len(vectors)} words)"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train", required=True, type=Path, help="processed train.jsonl")
+    parser.add_argument("--out", required=True, type=Path, help="output .kv file")
+    parser.add_argument("--dim", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    description = train_word2vec(args.train, args.out, args.dim, args.seed)
+    print(f"wrote {args.out}: {description['name']}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
