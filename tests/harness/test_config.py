@@ -80,3 +80,18 @@ def test_paper_config_has_a_run_for_every_row_of_tables_2_and_3():
     assert len(wanted) == 3 * 8 + 2 * 8  # Table 2: 8 rows on 3 datasets; Table 3: 8 rows on Yahoo and Yelp15
     for table, dataset, name in wanted:  # three seeds each
         assert sum(1 for run in runs if (run.dataset, run.model.paper_name) == (dataset, name)) == 3
+
+
+def test_models_only_run_on_datasets_of_their_task():
+    experiment = ExperimentConfig.from_mapping({
+        "datasets": ["ptb", "dailydialog"], "models": ["twr-vae", "cvae"],
+        "model_defs": {"twr-vae": {"method": "twr-vae"}, "cvae": {"method": "cvae", "paper_tables": ["5"]}}})
+    assert {(run.dataset, run.model.name) for run in experiment.runs()} == {("ptb", "twr-vae"), ("dailydialog", "cvae")}
+
+
+def test_training_a_dialogue_method_on_a_language_modelling_dataset_is_a_clear_error():
+    from harness.train import task_of
+
+    experiment = ExperimentConfig.from_mapping({"models": ["cvae"], "model_defs": {"cvae": {"method": "cvae"}}})
+    with pytest.raises(ValueError, match="cvae.*dialogue method.*'ptb'"):
+        task_of(experiment.run_config("ptb", "cvae", 1))
