@@ -58,7 +58,7 @@ def generate_responses(model, dataset: DialogueDataset, vocab: Vocab, run: RunCo
 def score(records: list[dict], vectors) -> dict:
     """Table 5's metrics over all contexts (each the mean over contexts, as the TWR-VAE / DialogWAE code)."""
     hyps = [r["samples"] for r in records]
-    refs = [[r["reference"]] for r in records]
+    refs = [r["reference"] for r in records]
     precision, recall, f1 = corpus_bleu_prf(hyps, refs)
     average, extrema, greedy = bow_embedding_scores(hyps, refs, vectors)
     n = max(len(records), 1)

@@ -64,12 +64,13 @@ def run_config_json(wildcards, for_training=False):
     return json.dumps(run, sort_keys=True)
 
 
-def metrics_files(table):
-    """metrics.json of every available (dataset, model, seed) whose model entry belongs to paper table `table`."""
+def metrics_files(table, first_seed=False):
+    """metrics.json of every available (dataset, model, seed) whose model entry belongs to paper table `table`
+    (only the first configured seed with `first_seed`)."""
     return [
         f"results/{run.experiment}/{run.dataset}/{run.model.name}/seed{run.seed}/metrics.json"
         for run in runs()
-        if table in run.model.paper_tables
+        if table in run.model.paper_tables and (not first_seed or run.seed == config["seeds"][0])
     ]
 
 

@@ -21,3 +21,16 @@ rule table:
         "python -m harness.aggregate --results {input.metrics} --paper '{params.paper}' "
         "--out-csv {output.csv} --out-tex {output.tex} --out-significance {output.significance} --table {wildcards.table} --caption-extra {params.caption:q} "
         "2>&1 | tee {log}"
+
+
+rule dialogue_examples:
+    input:
+        samples=lambda w: [path.replace("metrics.json", "samples.jsonl") for path in metrics_files("5", first_seed=True)],
+    output:
+        "results/tables/table6.txt",
+    log:
+        "logs/tables/table6.log",
+    conda:
+        "../envs/harness.yaml"
+    shell:
+        "python -m harness.dialogue_examples --samples {input.samples} --out {output} 2>&1 | tee {log}"
