@@ -18,28 +18,18 @@ from harness.config import ConfigError
 from harness.model_api import LossTerms, TextVAE
 from harness.registry import register_method
 from metrics.lm import gaussian_kl_standard_normal
-from twrvae.model import TWRVAEOptions
 
-from baselines.vae_rnn import BasicVAE
+from baselines.vae_rnn import BasicVAE, BasicVAEOptions
 
 
 @dataclass(frozen=True)
-class BNVAEOptions:
-    rnn_type: str = "lstm"
+class BNVAEOptions(BasicVAEOptions):
     gamma: float = 0.7  # the fixed BN scale of the posterior means
-    kl_warmup_steps: int = 0
-    kl_start: float = 0.0
-    word_dropout: float = 0.0
 
     def __post_init__(self):
         if not self.gamma > 0:
             raise ConfigError(f"bn-vae needs gamma > 0, got {self.gamma}")
-        self.as_twr_options()
-
-    def as_twr_options(self) -> TWRVAEOptions:
-        return TWRVAEOptions(rnn_type=self.rnn_type, z_mode="normal", kl_timesteps="last",
-                             kl_warmup_steps=self.kl_warmup_steps, kl_start=self.kl_start,
-                             word_dropout=self.word_dropout)
+        super().__post_init__()
 
 
 @register_method("bn-vae")

@@ -13,27 +13,23 @@ from dataclasses import dataclass
 from harness.config import ConfigError
 from harness.registry import register_method
 from harness.schedules import cyclical_beta
-from twrvae.model import TWRVAEOptions
 
-from baselines.vae_rnn import BasicVAE
+from baselines.vae_rnn import BasicVAE, BasicVAEOptions
 
 
 @dataclass(frozen=True)
-class CyclicalVAEOptions:
-    rnn_type: str = "lstm"
+class CyclicalVAEOptions(BasicVAEOptions):
     cycle_steps: int = 1000  # updates per cycle (T / M)
     cycles: int = 4  # M; beta stays 1 after M cycles (0 = cycle for ever)
     ratio: float = 0.5  # R: fraction of a cycle spent increasing beta
-    word_dropout: float = 0.0
 
     def __post_init__(self):
         if self.cycle_steps <= 0 or self.cycles < 0 or not 0.0 < self.ratio <= 1.0:
             raise ConfigError(f"cyclical-vae needs cycle_steps > 0, cycles >= 0 and ratio in (0, 1], got {self}")
-        self.as_twr_options()
-
-    def as_twr_options(self) -> TWRVAEOptions:
-        return TWRVAEOptions(rnn_type=self.rnn_type, z_mode="normal", kl_timesteps="last",
-                             word_dropout=self.word_dropout)
+        if self.kl_warmup_steps or self.kl_start:
+            raise ConfigError("cyclical-vae has its own KL schedule: set cycle_steps / cycles / ratio, "
+                              "not kl_warmup_steps / kl_start")
+        super().__post_init__()
 
 
 @register_method("cyclical-vae")

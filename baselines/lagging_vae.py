@@ -26,29 +26,20 @@ from harness.config import ConfigError
 from harness.model_api import LossTerms
 from harness.registry import register_method
 from metrics.lm import mutual_information
-from twrvae.model import TWRVAEOptions
 
-from baselines.vae_rnn import BasicVAE
+from baselines.vae_rnn import BasicVAE, BasicVAEOptions
 
 
 @dataclass(frozen=True)
-class LaggingVAEOptions:
-    rnn_type: str = "lstm"
-    kl_warmup_steps: int = 0  # He et al.: 10 epochs from kl_start = 0.1 (or 1.0: no warm-up)
-    kl_start: float = 1.0
+class LaggingVAEOptions(BasicVAEOptions):
+    kl_start: float = 1.0  # He et al.: 10 epochs of warm-up from kl_start = 0.1 (or 1.0: no warm-up)
     inner_max_steps: int = 100  # their `sub_iter < 100`
     inner_check_every: int = 15  # their `sub_iter % 15 == 0`
-    word_dropout: float = 0.0
 
     def __post_init__(self):
         if self.inner_max_steps < 1 or self.inner_check_every < 1:
             raise ConfigError(f"lagging-vae needs inner_max_steps >= 1 and inner_check_every >= 1, got {self}")
-        self.as_twr_options()
-
-    def as_twr_options(self) -> TWRVAEOptions:
-        return TWRVAEOptions(rnn_type=self.rnn_type, z_mode="normal", kl_timesteps="last",
-                             kl_warmup_steps=self.kl_warmup_steps, kl_start=self.kl_start,
-                             word_dropout=self.word_dropout)
+        super().__post_init__()
 
 
 @register_method("lagging-vae")

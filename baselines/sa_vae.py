@@ -29,33 +29,23 @@ from harness.config import ConfigError
 from harness.model_api import LossTerms, TextVAE
 from harness.registry import register_method
 from metrics.lm import gaussian_kl_standard_normal
-from twrvae.model import TWRVAEOptions
 
-from baselines.vae_rnn import BasicVAE
+from baselines.vae_rnn import BasicVAE, BasicVAEOptions
 
 
 @dataclass(frozen=True)
-class SAVAEOptions:
-    rnn_type: str = "lstm"
+class SAVAEOptions(BasicVAEOptions):
     svi_steps: int = 20  # K, Kim et al.'s default; the cost of a training step grows ~linearly with it
     svi_lr: float = 1.0 / 32  # per-sentence step size (their lr 1 on the mean over a batch of 32)
     svi_momentum: float = 0.5
     svi_max_grad_norm: float = 5.0  # 0 = no clipping
     svi_at_eval: bool = True  # refine the posterior at evaluation too (as Kim et al.)
-    kl_warmup_steps: int = 0  # Kim et al.: beta from 0.1 to 1 over 10 epochs
-    kl_start: float = 0.0
-    word_dropout: float = 0.0
 
     def __post_init__(self):
         if self.svi_steps < 0 or self.svi_lr <= 0 or not 0.0 <= self.svi_momentum < 1.0 or self.svi_max_grad_norm < 0:
             raise ConfigError(f"sa-vae needs svi_steps >= 0, svi_lr > 0, svi_momentum in [0, 1) and "
                               f"svi_max_grad_norm >= 0, got {self}")
-        self.as_twr_options()
-
-    def as_twr_options(self) -> TWRVAEOptions:
-        return TWRVAEOptions(rnn_type=self.rnn_type, z_mode="normal", kl_timesteps="last",
-                             kl_warmup_steps=self.kl_warmup_steps, kl_start=self.kl_start,
-                             word_dropout=self.word_dropout)
+        super().__post_init__()
 
 
 def clip_rows(grad: torch.Tensor, max_norm: float) -> torch.Tensor:

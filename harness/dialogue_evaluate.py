@@ -16,19 +16,19 @@ import sys
 import time
 from pathlib import Path
 
+import nltk
 import torch
 from tqdm.auto import tqdm
 
 from harness.config import RunConfig
 from harness.data.dialogue import DialogueDataset, dialogue_batches
 from harness.data.vocab import Vocab
-from harness.evaluate import data_description
-from harness.io import (code_version, environment_info, now_iso, progress_interval, resolve_device, set_threads,
-                        write_json_atomic)
+from harness.evaluate import data_description, load_trained
+from harness.io import code_version, environment_info, now_iso, progress_interval, set_threads, write_json_atomic
 from harness.tables import write_atomic
-from harness.train import DIALOGUE_TASK, build_model
+from harness.train import DIALOGUE_TASK
 from harness.word_vectors import load_vectors
-from metrics.dialogue import bow_embedding_scores, corpus_bleu_prf, inter_distinct, intra_distinct
+from metrics.dialogue import bow_embedding_scores, corpus_bleu_prf, corpus_distinct
 
 
 def words(vocab: Vocab, ids) -> list[str]:
@@ -61,14 +61,12 @@ def score(records: list[dict], vectors) -> dict:
     refs = [r["reference"] for r in records]
     precision, recall, f1 = corpus_bleu_prf(hyps, refs)
     average, extrema, greedy = bow_embedding_scores(hyps, refs, vectors)
-    n = max(len(records), 1)
+    intra1, inter1 = corpus_distinct(hyps, 1)
+    intra2, inter2 = corpus_distinct(hyps, 2)
     return {
         "BLEU-R": recall, "BLEU-P": precision, "BLEU-F1": f1,
         "BOW-A": average, "BOW-E": extrema, "BOW-G": greedy,
-        "Intra-dist1": sum(intra_distinct(h, 1) for h in hyps) / n,
-        "Intra-dist2": sum(intra_distinct(h, 2) for h in hyps) / n,
-        "Inter-dist1": sum(inter_distinct(h, 1) for h in hyps) / n,
-        "Inter-dist2": sum(inter_distinct(h, 2) for h in hyps) / n,
+        "Intra-dist1": intra1, "Intra-dist2": intra2, "Inter-dist1": inter1, "Inter-dist2": inter2,
         "avg_length": sum(len(s) for h in hyps for s in h) / max(sum(len(h) for h in hyps), 1),
         "responses_per_context": len(records[0]["samples"]) if records else 0,
     }
@@ -76,17 +74,7 @@ def score(records: list[dict], vectors) -> dict:
 
 def evaluate_dialogue_run(model_path: Path, data_dir: Path, vectors_path: Path, out_path: Path, samples_path: Path,
                           run: RunConfig | None = None, progress: bool = True) -> dict:
-    checkpoint = torch.load(model_path, map_location="cpu", weights_only=False)
-    summary = checkpoint["summary"]
-    trained = RunConfig.from_dict(summary["run_config"])
-    run = run or trained
-    if run.training_fingerprint() != trained.training_fingerprint():
-        raise ValueError(f"{model_path} was trained with another config than the one given for evaluation")
-    device = resolve_device(run.device)
-    vocab = Vocab.load(Path(data_dir) / "vocab.txt")
-    model = build_model(run, len(vocab))
-    model.load_state_dict(checkpoint["state_dict"])
-    model.to(device)
+    run, summary, model, vocab, device = load_trained(model_path, data_dir, run)
     test = DIALOGUE_TASK.load_split(run, data_dir, vocab, "test")
     vectors, vectors_name = load_vectors(vectors_path)
     torch.manual_seed(run.seed)  # z ~ p(z|c) draws
@@ -100,7 +88,8 @@ def evaluate_dialogue_run(model_path: Path, data_dir: Path, vectors_path: Path, 
         "data": data_description(run, data_dir, summary["train_sentences"], test),
         "metrics": {"uniform": metrics},
         "protocols": {"uniform": f"{metrics['responses_per_context']} greedy responses per context with z ~ p(z|c); "
-                                 f"BLEU smoothed sentence BLEU (n <= 3) against the one reference; BOW embeddings: "
+                                 f"BLEU: smoothed sentence BLEU (n <= 3, NLTK {nltk.__version__} smoothing 7) against the one "
+                                 f"reference; BOW embeddings: "
                                  f"{vectors_name}"},
         "word_vectors": vectors_name,
         "config": run.to_dict(), "code_version": code_version(), "versions": environment_info(),

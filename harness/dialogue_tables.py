@@ -60,6 +60,8 @@ def render_dialogue_table(summary: pd.DataFrame, paper: pd.DataFrame, word_vecto
     notes = sorted({note for note in frame["data_note"].dropna() if note})
     caption = ["Dialogue response generation (Table 5 of Li et al. 2020): ours (mean $\\pm$ std over seeds when "
                "there are several; 10 greedy responses per context with $z \\sim p(z|c)$) beside the paper's value."]
+    caption.append("BLEU uses NLTK's smoothing 7 as DialogWAE; its values depend on the NLTK version (the smoothing "
+                   "was rewritten since) and exceed 1 for near-identical responses.")
     caption.append("BOW embedding metrics use " + latex_escape("; ".join(sorted(set(word_vectors))))
                    + " (the paper: GloVe Twitter 200d), so they are not comparable with the paper's column.")
     if notes:

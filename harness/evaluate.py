@@ -112,8 +112,9 @@ def data_description(run: RunConfig, data_dir: Path, train_sentences: int, test:
     }
 
 
-def evaluate_run(model_path: Path, data_dir: Path, out_path: Path, run: RunConfig | None = None,
-                 progress: bool = True) -> dict:
+def load_trained(model_path: Path, data_dir: Path, run: RunConfig | None = None):
+    """(run config, training summary, model on its device, vocab, device) of a finished training run; `run` (the
+    evaluation's config) must match the training config, evaluation settings aside."""
     checkpoint = torch.load(model_path, map_location="cpu", weights_only=False)
     summary = checkpoint["summary"]
     trained = RunConfig.from_dict(summary["run_config"])
@@ -124,7 +125,12 @@ def evaluate_run(model_path: Path, data_dir: Path, out_path: Path, run: RunConfi
     vocab = Vocab.load(Path(data_dir) / "vocab.txt")
     model = build_model(run, len(vocab))
     model.load_state_dict(checkpoint["state_dict"])
-    model.to(device)
+    return run, summary, model.to(device), vocab, device
+
+
+def evaluate_run(model_path: Path, data_dir: Path, out_path: Path, run: RunConfig | None = None,
+                 progress: bool = True) -> dict:
+    run, summary, model, vocab, device = load_trained(model_path, data_dir, run)
     test = load_split(run, data_dir, vocab, "test")
     started = time.perf_counter()
     result = evaluate_model(model, test, run, device, progress)

@@ -40,10 +40,11 @@ class NoOptions:
     """A method without options."""
 
 
-class TextVAE(nn.Module):
-    """Base class of registered methods. Subclasses set `Options` and implement the abstract methods."""
+class Method(nn.Module):
+    """What every registered method shares, whatever its task: typed options, parameter groups, the training
+    step hooks. `TextVAE` (language modelling) and `harness.dialogue_api.DialogueVAE` build on it."""
 
-    task: ClassVar[str] = "lm"  # language modelling (dialogue methods: harness.dialogue_api.DialogueVAE)
+    task: ClassVar[str] = "<abstract>"
     Options: ClassVar[type] = NoOptions
     method_name: ClassVar[str] = "<unregistered>"
 
@@ -51,15 +52,11 @@ class TextVAE(nn.Module):
     def parse_options(cls, values: Mapping[str, Any], where: str = "options"):
         return build_options(cls.Options, dict(values), where)
 
-    @classmethod
-    def build(cls, vocab_size: int, architecture: ArchitectureConfig, options: Mapping[str, Any]) -> "TextVAE":
-        return cls(vocab_size, architecture, cls.parse_options(options))
-
     def options_dict(self) -> dict:
         return dataclasses.asdict(self.options)
 
-    # ---- training
     def loss(self, batch, step: int) -> LossTerms:
+        """Per-example terms [B] of the training objective."""
         raise NotImplementedError
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
@@ -76,8 +73,22 @@ class TextVAE(nn.Module):
         return terms
 
     def on_epoch_end(self, epoch: int, valid_batches) -> None:
-        """Called after each epoch with `valid_batches()` -> iterator over validation Batches (on the model's
+        """Called after each epoch with `valid_batches()` -> iterator over validation batches (on the model's
         device). State a method changes here must live in buffers so that checkpoints carry it."""
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+
+class TextVAE(Method):
+    """Base class of registered language-modelling methods: set `Options` and implement the abstract methods."""
+
+    task: ClassVar[str] = "lm"
+
+    @classmethod
+    def build(cls, vocab_size: int, architecture: ArchitectureConfig, options: Mapping[str, Any]) -> "TextVAE":
+        return cls(vocab_size, architecture, cls.parse_options(options))
 
     # ---- evaluation
     def posterior(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -97,7 +108,3 @@ class TextVAE(nn.Module):
         mu, logvar = self.posterior(batch)
         recon = -self.log_likelihood(batch, mu.unsqueeze(0))[0]
         return PaperProtocolTerms(recon, gaussian_kl_standard_normal(mu, logvar), mu, logvar)
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device

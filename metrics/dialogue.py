@@ -1,132 +1,214 @@
-"""Dialogue response-generation metrics of the paper's Table 5, as small pure functions.
+"""Dialogue response-generation metrics of the paper's Table 5 (Li et al. 2020, after Gu et al. 2019), as small
+pure functions. Tokens are lists of str; for each test context there are S sampled responses (hypotheses, S = 10)
+and one reference response or several.
 
-Definitions follow guxd/DialogWAE experiments/metrics.py (Gu et al. 2019), which the TWR-VAE dialogue code uses
-unchanged (read, not copied):
-  * BLEU (Zhao et al. 2017, §5.2): for one context with hypotheses h_1..h_S (S = 10 sampled responses) and its
-    reference r, b_s = smoothed sentence BLEU(h_s, r) with uniform weights up to n = 3 and NLTK's smoothing
-    method 7; recall = max_s b_s, precision = mean_s b_s (`sim_bleu`). Corpus P and R are means over contexts
-    and F1 = 2PR / (P + R) of those means.
-  * BOW embedding (Liu et al. 2016; extrema: Forgues et al. 2014): per hypothesis the cosine similarity with the
-    reference of the mean word vector (Average), of the per-dimension signed extreme (Extrema) and the greedy
-    matching score (Greedy: mean over the words of one side of their best cosine with the other side, averaged
-    over both directions); per context the max over hypotheses (`sim_bow`), per corpus the mean over contexts.
-    Differences, on purpose: DialogWAE's greedy score also averages over padding positions and its vectors cover
-    every vocabulary id; here only real words with a vector count, and a sentence without any is left out
-    (`None`) instead of scoring a zero vector.
-  * distinct (Li et al. 2016; `div_distinct`): intra-dist-n = mean over a context's responses of the share of
-    distinct n-grams within each response; inter-dist-n = distinct n-grams over all the context's responses
-    divided by their total number of n-grams. Per corpus: the mean over contexts.
+Definitions and the reference implementation each follows (guxd/DialogWAE `experiments/metrics.py`, which the
+TWR-VAE dialogue code uses; snakeztc/NeuralDialog-CVAE `utils.get_bleu_stats`; both read, not copied):
+
+* BLEU precision / recall (Zhao et al. 2017, "Learning Discourse-level Diversity for Neural Dialog Models using
+  CVAEs", §5.2): with d(h, r) the smoothed sentence BLEU of hypothesis h against reference r (uniform weights over
+  n = 1..3, NLTK's `SmoothingFunction().method7`, as both reference codes),
+      precision(c) = mean over hypotheses h of  max over references r of d(h, r)
+      recall(c)    = mean over references r of  max over hypotheses h of d(h, r).
+  With the one reference these datasets have, precision is the mean and recall the max of the S hypotheses'
+  BLEU: exactly DialogWAE's `sim_bleu` / Zhao's `get_bleu_stats`, which return (max, mean) = (recall, precision).
+  Corpus P and R are means over contexts; F1 = 2PR / (P + R) of those means (DialogWAE `sample.py`).
+* BOW embedding Average / Extrema / Greedy (Liu et al. 2016, "How NOT to evaluate your dialogue system", §3.2;
+  Extrema: Forgues et al. 2014): cosine similarity of the mean word vectors, of the per-dimension signed extreme
+  vectors, and the greedy matching score (for each word of one sentence its best cosine with the other
+  sentence's words, averaged over the words, then the two directions averaged). Per context: the max over the
+  hypothesis x reference pairs (DialogWAE `sim_bow`); per corpus: the mean over contexts.
+  Differences from DialogWAE, on purpose: words without a vector are skipped (DialogWAE has a vector, possibly
+  zero, for every vocabulary id, and its Greedy also averages over padding positions); a sentence with no known
+  word gives None instead of scoring a zero vector, and contexts without any scorable pair are left out of the
+  mean (`bow_embedding_per_context` shows which).
+* distinct-n (Li et al. 2016, "A Diversity-Promoting Objective Function for Neural Conversation Models"; as
+  DialogWAE `div_distinct`): intra-dist-n = mean over a context's responses of #distinct n-grams / #n-grams within
+  each response; inter-dist-n = #distinct n-grams over all the context's responses / their total number of
+  n-grams; per corpus both are means over contexts. A response without any n-gram (empty, or shorter than n)
+  scores 0 and still counts in the intra mean (DialogWAE: (0 + 1e-12) / (0 + 1e-5)).
+
+BLEU values depend on the NLTK version. Method 7 is method 4 then method 5 of Chen & Cherry (2014); NLTK's method 5
+averages p_1 with p_1 + 1 (and the last order with the 5-gram precision), so a hypothesis identical to a reference
+of >= 5 tokens scores (4/3 * 10/9 * 28/27)^(1/3) = 1.154 at n <= 3, not 1 -- kept, as the published numbers
+carry it. NLTK's method 4 has been rewritten since the reference codes ran (nltk issues #2204, #2341, #2838):
+older versions raised ZeroDivisionError for a one-token hypothesis, which both reference codes caught and
+scored 0, while the NLTK used here scores it (e.g. "yes" against "yes" = 1/3).
 """
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from typing import NamedTuple, Protocol, Sequence
 
 import numpy as np
+from gensim.matutils import unitvec
 from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+from nltk.util import ngrams
 
 Tokens = Sequence[str]
 
 
-class WordVectors(Protocol):  # gensim KeyedVectors satisfies it
+class WordVectors(Protocol):
+    """What the BOW metrics need of word vectors; gensim's KeyedVectors (and a dict of arrays) satisfy it."""
+
     def __contains__(self, word: str) -> bool: ...
     def __getitem__(self, word: str) -> np.ndarray: ...
 
 
-# ---- BLEU (Zhao et al. 2017)
-def sentence_bleu3(hypothesis: Tokens, reference: Tokens, smoothing: bool = True) -> float:
-    """Sentence BLEU up to trigrams (uniform weights), with NLTK's smoothing method 7 as DialogWAE; 0 for an empty
-    hypothesis. Caveat of that smoothing (Chen & Cherry's method 5 inside it, as NLTK implements it): the unigram
-    precision is averaged with (p_1 + 1), so near-identical sentences score above 1 (identical 8-word sentences:
-    (4/3 * 10/9 * 28/27)^(1/3) = 1.154). Kept for comparability with the paper's numbers."""
-    if not hypothesis or not reference:
-        return 0.0
+def _reference_set(references: Tokens | Sequence[Tokens]) -> list[list[str]]:
+    """One reference (a token list) or several (a list of token lists), as a list of token lists. `[]` is read as
+    one empty reference (datasets have empty utterances): it scores BLEU 0 and no BOW value."""
+    refs = list(references)
+    if all(isinstance(token, str) for token in refs):
+        return [list(refs)]
+    if any(isinstance(ref, str) for ref in refs):
+        raise TypeError("references mix tokens and token lists")
+    return [list(ref) for ref in refs]
+
+
+def _hypotheses(hypotheses: Sequence[Tokens]) -> list[list[str]]:
+    hyps = [list(h) for h in hypotheses]
+    if not hyps or any(isinstance(h, str) for h in hypotheses):
+        raise ValueError("a context needs a non-empty list of tokenised hypotheses")
+    return hyps
+
+
+# ---- BLEU (Zhao et al. 2017, §5.2)
+def smoothed_sentence_bleu(hypothesis: Tokens, reference: Tokens, max_n: int = 3, smoothing: bool = True) -> float:
+    """NLTK sentence BLEU of one hypothesis against one reference, uniform weights over n = 1..max_n, smoothed with
+    method 7 as DialogWAE (`smoothing=False`: plain BLEU, for cross-checks). An empty hypothesis scores 0."""
     smoothing_function = SmoothingFunction().method7 if smoothing else None
-    return float(sentence_bleu([list(reference)], list(hypothesis), weights=(1 / 3, 1 / 3, 1 / 3),
+    return float(sentence_bleu([list(reference)], list(hypothesis), weights=(1.0 / max_n,) * max_n,
                                smoothing_function=smoothing_function))
 
 
-def bleu_precision_recall(hypotheses: Sequence[Tokens], reference: Tokens) -> tuple[float, float]:
-    """(precision, recall) for one context: mean and max of the hypotheses' BLEU against the reference."""
-    scores = [sentence_bleu3(h, reference) for h in hypotheses]
-    return float(np.mean(scores)), float(np.max(scores))
+def bleu_precision_recall(hypotheses: Sequence[Tokens], references: Tokens | Sequence[Tokens],
+                          max_n: int = 3) -> tuple[float, float]:
+    """(precision, recall) for one context: precision = mean over hypotheses of their best BLEU over the references,
+    recall = mean over references of their best BLEU over the hypotheses (Zhao et al. 2017). `references` is one
+    token list or a list of them; with one reference: (mean, max) of the hypotheses' BLEU, as DialogWAE."""
+    hyps, refs = _hypotheses(hypotheses), _reference_set(references)
+    scores = np.array([[smoothed_sentence_bleu(h, r, max_n) for r in refs] for h in hyps])  # [H, R]
+    return float(scores.max(axis=1).mean()), float(scores.max(axis=0).mean())
 
 
-def corpus_bleu_prf(hypotheses: Sequence[Sequence[Tokens]], references: Sequence[Tokens]) -> tuple[float, float, float]:
-    """(P, R, F1) over contexts: P and R are means over contexts, F1 = 2PR / (P + R)."""
-    pairs = [bleu_precision_recall(h, r) for h, r in zip(hypotheses, references, strict=True)]
-    precision = float(np.mean([p for p, _ in pairs]))
-    recall = float(np.mean([r for _, r in pairs]))
+def corpus_bleu_prf(per_context_hyps: Sequence[Sequence[Tokens]], per_context_refs: Sequence[Tokens | Sequence[Tokens]],
+                    max_n: int = 3) -> tuple[float, float, float]:
+    """(P, R, F1): P and R are the means over contexts of `bleu_precision_recall`, F1 = 2PR / (P + R) of those
+    means (0 when both are 0), as DialogWAE's `sample.py`."""
+    pairs = [bleu_precision_recall(h, r, max_n) for h, r in zip(per_context_hyps, per_context_refs, strict=True)]
+    if not pairs:
+        raise ValueError("no contexts")
+    precision, recall = (float(v) for v in np.mean(pairs, axis=0))
     f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
     return precision, recall, f1
 
 
-# ---- BOW embedding (Liu et al. 2016)
-def _vectors(tokens: Tokens, vectors: WordVectors) -> np.ndarray | None:
-    known = [np.asarray(vectors[w], dtype=np.float64) for w in tokens if w in vectors]
-    return np.stack(known) if known else None
+# ---- BOW embedding (Liu et al. 2016; extrema: Forgues et al. 2014)
+def _known(tokens: Tokens, vectors: WordVectors) -> np.ndarray | None:
+    """[k, d] vectors of the tokens that have one (repeats kept), or None when none has."""
+    rows = [np.asarray(vectors[w], dtype=np.float64) for w in tokens if w in vectors]
+    return np.stack(rows) if rows else None
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    norm = np.linalg.norm(a) * np.linalg.norm(b)
-    return float(a @ b / norm) if norm > 0 else 0.0
+    """Cosine similarity; 0 when either vector is zero (gensim's unitvec leaves zero vectors unchanged)."""
+    return float(unitvec(a) @ unitvec(b))
 
 
 def _extrema(matrix: np.ndarray) -> np.ndarray:
-    """Per dimension the value farthest from zero, keeping its sign (ties go to the maximum, as DialogWAE)."""
-    high, low = matrix.max(0), matrix.min(0)
+    """Per dimension the value farthest from zero, keeping its sign; ties go to the positive value (DialogWAE)."""
+    high, low = matrix.max(axis=0), matrix.min(axis=0)
     return np.where(high >= np.abs(low), high, low)
 
 
 def embedding_average(hypothesis: Tokens, reference: Tokens, vectors: WordVectors) -> float | None:
-    h, r = _vectors(hypothesis, vectors), _vectors(reference, vectors)
-    return None if h is None or r is None else _cosine(h.mean(0), r.mean(0))
+    """Cosine of the two sentences' mean word vectors (Liu et al. 2016, Embedding Average); None if either sentence
+    has no word with a vector."""
+    h, r = _known(hypothesis, vectors), _known(reference, vectors)
+    return None if h is None or r is None else _cosine(h.mean(axis=0), r.mean(axis=0))
 
 
 def embedding_extrema(hypothesis: Tokens, reference: Tokens, vectors: WordVectors) -> float | None:
-    h, r = _vectors(hypothesis, vectors), _vectors(reference, vectors)
+    """Cosine of the sentences' extrema vectors (Forgues et al. 2014: per dimension the signed value of largest
+    magnitude); None if either sentence has no word with a vector."""
+    h, r = _known(hypothesis, vectors), _known(reference, vectors)
     return None if h is None or r is None else _cosine(_extrema(h), _extrema(r))
 
 
 def embedding_greedy(hypothesis: Tokens, reference: Tokens, vectors: WordVectors) -> float | None:
-    h, r = _vectors(hypothesis, vectors), _vectors(reference, vectors)
+    """Greedy matching (Rus & Lintean 2012 via Liu et al. 2016): (G(h, r) + G(r, h)) / 2 with G(a, b) the mean over
+    the words of a of their best cosine with a word of b; symmetric. None if either sentence has no known word."""
+    h, r = _known(hypothesis, vectors), _known(reference, vectors)
     if h is None or r is None:
         return None
-    hn = h / np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-12)
-    rn = r / np.maximum(np.linalg.norm(r, axis=1, keepdims=True), 1e-12)
-    cos = hn @ rn.T  # [|h|, |r|]
-    return float((cos.max(0).mean() + cos.max(1).mean()) / 2)
+    cos = np.stack([unitvec(v) for v in h]) @ np.stack([unitvec(v) for v in r]).T  # [|h|, |r|]
+    return float((cos.max(axis=1).mean() + cos.max(axis=0).mean()) / 2)
 
 
-def bow_embedding_scores(hypotheses: Sequence[Sequence[Tokens]], references: Sequence[Tokens],
-                         vectors: WordVectors) -> tuple[float | None, float | None, float | None]:
-    """(Average, Extrema, Greedy) over contexts: per context the max over its hypotheses, then the mean over
-    contexts where at least one hypothesis and the reference have a known word (None if there is none)."""
-    results = []
-    for score in (embedding_average, embedding_extrema, embedding_greedy):
-        per_context = []
-        for hyps, ref in zip(hypotheses, references, strict=True):
-            values = [v for v in (score(h, ref, vectors) for h in hyps) if v is not None]
-            if values:
-                per_context.append(max(values))
-        results.append(float(np.mean(per_context)) if per_context else None)
-    return results[0], results[1], results[2]
+class BowScores(NamedTuple):
+    average: float | None
+    extrema: float | None
+    greedy: float | None
+
+
+def bow_embedding_per_context(per_context_hyps: Sequence[Sequence[Tokens]],
+                              per_context_refs: Sequence[Tokens | Sequence[Tokens]],
+                              vectors: WordVectors) -> list[BowScores | None]:
+    """For each context the max of each score over its hypothesis x reference pairs (DialogWAE `sim_bow`), pairs
+    without a known word on one side left out; None for a context where no pair can be scored."""
+    out: list[BowScores | None] = []
+    for hyps, refs in zip(per_context_hyps, per_context_refs, strict=True):
+        pairs = [(h, r) for h in _hypotheses(hyps) for r in _reference_set(refs)]
+        maxima = []
+        for score in (embedding_average, embedding_extrema, embedding_greedy):
+            values = [v for v in (score(h, r, vectors) for h, r in pairs) if v is not None]
+            maxima.append(max(values) if values else None)
+        out.append(None if maxima[0] is None else BowScores(*maxima))
+    return out
+
+
+def bow_embedding_scores(per_context_hyps: Sequence[Sequence[Tokens]],
+                         per_context_refs: Sequence[Tokens | Sequence[Tokens]], vectors: WordVectors) -> BowScores:
+    """(Average, Extrema, Greedy): means over the contexts that `bow_embedding_per_context` could score (all None
+    if it could score none); how many were skipped is the number of None in that function's result."""
+    scored = [s for s in bow_embedding_per_context(per_context_hyps, per_context_refs, vectors) if s is not None]
+    if not scored:
+        return BowScores(None, None, None)
+    return BowScores(*(float(v) for v in np.mean(scored, axis=0)))
 
 
 # ---- distinct-n (Li et al. 2016)
-def _ngrams(tokens: Tokens, n: int) -> list[tuple[str, ...]]:
-    return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+def _ngram_list(tokens: Tokens, n: int) -> list[tuple[str, ...]]:
+    if n < 1:
+        raise ValueError(f"n must be >= 1, not {n}")
+    return list(ngrams(list(tokens), n))
 
 
 def intra_distinct(responses: Sequence[Tokens], n: int) -> float:
-    """Mean over responses of (#distinct n-grams / #n-grams) within each; a response with no n-gram scores 0."""
-    scores = []
+    """Mean over the responses of #distinct n-grams / #n-grams within each response; a response with no n-gram
+    (empty or shorter than n) scores 0 and counts in the mean (as DialogWAE)."""
+    if not responses:
+        raise ValueError("no responses")
+    shares = []
     for response in responses:
-        grams = _ngrams(response, n)
-        scores.append(len(set(grams)) / len(grams) if grams else 0.0)
-    return float(np.mean(scores)) if scores else 0.0
+        grams = _ngram_list(response, n)
+        shares.append(len(set(grams)) / len(grams) if grams else 0.0)
+    return float(np.mean(shares))
 
 
 def inter_distinct(responses: Sequence[Tokens], n: int) -> float:
-    """#distinct n-grams over all responses / their total number of n-grams (0 when there is none)."""
-    grams = [g for response in responses for g in _ngrams(response, n)]
+    """#distinct n-grams over all the responses / their total number of n-grams; 0 if they have no n-gram."""
+    if not responses:
+        raise ValueError("no responses")
+    grams = [g for response in responses for g in _ngram_list(response, n)]
     return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def corpus_distinct(per_context_responses: Sequence[Sequence[Tokens]], n: int) -> tuple[float, float]:
+    """(intra-dist-n, inter-dist-n): each computed over one context's responses, then averaged over contexts
+    (DialogWAE `sample.py`; inter-dist is thus not pooled over the whole corpus)."""
+    if not per_context_responses:
+        raise ValueError("no contexts")
+    intra = [intra_distinct(r, n) for r in per_context_responses]
+    inter = [inter_distinct(r, n) for r in per_context_responses]
+    return float(np.mean(intra)), float(np.mean(inter))
