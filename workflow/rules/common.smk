@@ -99,10 +99,16 @@ def preprocess_arguments(wildcards):
     return " ".join(flags)
 
 
-def training_budget_caption():
+def training_budget_caption(table="2"):
     """One sentence for table captions: the budget every run of this experiment was trained with."""
     train = config["train"]
-    arch = config["architecture"]
+    if str(table) == "5":  # dialogue models carry their layer sizes in their options
+        sizes = "; ".join(
+            f"{name}: emb/hidden/z " + "/".join(str(run.model.options.get(key, default)) for key, default in
+                                                (("emb_dim", 200), ("hidden_dim", 300), ("z_dim", 200)))
+            for name, run in {run.model.name: run for run in runs() if "5" in run.model.paper_tables}.items())
+    else:
+        arch = config["architecture"]
+        sizes = f"emb/hidden/z {arch['emb_dim']}/{arch['hidden_dim']}/{arch['z_dim']}"
     return (f"Training budget of experiment {config['experiment']}: {train['epochs']} epochs, batch {train['batch_size']}, "
-            f"Adam lr {train['lr']}, emb/hidden/z {arch['emb_dim']}/{arch['hidden_dim']}/{arch['z_dim']}, "
-            f"seeds {', '.join(map(str, config['seeds']))}.")
+            f"Adam lr {train['lr']}, {sizes}, seeds {', '.join(map(str, config['seeds']))}.")

@@ -12,7 +12,7 @@ rule table:
         table="[235]",
     params:
         paper=config["paper_values"] or "",
-        caption=training_budget_caption(),
+        caption=lambda w: training_budget_caption(w.table),
     log:
         "logs/tables/table{table}.log",
     conda:
