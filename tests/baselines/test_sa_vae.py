@@ -61,7 +61,7 @@ def test_unrolled_gradient_matches_finite_differences():
         shift = torch.zeros_like(mu0)
         shift[index] = eps
         numeric = (final_loss((mu0 + shift).detach()) - final_loss((mu0 - shift).detach())) / (2 * eps)
-        assert float(grad[index].detach()) == pytest.approx(float(numeric), rel=1e-4, abs=1e-6)
+        assert float(grad[index].detach()) == pytest.approx(float(numeric.detach()), rel=1e-4, abs=1e-6)
 
 
 def test_bad_svi_options_are_config_errors():
