@@ -1,0 +1,182 @@
+"""iVAE_MI for dialogue response generation (Fang et al., EMNLP 2019, "Implicit Deep Latent Variable Models for Text
+Generation", §3 and the dialogue experiments of their §5), a baseline of the TWR-VAE paper's Table 5.
+
+    c = ContextEncoder(utterances, floors), x = UtteranceEncoder(response)   (shared with the CVAE, cvae.py)
+    q(z|x, c):  e = mu(x, c) + sigma(x, c) * eps, eps ~ N(0, I);  z = G_q(e)   implicit posterior (sample-based;
+                the MLP G_q makes its density intractable)
+    p(z|c):     e = mu'(c) + sigma'(c) * eps;                     z = G_p(e)   implicit prior, sampled the same way
+    KL(q(z|c) || p(z|c)) = max_nu  E_q[nu(z, c)] - E_p[exp(nu(z, c))] + 1        (Fang et al. Eq. 6-8: the Fenchel
+                dual of the KL f-divergence, *not* Donsker-Varadhan's log E_p[exp nu]; the optimum is
+                nu* = log q/p)
+The critic nu(z, c) sees z and c but not x, so it compares the aggregated posterior q(z|c) = E_{x|c} q(z|x,c)
+with the prior: the iVAE_MI variant (their Eq. 11-12; the per-sample iVAE would need nu(z, x, c)).
+
+Training (`training_step`): `critic_steps` updates of nu (parameter group "critic") maximising
+E_q[nu] - E_p[exp nu] on detached samples, then one update of everything else (group "model": embedding,
+encoders, posterior and prior networks, decoder) minimising recon + beta * KL_dual, beta annealed with
+`linear_warmup(kl_warmup_steps, kl_start)`. Responses are generated greedily with z ~ p(z|c).
+
+Reference followed (read, not copied): fangleai/Implicit-LVM dialog_dailydial/models_dailydial.py (ILVM:
+RecognitionEncoder/Prior Gaussian nets followed by post_generator/prior_generator MLPs, nu_net on [z; c]) and
+dialog_dailydial/train_dailydial.py (the three update phases and the signs of the nu objectives).
+
+Deviations from the reference, on purpose or for brevity:
+- One objective for the model group instead of the reference's two phases (reconstruction with SGD on encoders,
+  posterior and decoder; then the dual KL with RMSprop on prior/posterior networks): here recon + beta * KL is
+  minimised in one step, and all groups use the harness's Adam (the reference uses SGD lr 1.0, RMSprop 5e-5 and
+  RMSprop 1e-5 for nu, StepLR decay). Order: critic first, then the model (the reference does model then critic).
+- As in the reference's KL phase, the dual KL sees x and c detached (the KL does not train the utterance/context
+  encoders); its posterior sample is therefore a second sample, drawn independently of the reconstruction's.
+- KL annealing is an option (default 10,000 steps as our CVAE); the reference has it commented out
+  (kl_warmup_steps: 0 reproduces that). No bag-of-words loss (the reference has none).
+- No BatchNorm in the MLPs (the reference has it in every MLP) so per-example losses do not depend on the batch;
+  default PyTorch initialisation instead of the reference's uniform(-0.02, 0.02); the encoders are not switched to
+  eval mode for the critic's samples; no word2vec initialisation of the embedding; no clamp on exp(nu).
+- `noise_dim` (size of the Gaussian noise e fed to the generators) defaults to z_dim, as in the reference.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from harness.config import ConfigError
+from harness.data.vocab import BOS_ID, EOS_ID, PAD_ID
+from harness.dialogue_api import DialogueVAE
+from harness.model_api import LossTerms
+from harness.registry import register_method
+from harness.schedules import linear_warmup
+from twrvae.dialogue_modules import ContextEncoder, ResponseDecoder, UtteranceEncoder
+
+
+@dataclass(frozen=True)
+class IVAEOptions:
+    emb_dim: int = 200
+    hidden_dim: int = 300
+    z_dim: int = 200
+    noise_dim: int = 0  # size of the noise e fed to the generators; 0 = z_dim (reference)
+    dropout: float = 0.5
+    kl_warmup_steps: int = 10000
+    kl_start: float = 0.0
+    critic_steps: int = 5  # reference n_iters_d
+    critic_hidden: int = 0  # width of nu's hidden layers; 0 = 2 * hidden_dim (reference)
+
+    def __post_init__(self):
+        if min(self.emb_dim, self.hidden_dim, self.z_dim) <= 0 or not 0 <= self.dropout < 1:
+            raise ConfigError(f"ivae: dialogue sizes must be > 0 and dropout in [0, 1), got {self}")
+        if self.noise_dim < 0 or self.critic_hidden < 0:
+            raise ConfigError(f"ivae: noise_dim and critic_hidden must be >= 0 (0 = default), got {self}")
+        if self.kl_warmup_steps < 0 or not 0 <= self.kl_start <= 1:
+            raise ConfigError(f"ivae: kl_warmup_steps must be >= 0 and kl_start in [0, 1], got {self}")
+        if self.critic_steps < 1:
+            raise ConfigError(f"ivae: critic_steps must be >= 1, got {self}")
+
+
+class ImplicitSampler(nn.Module):
+    """z = G(mu(h) + sigma(h) * eps): a Gaussian noise layer conditioned on h, pushed through an MLP G, so that
+    samples are cheap and the density is implicit (reference: RecognitionEncoder/Prior + post/prior_generator)."""
+
+    def __init__(self, input_dim: int, noise_dim: int, z_dim: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(input_dim, noise_dim), nn.Tanh(), nn.Linear(noise_dim, noise_dim), nn.Tanh())
+        self.to_mu = nn.Linear(noise_dim, noise_dim)
+        self.to_logvar = nn.Linear(noise_dim, noise_dim)
+        self.generator = nn.Sequential(nn.Linear(noise_dim, z_dim), nn.ReLU(), nn.Linear(z_dim, z_dim), nn.ReLU(),
+                                       nn.Linear(z_dim, z_dim))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        body = self.body(h)
+        mu, logvar = self.to_mu(body), self.to_logvar(body)
+        return self.generator(mu + torch.randn_like(mu) * (0.5 * logvar).exp())
+
+
+class DualCritic(nn.Module):
+    """nu(z, c) -> [N], an estimate of log q(z|c) / p(z|c) at the optimum (reference: nu_net)."""
+
+    def __init__(self, z_dim: int, c_dim: int, hidden: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(z_dim + c_dim, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, hidden),
+                                 nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([z, c], dim=-1)).squeeze(-1)
+
+
+def dual_kl(nu_q: torch.Tensor, nu_p: torch.Tensor) -> torch.Tensor:
+    """Fenchel-dual KL estimate nu(z_q) - exp(nu(z_p)) + 1 per pair (Fang et al. Eq. 6); its mean is a lower bound
+    of KL(q || p) for any nu, tight at nu = log q/p. The critic maximises it, the model minimises it."""
+    return nu_q - nu_p.exp() + 1.0
+
+
+@register_method("ivae")
+class IVAE(DialogueVAE):
+    Options = IVAEOptions
+
+    def __init__(self, vocab_size: int, options: IVAEOptions):
+        super().__init__()
+        self.options = o = options
+        noise_dim = o.noise_dim or o.z_dim
+        self.embedding = nn.Embedding(vocab_size, o.emb_dim, padding_idx=PAD_ID)
+        self.utterance_encoder = UtteranceEncoder(self.embedding, o.hidden_dim, o.dropout)
+        self.context_encoder = ContextEncoder(self.utterance_encoder, o.hidden_dim)
+        self.posterior_net = ImplicitSampler(self.utterance_encoder.output_dim + o.hidden_dim, noise_dim, o.z_dim)
+        self.prior_net = ImplicitSampler(o.hidden_dim, noise_dim, o.z_dim)
+        self.decoder = ResponseDecoder(self.embedding, o.hidden_dim + o.z_dim, vocab_size, o.dropout)
+        self.critic = DualCritic(o.z_dim, o.hidden_dim, o.critic_hidden or 2 * o.hidden_dim)
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        critic = {id(p) for p in self.critic.parameters()}
+        return {"model": [p for p in self.parameters() if id(p) not in critic],
+                "critic": list(self.critic.parameters())}
+
+    def encode_context(self, batch):
+        return self.context_encoder(batch.context, batch.context_lengths, batch.num_utterances, batch.floors)
+
+    def encode_response(self, batch):
+        """x: the utterance encoder's vector of the response (without <s>, as the CVAE and the reference)."""
+        return self.utterance_encoder(batch.response[:, 1:], batch.response_lengths - 1)
+
+    def kl_weight(self, step: int) -> float:
+        return linear_warmup(step, self.options.kl_warmup_steps, self.options.kl_start)
+
+    def sample_pair(self, x, c):
+        """One posterior sample z ~ q(z|x,c) and one prior sample z ~ p(z|c) per example."""
+        return self.posterior_net(torch.cat([x, c], dim=-1)), self.prior_net(c)
+
+    def critic_loss(self, x, c) -> torch.Tensor:
+        """[B] exp(nu(z_p, c)) - nu(z_q, c) on detached samples: minimising it maximises the dual KL over nu
+        (reference train_dailydial.py, "nu update")."""
+        with torch.no_grad():
+            z_q, z_p = self.sample_pair(x, c)
+        return -dual_kl(self.critic(z_q, c), self.critic(z_p, c))
+
+    def loss(self, batch, step: int) -> LossTerms:
+        c, _ = self.encode_context(batch)
+        x = self.encode_response(batch)
+        z = self.posterior_net(torch.cat([x, c], dim=-1))
+        recon = -self.decoder.log_likelihood(batch.response, batch.response_lengths, torch.cat([z, c], dim=-1))
+        # the dual KL trains the posterior and prior networks, not the encoders (reference "g phase": x, c detached)
+        x_kl, c_kl = x.detach(), c.detach()
+        z_q, z_p = self.sample_pair(x_kl, c_kl)
+        kl = dual_kl(self.critic(z_q, c_kl), self.critic(z_p, c_kl))
+        beta = self.kl_weight(step)
+        return LossTerms(loss=recon + beta * kl, recon=recon, kl=kl, beta=beta)
+
+    def training_step(self, batch, step: int, optimisation) -> LossTerms:
+        with torch.no_grad():
+            c, _ = self.encode_context(batch)
+            x = self.encode_response(batch)
+        for _ in range(self.options.critic_steps):
+            optimisation.minimise(self.critic_loss(x, c), step, groups=("critic",))
+        terms = self.loss(batch, step)
+        optimisation.minimise(terms.loss, step, groups=("model",))
+        return terms
+
+    @torch.no_grad()
+    def generate(self, batch, num_samples: int, max_len: int):
+        c, _ = self.encode_context(batch)
+        c = c.repeat_interleave(num_samples, dim=0)  # [B * S, H]
+        z = self.prior_net(c)
+        tokens, lengths = self.decoder.greedy(torch.cat([z, c], dim=-1), max_len, BOS_ID, EOS_ID)
+        return tokens.view(-1, num_samples, max_len), lengths.view(-1, num_samples)
