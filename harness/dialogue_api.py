@@ -23,6 +23,20 @@ class DialogueVAE(Method):
         """`architecture` (the language-model sizes) is ignored: dialogue sizes are options."""
         return cls(vocab_size, cls.parse_options(options))
 
+    @torch.no_grad()
+    def initialise_embeddings(self, vocab, vectors, name: str) -> dict:
+        """Copy pretrained word vectors into `self.embedding` for the words they cover (DialogWAE initialises its
+        embedding from GloVe); other rows keep their random initialisation. Returns what was done, for the log."""
+        embedding = self.embedding
+        if vectors.vector_size != embedding.embedding_dim:
+            return {"vectors": name, "initialised": 0,
+                    "note": f"not initialised: the vectors have {vectors.vector_size} dimensions, the embedding "
+                            f"{embedding.embedding_dim}"}
+        rows = [(i, word) for i, word in enumerate(vocab.itos) if word in vectors and i != embedding.padding_idx]
+        for i, word in rows:
+            embedding.weight[i] = torch.tensor(vectors[word], dtype=embedding.weight.dtype)
+        return {"vectors": name, "initialised": len(rows), "vocabulary": len(vocab)}
+
     def generate(self, batch, num_samples: int, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Greedy responses with z drawn from the prior p(z|c): token ids [B, S, max_len] (no <s>; </s> and what
         follows are cut off by `lengths`) and lengths [B, S] (words before </s>)."""

@@ -109,7 +109,8 @@ def validation_loss(model, dataset, batch_size: int, device, task: Task = LM_TAS
     return total / max(count, 1)
 
 
-def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = True) -> dict:
+def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = True,
+              vectors_path: Path | None = None) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(run.device)
@@ -118,7 +119,14 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
     task = task_of(run)
     train_set = task.load_split(run, data_dir, vocab, "train", apply_max_length=True)
     valid_set = task.load_split(run, data_dir, vocab, "valid")
-    model = build_model(run, len(vocab)).to(device)
+    model = build_model(run, len(vocab))
+    embedding_init = None
+    if vectors_path is not None:  # dialogue: pretrained word vectors initialise the embedding (before any resume)
+        from harness.word_vectors import load_vectors
+
+        embedding_init = model.initialise_embeddings(vocab, *load_vectors(vectors_path))
+        print(f"embedding initialisation: {embedding_init}", file=sys.stderr)
+    model = model.to(device)
     cfg = run.train
     optimisation = Optimisation(model.parameter_groups(), cfg)
 
@@ -192,6 +200,7 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
         "code_version": code_version(),
         "versions": environment_info(),
         "device": str(device),
+        "embedding_init": embedding_init,
         "finished": now_iso(),
     }
     save_torch_atomic(out_dir / MODEL, {"state_dict": state["best_state"]["model"], "vocab_size": len(vocab),
@@ -208,10 +217,12 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, type=Path, help="run folder")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--vectors", type=Path, default=None,
+                        help="dialogue: word vectors that initialise the embedding (GloVe/word2vec text or .kv)")
     args = parser.parse_args(argv)
     set_threads(args.threads)
     run = RunConfig.from_dict(json.loads(args.run_config))
-    summary = train_run(run, args.data, args.out, progress=not args.no_progress)
+    summary = train_run(run, args.data, args.out, progress=not args.no_progress, vectors_path=args.vectors)
     print(f"trained {run.model.name} on {run.dataset} seed {run.seed}: {summary['steps']} steps, "
           f"{summary['train_tokens_per_second']:.0f} tokens/s", file=sys.stderr)
     return 0

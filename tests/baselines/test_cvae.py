@@ -53,3 +53,24 @@ def test_generation_gives_num_samples_greedy_responses_per_context():
         assert 3 not in row[:length].tolist()  # </s> ends a response
         if length < 7:
             assert row[length] == 3
+
+
+def test_pretrained_vectors_initialise_the_embedding_of_the_words_they_cover():
+    import numpy as np
+    from gensim.models import KeyedVectors
+
+    from harness.data.vocab import Vocab
+
+    model = tiny_dialogue_model("cvae")  # emb_dim 8
+    vocab = Vocab(["<pad>", "<unk>", "<s>", "</s>", "hello", "world"])
+    vectors = KeyedVectors(vector_size=8)
+    vectors.add_vectors(["hello", "<pad>"], np.ones((2, 8), dtype=np.float32))
+    before = model.embedding.weight.detach().clone()
+    report = model.initialise_embeddings(vocab, vectors, "test vectors")
+    assert report == {"vectors": "test vectors", "initialised": 1, "vocabulary": 6}
+    torch.testing.assert_close(model.embedding.weight[4].detach(), torch.ones(8))
+    torch.testing.assert_close(model.embedding.weight[5].detach(), before[5])  # not covered: unchanged
+    torch.testing.assert_close(model.embedding.weight[0].detach(), before[0])  # padding stays zero
+    small = KeyedVectors(vector_size=3)
+    small.add_vectors(["hello"], np.ones((1, 3), dtype=np.float32))
+    assert model.initialise_embeddings(vocab, small, "small")["initialised"] == 0

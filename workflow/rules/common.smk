@@ -50,6 +50,14 @@ def processed_files(wildcards):
     return {"splits": [f"{folder}/{split}{suffix}" for split in ("train", "valid", "test")], "vocab": f"{folder}/vocab.txt"}
 
 
+def training_inputs(wildcards):
+    """Processed data, and for dialogue the word vectors that initialise the embedding."""
+    files = processed_files(wildcards)
+    if DATASETS[wildcards.dataset].kind == "dialogue":
+        files["vectors"] = word_vectors_file(wildcards)
+    return files
+
+
 def word_vectors_file(wildcards):
     """The configured vector file, or word2vec vectors trained on the dataset's training split."""
     return config["word_vectors"] or f"{processed_dir(wildcards)}/word2vec.kv"

@@ -3,7 +3,7 @@
 
 rule train:
     input:
-        unpack(processed_files),
+        unpack(training_inputs),
     output:
         model="results/{experiment}/{dataset}/{model}/seed{seed}/model.pt",
         log="results/{experiment}/{dataset}/{model}/seed{seed}/train_log.json",
@@ -11,6 +11,7 @@ rule train:
         run=lambda w: run_config_json(w, for_training=True),
         data=lambda w, input: os.path.dirname(input.vocab),
         out=lambda w, output: os.path.dirname(output.model),
+        vectors=lambda w, input: f"--vectors {input.vectors}" if "vectors" in input.keys() else "",
     threads: 2
     resources:
         gpu=1,
@@ -22,4 +23,4 @@ rule train:
         "../envs/harness.yaml"
     shell:
         "python -m harness.train --run-config {params.run:q} --data {params.data} --out {params.out} "
-        "--threads {threads} 2>&1 | tee {log}"
+        "{params.vectors} --threads {threads} 2>&1 | tee {log}"
