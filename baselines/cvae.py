@@ -59,13 +59,6 @@ class CVAE(DialogueVAE):
         self.decoder = ResponseDecoder(self.embedding, o.hidden_dim + o.z_dim, vocab_size, o.dropout)
         self.bow = BagOfWordsHead(o.hidden_dim + o.z_dim, vocab_size) if o.bow_weight > 0 else None
 
-    def encode_context(self, batch):
-        return self.context_encoder(batch.context, batch.context_lengths, batch.num_utterances, batch.floors)
-
-    def encode_response(self, batch):
-        """x: the utterance encoder's vector of the response (without <s>, as the original code)."""
-        return self.utterance_encoder(batch.response[:, 1:], batch.response_lengths - 1)
-
     def kl_weight(self, step: int) -> float:
         return linear_warmup(step, self.options.kl_warmup_steps, self.options.kl_start)
 

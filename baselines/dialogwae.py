@@ -200,14 +200,6 @@ class DialogWAE(DialogueVAE):
                 "critic": params(self.critic)}
 
     # ---- codes
-    def encode_context(self, batch):
-        c, _ = self.context_encoder(batch.context, batch.context_lengths, batch.num_utterances, batch.floors)
-        return c
-
-    def encode_response(self, batch):
-        """x: the utterance encoder's vector of the response without <s> (reference `utt_encoder(response[:,1:])`)."""
-        return self.utterance_encoder(batch.response[:, 1:], batch.response_lengths - 1)
-
     def posterior_code(self, x, c):
         return self.post_generator(self.post_net(torch.cat([x, c], dim=-1)))  # reference sample_code_post
 
@@ -220,7 +212,7 @@ class DialogWAE(DialogueVAE):
 
     def reconstruction(self, batch):
         """-log p(x | [z; c]) [B] with z from the posterior generator (reference train_AE)."""
-        c = self.encode_context(batch)
+        c = self.encode_context(batch)[0]
         z = self.posterior_code(self.encode_response(batch), c)
         recon = -self.decoder.log_likelihood(batch.response, batch.response_lengths, torch.cat([z, c], dim=-1))
         return recon, z, c
@@ -254,7 +246,7 @@ class DialogWAE(DialogueVAE):
 
     def _detached_context(self, batch):
         with self._encoders_eval(), torch.no_grad():
-            return self.encode_response(batch), self.encode_context(batch)
+            return self.encode_response(batch), self.encode_context(batch)[0]
 
     def generator_loss(self, batch) -> torch.Tensor:
         """D([z~; c]) - D([z; c]) [B] with x, c detached (reference train_G)."""
@@ -285,7 +277,7 @@ class DialogWAE(DialogueVAE):
 
     @torch.no_grad()
     def generate(self, batch, num_samples: int, max_len: int):
-        c = self.encode_context(batch).repeat_interleave(num_samples, dim=0)  # [B * S, H]
+        c = self.encode_context(batch)[0].repeat_interleave(num_samples, dim=0)  # [B * S, H]
         z = self.prior_code(c)
         tokens, lengths = self.decoder.greedy(torch.cat([z, c], dim=-1), max_len, BOS_ID, EOS_ID)
         return tokens.view(-1, num_samples, max_len), lengths.view(-1, num_samples)

@@ -130,13 +130,6 @@ class IVAE(DialogueVAE):
         return {"model": [p for p in self.parameters() if id(p) not in critic],
                 "critic": list(self.critic.parameters())}
 
-    def encode_context(self, batch):
-        return self.context_encoder(batch.context, batch.context_lengths, batch.num_utterances, batch.floors)
-
-    def encode_response(self, batch):
-        """x: the utterance encoder's vector of the response (without <s>, as the CVAE and the reference)."""
-        return self.utterance_encoder(batch.response[:, 1:], batch.response_lengths - 1)
-
     def kl_weight(self, step: int) -> float:
         return linear_warmup(step, self.options.kl_warmup_steps, self.options.kl_start)
 

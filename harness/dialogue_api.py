@@ -23,6 +23,16 @@ class DialogueVAE(Method):
         """`architecture` (the language-model sizes) is ignored: dialogue sizes are options."""
         return cls(vocab_size, cls.parse_options(options))
 
+    # Encoders shared by the CVAE family (twrvae/dialogue_modules.py): subclasses define `context_encoder` and
+    # `utterance_encoder`.
+    def encode_context(self, batch):
+        """c [B, H] and the context encoder's states [B, J, H]."""
+        return self.context_encoder(batch.context, batch.context_lengths, batch.num_utterances, batch.floors)
+
+    def encode_response(self, batch):
+        """x: the utterance encoder's vector of the response (without <s>, as the reference code)."""
+        return self.utterance_encoder(batch.response[:, 1:], batch.response_lengths - 1)
+
     @torch.no_grad()
     def initialise_embeddings(self, vocab, vectors, name: str) -> dict:
         """Copy pretrained word vectors into `self.embedding` for the words they cover (DialogWAE initialises its

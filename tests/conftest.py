@@ -72,3 +72,14 @@ def tiny_dialogue_model(method: str = "cvae", vocab_size: int = 12, **options):
     torch.manual_seed(0)
     sizes = dict(emb_dim=8, hidden_dim=6, z_dim=3, dropout=0.0, kl_warmup_steps=0)
     return get_method(method).build(vocab_size, None, {**sizes, **options})
+
+
+def assert_greedy_generation(model, batch, num_samples: int = 4, max_len: int = 7):
+    """`generate` gives num_samples responses per context, each cut right before its </s> (id 3)."""
+    tokens, lengths = model.generate(batch, num_samples=num_samples, max_len=max_len)
+    assert tokens.shape == (batch.size, num_samples, max_len) and lengths.shape == (batch.size, num_samples)
+    assert ((lengths >= 0) & (lengths <= max_len)).all()
+    for row, length in zip(tokens.view(-1, max_len), lengths.view(-1)):
+        assert 3 not in row[:length].tolist()  # </s> ends a response
+        if length < max_len:
+            assert row[length] == 3

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import make_dialogue_batch, tiny_dialogue_model
+from conftest import assert_greedy_generation, make_dialogue_batch, tiny_dialogue_model
 from harness.config import ConfigError, TrainConfig
 from harness.optim import Optimisation
 from harness.registry import registered_methods
@@ -94,13 +94,7 @@ def test_loss_reports_the_critic_wasserstein_estimate_as_kl():
 
 def test_generation_gives_num_samples_greedy_responses_per_context():
     model = tiny_dialogue_model("dialogwae").eval()
-    tokens, lengths = model.generate(make_dialogue_batch(DIALOGUES[:2]), num_samples=4, max_len=7)
-    assert tokens.shape == (2, 4, 7) and lengths.shape == (2, 4)
-    assert ((lengths >= 0) & (lengths <= 7)).all()
-    for row, length in zip(tokens.view(-1, 7), lengths.view(-1)):
-        assert 3 not in row[:length].tolist()  # </s> ends a response
-        if length < 7:
-            assert row[length] == 3
+    assert_greedy_generation(model, make_dialogue_batch(DIALOGUES[:2]))
 
 
 def test_gradient_penalty_is_zero_for_a_unit_norm_linear_critic_and_trains_the_critic():
