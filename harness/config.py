@@ -130,6 +130,7 @@ class TrainConfig:
     weight_decay: float = 1e-5
     adam_eps: float = 1e-6
     grad_clip: float | None = None
+    optimizer: str = "adam"  # adam | sgd
     loss_reduction: str = "sum"
     shuffle: bool = True
     select_by: str = "valid_loss"

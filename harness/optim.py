@@ -20,12 +20,15 @@ class Optimisation:
     def __init__(self, groups: dict[str, list[torch.nn.Parameter]], cfg: TrainConfig):
         self.cfg = cfg
         self.groups = groups
-        self.optimizers = {
-            name: torch.optim.Adam(params, lr=cfg.lr, eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
-            for name, params in groups.items()
-        }
+        self.optimizers = {name: self._optimizer(params, cfg) for name, params in groups.items()}
         self.where = ""  # set by the trainer: which run and epoch, for error messages
         self.random_batch = None  # set by the trainer: () -> a random training Batch (for inner-loop methods)
+
+    @staticmethod
+    def _optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+        if cfg.optimizer == "sgd":  # He et al. 2019 / Zhu et al. 2020: plain SGD
+            return torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(params, lr=cfg.lr, eps=cfg.adam_eps, weight_decay=cfg.weight_decay)
 
     def reduce(self, per_sentence: torch.Tensor) -> torch.Tensor:
         """Combine per-sentence losses of a batch (the original code sums; `loss_reduction` chooses)."""

@@ -114,3 +114,13 @@ def test_the_basic_vae_trains_through_the_same_harness(ptb_sample, tmp_path):
     train_run(run, ptb_sample, tmp_path, progress=False)
     payload = evaluate_run(tmp_path / MODEL, ptb_sample, tmp_path / "metrics.json", progress=False)
     assert payload["method"] == "vae-rnn" and payload["paper_name"] is None
+
+
+def test_the_optimizer_is_a_config_choice():
+    from harness.config import TrainConfig
+    from harness.optim import Optimisation
+
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    assert isinstance(Optimisation({"all": params}, TrainConfig()).optimizers["all"], torch.optim.Adam)
+    sgd = Optimisation({"all": params}, TrainConfig(optimizer="sgd", lr=1.0)).optimizers["all"]
+    assert isinstance(sgd, torch.optim.SGD) and sgd.param_groups[0]["lr"] == 1.0
