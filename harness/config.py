@@ -156,6 +156,7 @@ class ModelEntry:
     paper_tables: tuple[str, ...] = ("2",)
     options: Mapping[str, Any] = field(default_factory=dict)
     datasets: tuple[str, ...] | None = None  # restrict this entry to these datasets (None: every dataset)
+    train: Mapping[str, Any] = field(default_factory=dict)  # overrides of the experiment's `train` settings
 
 
 @dataclass(frozen=True)
@@ -262,11 +263,15 @@ class ExperimentConfig:
             device=raw["device"],
             data=_build(DataOptions, data_options, f"data_options.{dataset}"),
             architecture=_build(ArchitectureConfig, raw["architecture"], "architecture"),
-            train=_build(TrainConfig, raw["train"], "train"),
+            train=self.train_config(model),
             evaluate=_build(EvaluateConfig, raw["evaluate"], "evaluate"),
             model=self.model_entry(model),
             plugins=tuple(raw["plugins"]),
         )
+
+    def train_config(self, model: str) -> TrainConfig:
+        """The experiment's train settings with the model entry's overrides (unknown keys name the entry)."""
+        return _build(TrainConfig, {**self.raw["train"], **self.model_entry(model).train}, f"model_defs.{model}.train")
 
     def applies(self, model: str, dataset: str) -> bool:
         """Whether `model` runs on `dataset`: its entry's `datasets` allow it and its method's task (language
@@ -297,6 +302,7 @@ class ExperimentConfig:
             entry = self.model_entry(name)
             method = get_method(entry.method)
             method.parse_options(entry.options, where=f"model_defs.{name}.options")
+            self.train_config(name)
         known = {"ptb", "yahoo", "yelp15", "swda", "dailydialog"}
         for dataset in self.raw["data_options"]:
             if dataset not in known:

@@ -95,3 +95,17 @@ def test_training_a_dialogue_method_on_a_language_modelling_dataset_is_a_clear_e
     experiment = ExperimentConfig.from_mapping({"models": ["cvae"], "model_defs": {"cvae": {"method": "cvae"}}})
     with pytest.raises(ValueError, match="cvae.*dialogue method.*'ptb'"):
         task_of(experiment.run_config("ptb", "cvae", 1))
+
+
+def test_a_model_entry_can_override_training_settings():
+    experiment = ExperimentConfig.from_mapping({
+        "models": ["twr-vae", "bn-vae"], "train": {"lr": 0.001},
+        "model_defs": {"twr-vae": {"method": "twr-vae"},
+                       "bn-vae": {"method": "bn-vae", "train": {"optimizer": "sgd", "lr": 1.0}}}})
+    assert experiment.run_config("ptb", "twr-vae", 1).train.lr == 0.001
+    bn = experiment.run_config("ptb", "bn-vae", 1)
+    assert (bn.train.optimizer, bn.train.lr, bn.train.epochs) == ("sgd", 1.0, 100)
+    assert RunConfig.from_dict(bn.to_dict()) == bn
+    with pytest.raises(ConfigError, match="model_defs.bn-vae.train"):
+        ExperimentConfig.from_mapping({"models": ["bn-vae"],
+                                       "model_defs": {"bn-vae": {"method": "bn-vae", "train": {"lerning_rate": 1}}}})

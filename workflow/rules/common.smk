@@ -118,5 +118,10 @@ def training_budget_caption(table="2"):
     else:
         arch = config["architecture"]
         sizes = f"emb/hidden/z {arch['emb_dim']}/{arch['hidden_dim']}/{arch['z_dim']}"
+    overrides = {run.model.name: run.model.train for run in runs() if str(table) in run.model.paper_tables
+                 and run.model.train}
+    changed = "".join(f" {name} overrides: " + ", ".join(f"{k} {v}" for k, v in sorted(values.items())) + "."
+                      for name, values in sorted(overrides.items()))
     return (f"Training budget of experiment {config['experiment']}: {train['epochs']} epochs, batch {train['batch_size']}, "
-            f"Adam lr {train['lr']}, {sizes}, seeds {', '.join(map(str, config['seeds']))}.")
+            f"{train.get('optimizer', 'adam')} lr {train['lr']}, {sizes}, seeds {', '.join(map(str, config['seeds']))}."
+            + changed)
