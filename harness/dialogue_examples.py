@@ -9,22 +9,15 @@ model was evaluated on), so the examples are not cherry-picked.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
+from harness.io import read_jsonl
 from harness.tables import write_atomic
 
 
 def read_samples(path: Path) -> tuple[str, str, dict[int, dict]]:
     """(dataset, model, {example index: record}) from a samples.jsonl in a results/<exp>/<ds>/<model>/seed<k>/ folder."""
-    records = {}
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, 1):
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{line_number}: not valid JSON ({exc})") from exc
-            records[record["example"]] = record
+    records = {record["example"]: record for record in read_jsonl(path)}
     return path.parents[2].name, path.parents[1].name, records
 
 

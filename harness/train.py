@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from tqdm.auto import tqdm
@@ -37,26 +37,36 @@ MODEL = "model.pt"
 TRAIN_LOG = "train_log.json"
 
 
+def _open_lm_split(path: Path, vocab: Vocab, cap: int | None, max_length: int | None) -> LMDataset:
+    return LMDataset(path, vocab, max_sentences=cap, max_length=max_length)
+
+
+def _open_dialogue_split(path: Path, vocab: Vocab, cap: int | None, max_length: int | None) -> DialogueDataset:
+    return DialogueDataset(path, vocab, max_examples=cap)  # utterances are already cut by preprocessing
+
+
 @dataclass(frozen=True)
 class Task:
     """What differs between language modelling and dialogue: data files, batching, the validation criterion."""
 
     name: str
     suffix: str  # processed split files: <role><suffix>
-    dataset_class: type
+    open_split: Callable[[Path, Vocab, int | None, int | None], Any]
     batches: Callable[..., Iterator]
+    selection_terms: Callable[[Any, Any], Any]  # (model, batch) -> terms whose recon + kl select the epoch
 
     def load_split(self, run: RunConfig, data_dir: Path, vocab: Vocab, role: str, apply_max_length: bool = False):
         """The processed `role` split (train/valid/test), capped as the run config says."""
         cap = getattr(run.data, f"max_{role}_sentences")
-        path = Path(data_dir) / f"{role}{self.suffix}"
-        if self.name == "lm":
-            return LMDataset(path, vocab, max_sentences=cap, max_length=run.data.max_length if apply_max_length else None)
-        return DialogueDataset(path, vocab, max_examples=cap)
+        return self.open_split(Path(data_dir) / f"{role}{self.suffix}", vocab, cap,
+                               run.data.max_length if apply_max_length else None)
 
 
-LM_TASK = Task("lm", ".txt", LMDataset, batches)
-DIALOGUE_TASK = Task("dialogue", ".jsonl", DialogueDataset, dialogue_batches)
+# Language models: recon at the posterior mean + KL term (the original TWR-VAE code's criterion).
+# Dialogue: recon + KL at full weight (no auxiliary losses).
+LM_TASK = Task("lm", ".txt", _open_lm_split, batches, lambda model, batch: model.paper_protocol_terms(batch))
+DIALOGUE_TASK = Task("dialogue", ".jsonl", _open_dialogue_split, dialogue_batches,
+                     lambda model, batch: model.loss(batch, step=0))
 TASKS = {task.name: task for task in (LM_TASK, DIALOGUE_TASK)}
 
 
@@ -69,10 +79,6 @@ def task_of(run: RunConfig) -> Task:
         raise ValueError(f"model '{run.model.name}' (method {run.model.method}) is a {method_task} method but dataset "
                          f"'{run.dataset}' is a {dataset_task} dataset; restrict the model with `datasets:` in model_defs")
     return TASKS[method_task]
-
-
-def split_path(data_dir: Path, split: str) -> Path:
-    return Path(data_dir) / f"{split}.txt"
 
 
 def load_split(run: RunConfig, data_dir: Path, vocab: Vocab, role: str, apply_max_length: bool = False):
@@ -93,16 +99,11 @@ def seed_everything(seed: int) -> torch.Generator:
 
 @torch.no_grad()
 def validation_loss(model, dataset, batch_size: int, device, task: Task = LM_TASK) -> float:
-    """Mean per-example model-selection criterion. Language models: recon at the posterior mean + KL term (the
-    original TWR-VAE code's criterion). Dialogue: recon + KL at full weight (no auxiliary losses)."""
+    """Mean per-example model-selection criterion: recon + kl of the task's `selection_terms`."""
     model.eval()
     total, count = 0.0, 0
     for batch in task.batches(dataset, batch_size, shuffle=False, generator=None):
-        batch = batch.to(device)
-        if task.name == "lm":
-            terms = model.paper_protocol_terms(batch)
-        else:
-            terms = model.loss(batch, step=0)
+        terms = task.selection_terms(model, batch.to(device))
         total += float((terms.recon + terms.kl).sum())
         count += batch.size
     model.train()

@@ -15,23 +15,18 @@ from pathlib import Path
 
 from gensim.models import KeyedVectors, Word2Vec
 
-from harness.io import write_json_atomic
+from harness.io import read_jsonl, write_json_atomic
 
 
 def training_sentences(path: Path) -> list[list[str]]:
     """Every distinct utterance of a processed dialogue split (contexts and responses), as token lists."""
     seen, sentences = set(), []
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, 1):
-            try:
-                example = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{line_number}: not valid JSON ({exc})") from exc
-            for utterance in [*example["context"], example["response"]]:
-                key = tuple(utterance)
-                if key and key not in seen:
-                    seen.add(key)
-                    sentences.append(list(utterance))
+    for example in read_jsonl(path):
+        for utterance in [*example["context"], example["response"]]:
+            key = tuple(utterance)
+            if key and key not in seen:
+                seen.add(key)
+                sentences.append(list(utterance))
     return sentences
 
 

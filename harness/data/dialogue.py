@@ -62,7 +62,7 @@ import torch
 from nltk.tokenize import WordPunctTokenizer
 
 from harness.data.fetch import manifest_path, sha256_file
-from harness.data.preprocess import _parse_split, _resolve_splits
+from harness.data.preprocess import _resolve_splits, add_source_arguments
 from harness.data.registry import DataError, get_spec
 from harness.data.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocab
 
@@ -519,12 +519,7 @@ def dialogue_batches(dataset: DialogueDataset, batch_size: int, shuffle: bool, g
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Preprocess a fetched dialogue corpus into context/response examples.")
     p.add_argument("--dataset", required=True, choices=sorted(READERS))
-    p.add_argument("--raw", type=Path, required=True, help="fetch destination (e.g. data/raw)")
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--max-vocab", type=int, default=None,
-                   help="vocab cap incl. specials (default: registry value; 0 = no cap)")
-    p.add_argument("--split", type=_parse_split, action="append", default=[], metavar="OUT=SRC",
-                   help="use source file SRC for output split OUT (repeatable), e.g. train=valid")
+    add_source_arguments(p)
     p.add_argument("--context-window", type=int, default=CONTEXT_WINDOW,
                    help="utterances per window incl. the response (reference diaglen; default %(default)s)")
     p.add_argument("--max-utt-len", type=int, default=MAX_UTT_LEN,

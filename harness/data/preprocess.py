@@ -172,15 +172,21 @@ def _parse_split(s: str) -> tuple[str, str]:
     return out, src
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Preprocess a fetched LM corpus into the canonical format.")
-    p.add_argument("--dataset", required=True)
+def add_source_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments every preprocessing CLI shares (language modelling and dialogue): where the fetched files
+    are, where the output goes, the vocabulary cap and substitute source splits."""
     p.add_argument("--raw", type=Path, required=True, help="fetch destination (e.g. data/raw)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--max-vocab", type=int, default=None,
                    help="vocab cap incl. specials (default: registry value; 0 = no cap)")
     p.add_argument("--split", type=_parse_split, action="append", default=[], metavar="OUT=SRC",
                    help="use source file SRC for output split OUT (repeatable), e.g. train=valid")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Preprocess a fetched LM corpus into the canonical format.")
+    p.add_argument("--dataset", required=True)
+    add_source_arguments(p)
     a = p.parse_args(argv)
     try:
         stats = preprocess_lm(a.dataset, a.raw, a.out, a.max_vocab, dict(a.split) or None)
