@@ -149,6 +149,22 @@ class EvaluateConfig:
 
 
 @dataclass(frozen=True)
+class InterpolateConfig:
+    """Latent-space interpolation (harness.interpolate): how many pairs, steps and words."""
+
+    models: tuple[str, ...] | None = None  # None: every language-modelling model of the experiment
+    pairs: int | None = None  # None: all test sentences, paired at random
+    steps: int = 10
+    max_length: int = 40
+    batch_size: int = 64
+    examples: int = 3
+
+    @property
+    def alphas(self) -> list[float]:
+        return [step / self.steps for step in range(self.steps + 1)]
+
+
+@dataclass(frozen=True)
 class ModelEntry:
     name: str
     method: str
@@ -273,6 +289,21 @@ class ExperimentConfig:
         """The experiment's train settings with the model entry's overrides (unknown keys name the entry)."""
         return _build(TrainConfig, {**self.raw["train"], **self.model_entry(model).train}, f"model_defs.{model}.train")
 
+    def interpolate_config(self) -> InterpolateConfig:
+        values = dict(self.raw["interpolate"])
+        if values.get("models") is not None:
+            values["models"] = tuple(values["models"])
+        return _build(InterpolateConfig, values, "interpolate")
+
+    def interpolation_models(self, dataset: str) -> list[str]:
+        """The configured models that are interpolated on `dataset` (language-modelling models only)."""
+        from harness.registry import get_method
+
+        chosen = self.interpolate_config().models
+        return [model for model in self.raw["models"]
+                if (chosen is None or model in chosen) and self.applies(model, dataset)
+                and get_method(self.model_entry(model).method).task == "lm"]
+
     def applies(self, model: str, dataset: str) -> bool:
         """Whether `model` runs on `dataset`: its entry's `datasets` allow it and its method's task (language
         modelling or dialogue) is the dataset's."""
@@ -303,6 +334,9 @@ class ExperimentConfig:
             method = get_method(entry.method)
             method.parse_options(entry.options, where=f"model_defs.{name}.options")
             self.train_config(name)
+        for name in self.interpolate_config().models or ():
+            if name not in self.raw["models"]:
+                raise ConfigError(f"interpolate.models: '{name}' is not one of models {list(self.raw['models'])}")
         known = {"ptb", "yahoo", "yelp15", "swda", "dailydialog"}
         for dataset in self.raw["data_options"]:
             if dataset not in known:

@@ -99,6 +99,11 @@ class TextVAE(Method):
         """log p(x|z) [S, B] summed over predicted tokens (words and </s>) for z of shape [S, B, Z]."""
         raise NotImplementedError
 
+    def greedy_decode(self, z: torch.Tensor, max_length: int) -> list[list[int]]:
+        """Word ids of the greedy decoding (argmax at every step, without <s> and </s>) of latents [N, Z]; used
+        by the latent-space interpolation (harness.interpolate). Optional: methods without it are skipped there."""
+        raise NotImplementedError
+
     def prior_log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """log p(z) under the standard normal prior, summed over the last dimension."""
         return torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)

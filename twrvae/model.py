@@ -130,6 +130,9 @@ class TWRVAE(TextVAE):
         lengths = batch.lengths.repeat(samples)
         return self.decoder.token_log_likelihood(tokens, lengths, z.reshape(samples * size, -1)).view(samples, size)
 
+    def greedy_decode(self, z: torch.Tensor, max_length: int) -> list[list[int]]:
+        return self.decoder.greedy(z, max_length)
+
     def paper_protocol_terms(self, batch) -> PaperProtocolTerms:
         """As lang_model/main.py `reconstruction`: recon at the posterior mean, the timestep-averaged KL, and MI
         from the last timestep's posterior q(z_T|x) (whatever z_mode)."""

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.data.vocab import PAD_ID, UNK_ID
+from harness.data.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 RNN_TYPES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
@@ -91,3 +91,21 @@ class LatentDecoder(nn.Module):
         token_nll = F.cross_entropy(logits, targets[real], reduction="none")
         rows = torch.arange(tokens.size(0), device=tokens.device).unsqueeze(1).expand_as(real)[real]
         return -torch.zeros(tokens.size(0), device=tokens.device, dtype=token_nll.dtype).index_add_(0, rows, token_nll)
+
+    @torch.no_grad()
+    def greedy(self, z: torch.Tensor, max_length: int) -> list[list[int]]:
+        """Greedy decoding from latents [N, Z]: the argmax word at each step, fed back, until </s> or
+        `max_length` words. Returns each row's word ids (without <s> and </s>)."""
+        state = None
+        token = torch.full((z.size(0), 1), BOS_ID, dtype=torch.long, device=z.device)
+        steps = []
+        finished = torch.zeros(z.size(0), dtype=torch.bool, device=z.device)
+        for _ in range(max_length):
+            hidden, state = self.hidden_states(token, z, state)
+            token = self.out(hidden[:, -1]).argmax(-1, keepdim=True)
+            steps.append(token.squeeze(1).masked_fill(finished, EOS_ID))
+            finished |= token.squeeze(1) == EOS_ID
+            if bool(finished.all()):
+                break
+        words = torch.stack(steps, 1).tolist() if steps else [[] for _ in range(z.size(0))]
+        return [row[:row.index(EOS_ID)] if EOS_ID in row else row for row in words]

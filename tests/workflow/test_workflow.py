@@ -42,8 +42,11 @@ def test_dry_run_lists_every_job(tmp_path, name):
     dialogue = sum(DATASETS[run.dataset].kind == "dialogue" for run in runs)
     out = result.stdout + result.stderr
     tables = {table for name in config["models"] for table in config["model_defs"][name].get("paper_tables", ["2"])}
+    experiment = ExperimentConfig.from_file(REPO_ROOT / "config" / name)
+    interpolated = sum(run.model.name in experiment.interpolation_models(run.dataset) for run in runs)
     expected = {"train": len(runs), "evaluate": len(runs) - dialogue, "evaluate_dialogue": dialogue,
-                "table": len(tables)}
+                "table": len(tables), "interpolate": interpolated,
+                "interpolation_figure": len({run.dataset for run in runs if DATASETS[run.dataset].kind == "lm"})}
     for rule, count in expected.items():
         if count:
             assert any(line.split()[:2] == [rule, str(count)] for line in out.splitlines()), (rule, out[-3000:])
@@ -85,6 +88,23 @@ def test_the_dag_runs_end_to_end_on_real_ptb(tmp_path):
     # nothing left to do: the table is a function of results/ only
     again = snakemake(tmp_path, "-n", "--configfile", str(config))
     assert "Nothing to be done" in again.stdout + again.stderr
+    # Figure 2 and the Table 4-style examples: drawn from the interpolation results; deleting the figure
+    # rebuilds only the figure, nothing re-trains or re-evaluates
+    figure = tmp_path / "results" / "figures" / "fig2_ptb.png"
+    assert figure.read_bytes()[:4] == b"\x89PNG" and (tmp_path / "results/figures/fig2_ptb.pdf").exists()
+    assert "s1: " in (tmp_path / "results" / "tables" / "table4_ptb.txt").read_text()
+    interpolation = json.loads((tmp_path / "results/tiny/ptb/twr-vae/seed1/interpolation.json").read_text())
+    assert interpolation["settings"]["pairs"] == 20 and len(interpolation["curves"]["rougeL"]["source"]) == 11
+    figure.unlink()
+    plan = snakemake(tmp_path, "-n", "--configfile", str(config)).stdout
+    stats = plan.split("Job stats:")[1].split("\n\n")[0].splitlines()[3:]  # below the header and the ---- line
+    assert {line.split()[0] for line in stats} == {"interpolation_figure", "all", "total"}, plan[-2000:]
+    snakemake(tmp_path, "--cores", "1", "--configfile", str(config))
+    assert figure.exists()
+    # the HTML report gathers tables and figures with captions naming config, protocol and data
+    snakemake(tmp_path, "--configfile", str(config), "--report", str(tmp_path / "report.html"))
+    report = (tmp_path / "report.html").read_text()
+    assert "fig2_ptb.png" in report and "table2.csv" in report and "experiment tiny" in report
     # changing an evaluation setting re-evaluates without re-training
     changed = write_config(tmp_path / "tiny2.yaml", **{**TINY, "evaluate": {**TINY["evaluate"], "iw_samples": 6}})
     plan = snakemake(tmp_path, "-n", "--configfile", str(changed)).stdout

@@ -125,3 +125,36 @@ def training_budget_caption(table="2"):
     return (f"Training budget of experiment {config['experiment']}: {train['epochs']} epochs, batch {train['batch_size']}, "
             f"{train.get('optimizer', 'adam')} lr {train['lr']}, {sizes}, seeds {', '.join(map(str, config['seeds']))}."
             + changed)
+
+
+def interpolation_files(dataset):
+    """interpolation.json of every available run that Figures 2-3 draw for `dataset`."""
+    models = set(EXPERIMENT.interpolation_models(dataset))
+    return [
+        f"results/{run.experiment}/{run.dataset}/{run.model.name}/seed{run.seed}/interpolation.json"
+        for run in runs()
+        if run.dataset == dataset and run.model.name in models
+    ]
+
+
+def figure_files():
+    """The interpolation figures and examples of every available dataset with at least one model to draw."""
+    return [
+        path
+        for dataset in AVAILABLE_DATASETS
+        if interpolation_files(dataset)
+        for path in (f"results/figures/fig2_{dataset}.png", f"results/figures/fig2_{dataset}.pdf",
+                     f"results/tables/table4_{dataset}.txt")
+    ]
+
+
+def report_provenance():
+    """For report captions: the config file(s), experiment and data caps the results came from."""
+    files = [os.path.relpath(path) for path in workflow.configfiles] or ["config/config.yaml"]
+    caps = "; ".join(
+        f"{dataset}: " + ", ".join(f"{key} {value}" for key, value in sorted(options.items()))
+        for dataset, options in sorted(config["data_options"].items())
+        if dataset in config["datasets"] and options
+    )
+    return (f"config {', '.join(files)} (experiment {config['experiment']}, seeds "
+            f"{', '.join(map(str, config['seeds']))}); data options: {caps or 'full datasets'}")

@@ -6,13 +6,19 @@ rule table:
         metrics=lambda w: metrics_files(w.table),
     output:
         tex="results/tables/table{table}.tex",
-        csv="results/tables/table{table}.csv",
+        csv=report(
+            "results/tables/table{table}.csv",
+            caption="../report/table.rst",
+            category="Tables",
+            labels={"table": "{table}", "content": "ours beside the paper"},
+        ),
         significance="results/tables/table{table}_significance.csv",
     wildcard_constraints:
         table="[235]",
     params:
         paper=config["paper_values"] or "",
         caption=lambda w: training_budget_caption(w.table),
+        provenance=lambda w: report_provenance(),
     log:
         "logs/tables/table{table}.log",
     conda:
@@ -27,7 +33,14 @@ rule dialogue_examples:
     input:
         samples=lambda w: [path.replace("metrics.json", "samples.jsonl") for path in metrics_files("5", first_seed=True)],
     output:
-        "results/tables/table6.txt",
+        report(
+            "results/tables/table6.txt",
+            caption="../report/dialogue_examples.rst",
+            category="Tables",
+            labels={"table": "6 dialogue examples", "content": "sampled responses"},
+        ),
+    params:
+        provenance=lambda w: report_provenance(),
     log:
         "logs/tables/table6.log",
     conda:
