@@ -32,7 +32,7 @@ def write_config(path: Path, **changes) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "baselines_smoke.yaml", "dialogue_smoke.yaml", "paper.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "baselines_smoke.yaml", "baselines_longer.yaml", "dialogue_smoke.yaml", "paper.yaml"])
 def test_dry_run_lists_every_job(tmp_path, name):
     from harness.data.registry import DATASETS
 
@@ -64,6 +64,10 @@ def test_a_config_error_fails_before_any_job(tmp_path):
     config = write_config(tmp_path / "bad.yaml", train={"epochs": 1, "lerning_rate": 0.1})
     result = snakemake(tmp_path, "-n", "--configfile", str(config), check=False)
     assert result.returncode != 0 and "lerning_rate" in result.stdout + result.stderr
+    assert not (tmp_path / "data").exists() and not (tmp_path / "results").exists()
+    wrong_type = write_config(tmp_path / "bad_type.yaml", train={"epochs": "four"})
+    result = snakemake(tmp_path, "--cores", "1", "--configfile", str(wrong_type), check=False)
+    assert result.returncode != 0 and "four" in result.stdout + result.stderr
     assert not (tmp_path / "data").exists() and not (tmp_path / "results").exists()
 
 
