@@ -52,6 +52,8 @@ class TimestepEncoder(nn.Module):
 class LatentDecoder(nn.Module):
     """p(x|z) = prod_t p(x_t | x_<t, z): z initialises the state and is appended to every input embedding."""
 
+    OUTPUT_ROWS = 512  # rows of logits per block in CPU evaluation: 512 x 10k words x 4 bytes = 20 MB (< L3)
+
     def __init__(self, vocab_size, emb_dim, hidden_dim, z_dim, num_layers, dropout, rnn_type, word_dropout=0.0):
         super().__init__()
         self.word_dropout = word_dropout  # Bowman et al. 2016: replace input words by <unk> with this rate
@@ -87,10 +89,20 @@ class LatentDecoder(nn.Module):
         inputs, targets = tokens[:, :-1], tokens[:, 1:]
         hidden, _ = self.hidden_states(inputs, z)
         real = length_mask(lengths - 1, inputs.size(1))
-        logits = self.out(hidden[real])  # [number of predicted tokens, V]
-        token_nll = F.cross_entropy(logits, targets[real], reduction="none")
+        token_nll = self.output_nll(hidden[real], targets[real])
         rows = torch.arange(tokens.size(0), device=tokens.device).unsqueeze(1).expand_as(real)[real]
         return -torch.zeros(tokens.size(0), device=tokens.device, dtype=token_nll.dtype).index_add_(0, rows, token_nll)
+
+    def output_nll(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """-log p(target | state) [N] for decoder states [N, H]. In CPU evaluation (no autograd; e.g. the K x B rows
+        of the importance-weighted NLL) the V-wide logits are made OUTPUT_ROWS rows at a time, so that they stay in
+        the cache instead of round-tripping through memory (benchmarks/: ~20 % faster at K x B = 640); the
+        numbers are the same."""
+        if torch.is_grad_enabled() or hidden.device.type != "cpu" or hidden.size(0) <= self.OUTPUT_ROWS:
+            return F.cross_entropy(self.out(hidden), targets, reduction="none")
+        return torch.cat([F.cross_entropy(self.out(hidden[start:start + self.OUTPUT_ROWS]),
+                                          targets[start:start + self.OUTPUT_ROWS], reduction="none")
+                          for start in range(0, hidden.size(0), self.OUTPUT_ROWS)])
 
     @torch.no_grad()
     def greedy(self, z: torch.Tensor, max_length: int) -> list[list[int]]:
