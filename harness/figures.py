@@ -87,9 +87,13 @@ def plot_curves(runs: list[dict], out_png: Path, out_pdf: Path) -> None:
         axis.set_ylim(0, 1.02)
         axis.grid(alpha=0.3)
     axes[0].set_ylabel("F1 against s1 / s2")
-    axes[-1].legend(fontsize=7, loc="center right", handlelength=3.5)
+    handles, labels = axes[0].get_legend_handles_labels()
+    columns = 4
+    rows = -(-len(labels) // columns)
+    figure.set_size_inches(4.2 * len(ROUGE_TYPES), 3.6 + 0.22 * rows)
+    figure.legend(handles, labels, loc="lower center", ncol=columns, fontsize=7, handlelength=3.5, frameon=False)
     figure.suptitle(f"Latent interpolation: {describe(runs)}", fontsize=9)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.045 * rows + 0.02, 1, 1))
     for path, kind in ((out_png, "png"), (out_pdf, "pdf")):
         atomic_write(path, lambda tmp, kind=kind: figure.savefig(tmp, format=kind, dpi=150))
     plt.close(figure)
