@@ -151,10 +151,14 @@ def figure_files():
 def report_provenance():
     """For report captions: the config file(s), experiment and data caps the results came from."""
     files = [os.path.relpath(path) for path in workflow.configfiles] or ["config/config.yaml"]
+    def changed(options):  # what differs from the full released dataset
+        return {key: value for key, value in sorted(options.items()) if value is not None and not (
+            key == "source_splits" and all(role == source for role, source in value.items()))}
+
     caps = "; ".join(
-        f"{dataset}: " + ", ".join(f"{key} {value}" for key, value in sorted(options.items()))
+        f"{dataset}: " + ", ".join(f"{key} {value}" for key, value in changed(options).items())
         for dataset, options in sorted(config["data_options"].items())
-        if dataset in config["datasets"] and options
+        if dataset in config["datasets"] and changed(options)
     )
     return (f"config {', '.join(files)} (experiment {config['experiment']}, seeds "
             f"{', '.join(map(str, config['seeds']))}); data options: {caps or 'full datasets'}")
