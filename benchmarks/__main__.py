@@ -13,12 +13,16 @@ Measures, in one run on one machine, with the same weights, batches and random d
   iwnll   sentences/s of the importance-weighted log p(x) with K = 500 (chunks of 50 samples per decoder pass)
           against a loop with one decoder pass per sample (benchmarks/naive_iwnll.py), on the same draws; the
           estimates are compared.
+Both are also measured with `precision: bfloat16` (harness.precision: the decoder's RNN and output-layer matmuls
+in bf16, the rest float32), reported separately with their own loss / estimate differences: float32 is the
+exact comparison, bfloat16 is the harness's fast option where the hardware has native bf16 (AMX here).
 Figures are ratios against the baseline measured in the same run (median over repeats, implementations
 interleaved). Writes JSON with `train_speedup`, `iwnll_speedup`, the machine, torch version and thread count.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import platform
 import shutil
@@ -37,8 +41,16 @@ from harness.data.lm_dataset import LMDataset
 from harness.data.vocab import Vocab
 from harness.io import code_version, now_iso, write_json_atomic
 from harness.optim import Optimisation
+from harness.precision import set_compute_precision
 from metrics.lm import importance_weighted_log_marginal, sample_gaussian
 from twrvae.model import TWRVAE, TWRVAEOptions
+
+def reduced_precision_copy(model):
+    """The same weights, computing as `precision: bfloat16`."""
+    twin = copy.deepcopy(model)
+    set_compute_precision(twin, "bfloat16")
+    return twin
+
 
 PAPER_ARCH = ArchitectureConfig(emb_dim=512, hidden_dim=256, z_dim=32, num_layers=1, dropout=0.5)
 
@@ -80,6 +92,7 @@ def train_benchmark(dataset: LMDataset, vocab_size: int, batches: int, repeats: 
     sizes = (vocab_size, arch.emb_dim, arch.hidden_dim, arch.z_dim, arch.dropout)
     implementations = {
         "ours": ours,
+        "ours_bfloat16": reduced_precision_copy(ours),
         "original": OriginalStyleTWRVAE(*sizes).copy_from(ours),
         "original_per_step": OriginalStyleTWRVAE(*sizes, per_step=True).copy_from(ours),
     }
@@ -96,7 +109,8 @@ def train_benchmark(dataset: LMDataset, vocab_size: int, batches: int, repeats: 
         model.eval()
         torch.manual_seed(1)
         with torch.no_grad():
-            losses[name] = float(model.loss(equal, 0).loss.sum() if name == "ours" else model.loss(equal.tokens.t()))
+            losses[name] = float(model.loss(equal, 0).loss.sum() if name.startswith("ours")
+                                 else model.loss(equal.tokens.t()))
 
     def harness_step(model):  # exactly what harness.train does per batch (Optimisation: reduce, NaN guard, step)
         optimisation = Optimisation(model.parameter_groups(), TrainConfig(lr=1e-4, loss_reduction="sum"))
@@ -119,7 +133,7 @@ def train_benchmark(dataset: LMDataset, vocab_size: int, batches: int, repeats: 
     runners = {}
     for name, model in implementations.items():
         model.train()
-        runners[name] = harness_step(model) if name == "ours" else original_step(model)
+        runners[name] = harness_step(model) if name.startswith("ours") else original_step(model)
         runners[name]()  # warm-up
     seconds = {name: [] for name in implementations}
     for _ in range(repeats):
@@ -133,9 +147,13 @@ def train_benchmark(dataset: LMDataset, vocab_size: int, batches: int, repeats: 
         "batches": batches, "batch_size": batch_size, "predicted_tokens_per_pass": tokens,
         "mean_length": tokens / (batches * batch_size), "repeats": repeats,
         "loss_check": {"batch_length": int(equal.lengths[0]), "batch_sentences": equal.size, "losses": losses,
-                       "max_relative_difference": max(abs(v - reference) / abs(reference) for v in losses.values())},
+                       "max_relative_difference": max(abs(losses[name] - reference) / abs(reference)
+                                                      for name in ("ours", "original_per_step")),
+                       "bfloat16_relative_difference": abs(losses["ours_bfloat16"] - reference) / abs(reference)},
         "speedup_vs_original": speed["ours"] / speed["original"],
         "speedup_vs_per_step_loop": speed["ours"] / speed["original_per_step"],
+        "bfloat16_speedup_vs_original": speed["ours_bfloat16"] / speed["original"],
+        "bfloat16_speedup_vs_per_step_loop": speed["ours_bfloat16"] / speed["original_per_step"],
     }
 
 
@@ -143,18 +161,21 @@ def iwnll_benchmark(dataset: LMDataset, vocab_size: int, sentences: int, samples
                     arch: ArchitectureConfig = PAPER_ARCH, repeats: int = 3) -> dict:
     torch.manual_seed(0)
     model = TWRVAE(vocab_size, arch, TWRVAEOptions()).eval()
+    model_bfloat16 = reduced_precision_copy(model)
     batches = [dataset.collate(list(range(start, min(start + batch_size, sentences))))
                for start in range(0, min(sentences, len(dataset)), batch_size)]
     count = sum(batch.size for batch in batches)
-    estimates = {"ours": [], "naive": []}
+    estimates = {"ours": [], "ours_bfloat16": [], "naive": []}
 
-    def ours():
-        with torch.no_grad():
-            for index, batch in enumerate(batches):
-                mu, logvar = model.posterior(batch)
-                generator = torch.Generator().manual_seed(index)
-                estimates["ours"].append(importance_weighted_log_marginal(
-                    lambda z: model.log_likelihood(batch, z), mu, logvar, samples, chunk, generator))
+    def harness_estimate(name, ours_model):  # what harness.evaluate does per batch for the NLL
+        def run():
+            with torch.no_grad():
+                for index, batch in enumerate(batches):
+                    mu, logvar = ours_model.posterior(batch)
+                    generator = torch.Generator().manual_seed(index)
+                    estimates[name].append(importance_weighted_log_marginal(
+                        lambda z: ours_model.log_likelihood(batch, z), mu, logvar, samples, chunk, generator))
+        return run
 
     def naive():
         with torch.no_grad():
@@ -168,22 +189,45 @@ def iwnll_benchmark(dataset: LMDataset, vocab_size: int, sentences: int, samples
 
     with torch.no_grad():  # warm-up: the first decoder calls of a shape pay oneDNN's primitive creation
         mu, logvar = model.posterior(batches[0])
-        importance_weighted_log_marginal(lambda z: model.log_likelihood(batches[0], z), mu, logvar, chunk, chunk)
+        for warm in (model, model_bfloat16):
+            importance_weighted_log_marginal(lambda z: warm.log_likelihood(batches[0], z), mu, logvar, chunk, chunk)
         naive_iw_log_marginal(model, batches[0], mu, logvar, torch.randn(2, *mu.shape))
-    runs = {"ours": [], "naive": []}
-    for _ in range(repeats):  # interleaved, so that machine noise hits both alike
-        for name, run in (("ours", ours), ("naive", naive)):
+    runners = {"ours": harness_estimate("ours", model), "ours_bfloat16": harness_estimate("ours_bfloat16", model_bfloat16),
+               "naive": naive}
+    runs = {name: [] for name in runners}
+    for _ in range(repeats):  # interleaved, so that machine noise hits all alike
+        for name, run in runners.items():
             estimates[name].clear()
             runs[name].append(timed(run))
     seconds = {name: statistics.median(values) for name, values in runs.items()}
-    a, b = torch.cat(estimates["ours"]), torch.cat(estimates["naive"])
+    a, b, c = (torch.cat(estimates[name]) for name in ("ours", "naive", "ours_bfloat16"))
     return {
         "sentences_per_second": {name: count / value for name, value in seconds.items()},
         "seconds": seconds, "repeats": repeats, "sentences": count, "iw_samples": samples, "chunk": chunk, "batch_size": batch_size,
-        "mean_log_px": {"ours": float(a.mean()), "naive": float(b.mean())},
+        "mean_log_px": {"ours": float(a.mean()), "naive": float(b.mean()), "ours_bfloat16": float(c.mean())},
         "max_abs_difference_log_px": float((a - b).abs().max()),
+        "bfloat16_max_abs_difference_log_px": float((c - b).abs().max()),
         "speedup": seconds["naive"] / seconds["ours"],
+        "bfloat16_speedup": seconds["naive"] / seconds["ours_bfloat16"],
     }
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (platform.processor() is often just the architecture)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor() or platform.machine()
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.machine())
+
+
+def native_bf16() -> bool | None:
+    """Whether this CPU multiplies bf16 natively (AMX or AVX512-BF16); None where /proc/cpuinfo is unreadable."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 def main(argv=None) -> int:
@@ -212,20 +256,31 @@ def main(argv=None) -> int:
           f" -> train_speedup {train['speedup_vs_original']:.2f}x ({train['speedup_vs_per_step_loop']:.2f}x vs the "
           f"per-step loop); losses agree to {train['loss_check']['max_relative_difference']:.1e} (relative)",
           file=sys.stderr)
+    print(f"train, precision bfloat16: {train['tokens_per_second']['ours_bfloat16']:.0f} tokens/s -> "
+          f"{train['bfloat16_speedup_vs_original']:.2f}x ({train['bfloat16_speedup_vs_per_step_loop']:.2f}x vs the "
+          f"per-step loop); loss differs by {train['loss_check']['bfloat16_relative_difference']:.1e} (relative)",
+          file=sys.stderr)
     iw = iwnll_benchmark(LMDataset(data_dir / "test.txt", vocab), len(vocab), args.iw_sentences, args.iw_samples, args.iw_chunk, 32,
                          arch, args.iw_repeats)
     print(f"iwnll (K={args.iw_samples}): ours {iw['sentences_per_second']['ours']:.2f} sentences/s, naive "
           f"{iw['sentences_per_second']['naive']:.2f} -> iwnll_speedup {iw['speedup']:.2f}x; estimates differ by at "
           f"most {iw['max_abs_difference_log_px']:.1e} nats", file=sys.stderr)
+    print(f"iwnll, precision bfloat16: {iw['sentences_per_second']['ours_bfloat16']:.2f} sentences/s -> "
+          f"{iw['bfloat16_speedup']:.2f}x; estimates differ by at most {iw['bfloat16_max_abs_difference_log_px']:.1e} "
+          f"nats (mean log p(x) {iw['mean_log_px']['naive']:.3f})", file=sys.stderr)
     payload = {
         "train_speedup": train["speedup_vs_original"],
         "train_speedup_vs_per_step_loop": train["speedup_vs_per_step_loop"],
         "iwnll_speedup": iw["speedup"],
+        "bfloat16": {"train_speedup": train["bfloat16_speedup_vs_original"], "iwnll_speedup": iw["bfloat16_speedup"],
+                     "note": "precision: bfloat16 (decoder RNN and output-layer matmuls in bf16; the rest float32); "
+                             "the original-style and naive baselines run in float32, as the original does",
+                     "cpu_has_native_bf16": native_bf16()},
         "train": train, "iwnll": iw,
         "data": data_note, "vocab_size": len(vocab),
         "architecture": {"emb_dim": arch.emb_dim, "hidden_dim": arch.hidden_dim, "z_dim": arch.z_dim, "dropout": arch.dropout},
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpu_count": os.cpu_count(), "device": "cpu"},
+                    "cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "device": "cpu"},
         "torch": torch.__version__, "threads": torch.get_num_threads(),
         "code_version": code_version(), "created": now_iso(),
     }

@@ -134,6 +134,7 @@ class TrainConfig:
     loss_reduction: str = "sum"
     shuffle: bool = True
     select_by: str = "valid_loss"
+    precision: str = "float32"  # float32 | bfloat16 (harness.precision)
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ class EvaluateConfig:
     batch_size: int = 32
     au_threshold: float = 0.01
     mi_samples: int = 10
+    precision: str = "float32"  # float32 | bfloat16 (harness.precision)
     paper_batch_size: int = 64
     responses_per_context: int = 10  # dialogue: sampled responses per test context (Zhao et al. 2017)
     max_response_length: int = 40  # dialogue: greedy decoding stops after this many tokens (the reference's maxlen)

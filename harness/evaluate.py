@@ -28,6 +28,7 @@ from harness.data.lm_dataset import LMDataset, batches
 from harness.data.vocab import Vocab
 from harness.io import (code_version, environment_info, now_iso, progress_interval, resolve_device, set_threads,
                         write_json_atomic)
+from harness.precision import set_compute_precision
 from harness.train import build_model, load_split
 from metrics.lm import (active_units, batchwise_mutual_information, gaussian_kl_standard_normal,
                         importance_weighted_log_marginal, paired_mutual_information, sample_gaussian)
@@ -125,6 +126,7 @@ def load_trained(model_path: Path, data_dir: Path, run: RunConfig | None = None)
     vocab = Vocab.load(Path(data_dir) / "vocab.txt")
     model = build_model(run, len(vocab))
     model.load_state_dict(checkpoint["state_dict"])
+    set_compute_precision(model, run.evaluate.precision)
     return run, summary, model.to(device), vocab, device
 
 

@@ -30,6 +30,7 @@ from harness.io import (code_version, environment_info, now_iso, progress_interv
                         save_torch_atomic, set_threads, write_json_atomic)
 from harness.model_api import TextVAE
 from harness.optim import Optimisation, TrainingDiverged  # noqa: F401  (re-exported for callers)
+from harness.precision import set_compute_precision
 from harness.registry import get_method, load_plugins
 
 CHECKPOINT = "checkpoint.pt"
@@ -129,6 +130,7 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
         print(f"embedding initialisation: {embedding_init}", file=sys.stderr)
     model = model.to(device)
     cfg = run.train
+    set_compute_precision(model, cfg.precision)
     optimisation = Optimisation(model.parameter_groups(), cfg)
 
     fingerprint = run.training_fingerprint()

@@ -62,3 +62,18 @@ def test_the_workflow_runs_through_a_real_slurm():
     assert "PASSED" in out
     for rule in ("train", "evaluate"):
         assert re.search(rf"submitted with SLURM jobid \d+ \(log: .*/rule_{rule}/", out), rule
+
+
+def test_a_reduced_precision_experiment_says_so_in_its_table_caption(tmp_path):
+    import yaml
+
+    config = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
+    config.setdefault("train", {})["precision"] = "bfloat16"
+    path = tmp_path / "bf16.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = dry_run(tmp_path, "--printshellcmds", "--configfile", str(path))
+    table_command = next(line for line in out.splitlines() if "harness.aggregate" in line)
+    assert "Training precision: bfloat16" in table_command and "Evaluation precision" not in table_command
+    assert "precision" not in next(line for line in dry_run(tmp_path, "--printshellcmds", "--configfile",
+                                                            str(REPO_ROOT / "config" / "config.yaml")).splitlines()
+                                   if "harness.aggregate" in line)

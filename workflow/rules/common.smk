@@ -122,9 +122,13 @@ def training_budget_caption(table="2"):
                  and run.model.train}
     changed = "".join(f" {name} overrides: " + ", ".join(f"{k} {v}" for k, v in sorted(values.items())) + "."
                       for name, values in sorted(overrides.items()))
+    precision = "".join(
+        f" {stage} precision: {section['precision']} (decoder RNN and output-layer matmuls; the rest float32)."
+        for stage, section in (("Training", train), ("Evaluation", config["evaluate"]))
+        if section.get("precision", "float32") != "float32")
     return (f"Training budget of experiment {config['experiment']}: {train['epochs']} epochs, batch {train['batch_size']}, "
             f"{train.get('optimizer', 'adam')} lr {train['lr']}, {sizes}, seeds {', '.join(map(str, config['seeds']))}."
-            + changed)
+            + changed + precision)
 
 
 def interpolation_files(dataset):

@@ -1,0 +1,53 @@
+"""The blockwise linear + cross-entropy equals the plain one, in values, gradients and second derivatives."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from twrvae.output_layer import linear_cross_entropy
+
+
+def problem(n=7, h=5, v=11, dtype=torch.float64, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    hidden = torch.randn(n, h, generator=generator, dtype=dtype, requires_grad=True)
+    weight = torch.randn(v, h, generator=generator, dtype=dtype, requires_grad=True)
+    bias = torch.randn(v, generator=generator, dtype=dtype, requires_grad=True)
+    targets = torch.randint(0, v, (n,), generator=generator)
+    return hidden, weight, bias, targets
+
+
+@pytest.mark.parametrize("rows", [1, 3, 7, 100])
+def test_values_and_gradients_equal_the_plain_computation(rows):
+    hidden, weight, bias, targets = problem(dtype=torch.float32)
+    upstream = torch.rand(hidden.size(0))
+    plain = F.cross_entropy(F.linear(hidden, weight, bias), targets, reduction="none")
+    expected = torch.autograd.grad((plain * upstream).sum(), (hidden, weight, bias))
+    fused = linear_cross_entropy(hidden, weight, bias, targets, rows=rows)
+    got = torch.autograd.grad((fused * upstream).sum(), (hidden, weight, bias))
+    assert torch.allclose(fused, plain, atol=1e-5)
+    for a, b in zip(got, expected):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_gradcheck_and_gradgradcheck():
+    hidden, weight, bias, targets = problem()
+    function = lambda h, w, b: linear_cross_entropy(h, w, b, targets, rows=3)  # noqa: E731
+    assert torch.autograd.gradcheck(function, (hidden, weight, bias))
+    assert torch.autograd.gradgradcheck(function, (hidden, weight, bias))
+
+
+def test_bfloat16_operands_stay_close_and_return_float32():
+    hidden, weight, bias, targets = problem(n=40, h=16, v=50, dtype=torch.float32)
+    plain = F.cross_entropy(F.linear(hidden, weight, bias), targets, reduction="none")
+    reduced = linear_cross_entropy(hidden, weight, bias, targets, compute_dtype=torch.bfloat16, rows=16)
+    assert reduced.dtype == torch.float32 and not torch.equal(reduced, plain)
+    assert torch.allclose(reduced, plain, rtol=2e-2, atol=5e-2)
+    reduced.sum().backward()
+    assert weight.grad.dtype == torch.float32 and torch.isfinite(weight.grad).all()
+
+
+def test_rows_must_be_positive():
+    hidden, weight, bias, targets = problem()
+    with pytest.raises(ValueError, match="rows must be positive"):
+        linear_cross_entropy(hidden, weight, bias, targets, rows=0)

@@ -1,0 +1,79 @@
+"""-log softmax(h Wᵀ + b)[target] for every decoder state, without ever holding the N x V logits.
+
+The V-wide output layer dominates a text VAE's cost (V = 10k words against a 256-wide state). Computed the plain
+way -- logits, log_softmax, cross-entropy and their backward -- most of its time goes into passes over the N x V
+tensors in memory (the float32 copy of bf16 logits, log_softmax and its backward, the zero-filled gradient of
+the logits), not into the matmuls. Here the rows are taken `rows` at a time, so that a block of logits stays in
+the cache: the forward pass keeps only each row's log-sum-exp, and the backward pass recomputes the block's
+logits (one more matmul) and forms softmax - onehot in place of the stored N x V gradient. This is the chunked
+"fused linear cross-entropy" of e.g. Liger-Kernel (Hsu et al. 2024), written here for per-row losses. The
+backward is built from differentiable operations, so double backward works (SA-VAE differentiates through its
+SVI steps).
+
+`compute_dtype` (None or torch.bfloat16) is the dtype of the matmuls' operands; log-sum-exp, the softmax and the
+results are float32 (or the input dtype when it is wider, e.g. float64 in gradient checks).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _block_logits(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Float logits of one block; operands already in the compute dtype."""
+    return torch.addmm(bias, hidden, weight.t()).to(dtype)
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, hidden, weight, bias, targets, compute_dtype, rows):
+        result_dtype = torch.promote_types(hidden.dtype, torch.float32)
+        operands = [t.to(compute_dtype) if compute_dtype is not None else t for t in (hidden, weight, bias)]
+        h, w, b = operands
+        nll = torch.empty(hidden.size(0), dtype=result_dtype, device=hidden.device)
+        lse = torch.empty_like(nll)
+        for start in range(0, hidden.size(0), rows):
+            stop = start + rows
+            logits = _block_logits(h[start:stop], w, b, result_dtype)
+            block_targets = targets[start:stop]
+            nll[start:stop] = F.cross_entropy(logits, block_targets, reduction="none")  # one fused kernel
+            lse[start:stop] = nll[start:stop] + logits.gather(1, block_targets[:, None]).squeeze(1)
+        ctx.save_for_backward(hidden, weight, bias, targets, lse)
+        ctx.compute_dtype, ctx.rows = compute_dtype, rows
+        return nll
+
+    @staticmethod
+    def backward(ctx, grad_nll):
+        hidden, weight, bias, targets, lse = ctx.saved_tensors
+        dtype = ctx.compute_dtype
+        h, w, b = (t.to(dtype) if dtype is not None else t for t in (hidden, weight, bias))
+        grad_hidden_blocks = []
+        grad_weight = torch.zeros_like(weight, dtype=lse.dtype)
+        grad_bias = torch.zeros_like(bias, dtype=lse.dtype)
+        for start in range(0, hidden.size(0), ctx.rows):
+            stop = start + ctx.rows
+            g = grad_nll[start:stop, None]
+            # d nll / d logits = softmax - onehot(target), scaled by the incoming gradient of each row
+            logits = _block_logits(h[start:stop], w, b, lse.dtype)
+            if torch.is_grad_enabled():  # double backward: the softmax must depend on hidden/weight through lse too
+                probabilities = torch.softmax(logits, dim=-1)
+            else:  # the saved log-sum-exp spares a max and a sum over the block; in place, no new N x V tensors
+                probabilities = logits.sub_(lse[start:stop, None]).exp_()
+            if torch.is_grad_enabled():
+                grad_logits = (probabilities * g).scatter_add(1, targets[start:stop, None], -g)
+            else:
+                grad_logits = probabilities.mul_(g).scatter_add_(1, targets[start:stop, None], -g)
+            operand = grad_logits.to(dtype) if dtype is not None else grad_logits
+            grad_hidden_blocks.append((operand @ w).to(hidden.dtype))
+            grad_weight = grad_weight + (operand.t() @ h[start:stop]).to(lse.dtype)
+            grad_bias = grad_bias + grad_logits.sum(0)
+        grad_hidden = torch.cat(grad_hidden_blocks) if grad_hidden_blocks else torch.zeros_like(hidden)
+        return grad_hidden, grad_weight.to(weight.dtype), grad_bias.to(bias.dtype), None, None, None
+
+
+def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, targets: torch.Tensor,
+                         compute_dtype: torch.dtype | None = None, rows: int = 512) -> torch.Tensor:
+    """Per-row -log softmax(hidden @ weight.T + bias)[targets], [N]; hidden [N, H], weight [V, H], bias [V]."""
+    if rows < 1:
+        raise ValueError(f"rows must be positive, got {rows}")
+    return _LinearCrossEntropy.apply(hidden, weight, bias, targets, compute_dtype, rows)
