@@ -65,8 +65,15 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 grad_logits = probabilities.mul_(g).scatter_add_(1, targets[start:stop, None], -g)
             operand = grad_logits.to(dtype) if dtype is not None else grad_logits
             grad_hidden_blocks.append((operand @ w).to(hidden.dtype))
-            grad_weight = grad_weight + (operand.t() @ h[start:stop]).to(lse.dtype)
-            grad_bias = grad_bias + grad_logits.sum(0)
+            if torch.is_grad_enabled():  # double backward: out of place, so autograd can trace it
+                grad_weight = grad_weight + (operand.t() @ h[start:stop]).to(lse.dtype)
+                grad_bias = grad_bias + grad_logits.sum(0)
+            elif operand.dtype == grad_weight.dtype:
+                grad_weight.addmm_(operand.t(), h[start:stop])
+                grad_bias.add_(grad_logits.sum(0))
+            else:
+                grad_weight.add_(operand.t() @ h[start:stop])
+                grad_bias.add_(grad_logits.sum(0))
         grad_hidden = torch.cat(grad_hidden_blocks) if grad_hidden_blocks else torch.zeros_like(hidden)
         return grad_hidden, grad_weight.to(weight.dtype), grad_bias.to(bias.dtype), None, None, None
 
