@@ -212,22 +212,24 @@ def iwnll_benchmark(dataset: LMDataset, vocab_size: int, sentences: int, samples
     }
 
 
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (platform.processor() is often just the architecture)."""
+def cpuinfo() -> str | None:
+    """/proc/cpuinfo, or None where it cannot be read (not Linux)."""
     try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return platform.processor() or platform.machine()
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.machine())
-
-
-def native_bf16() -> bool | None:
-    """Whether this CPU multiplies bf16 natively (AMX or AVX512-BF16); None where /proc/cpuinfo is unreadable."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
+        return Path("/proc/cpuinfo").read_text()
     except OSError:
         return None
-    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def cpu_model(info: str | None) -> str:
+    """The CPU's model name (platform.processor() is often just the architecture)."""
+    lines = (info or "").splitlines()
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
+                platform.processor() or platform.machine())
+
+
+def native_bf16(info: str | None) -> bool | None:
+    """Whether this CPU multiplies bf16 natively (AMX or AVX512-BF16); None where /proc/cpuinfo is unreadable."""
+    return None if info is None else ("amx_bf16" in info or "avx512_bf16" in info)
 
 
 def main(argv=None) -> int:
@@ -268,6 +270,7 @@ def main(argv=None) -> int:
     print(f"iwnll, precision bfloat16: {iw['sentences_per_second']['ours_bfloat16']:.2f} sentences/s -> "
           f"{iw['bfloat16_speedup']:.2f}x; estimates differ by at most {iw['bfloat16_max_abs_difference_log_px']:.1e} "
           f"nats (mean log p(x) {iw['mean_log_px']['naive']:.3f})", file=sys.stderr)
+    info = cpuinfo()
     payload = {
         "train_speedup": train["speedup_vs_original"],
         "train_speedup_vs_per_step_loop": train["speedup_vs_per_step_loop"],
@@ -275,12 +278,12 @@ def main(argv=None) -> int:
         "bfloat16": {"train_speedup": train["bfloat16_speedup_vs_original"], "iwnll_speedup": iw["bfloat16_speedup"],
                      "note": "precision: bfloat16 (decoder RNN and output-layer matmuls in bf16; the rest float32); "
                              "the original-style and naive baselines run in float32, as the original does",
-                     "cpu_has_native_bf16": native_bf16()},
+                     "cpu_has_native_bf16": native_bf16(info)},
         "train": train, "iwnll": iw,
         "data": data_note, "vocab_size": len(vocab),
         "architecture": {"emb_dim": arch.emb_dim, "hidden_dim": arch.hidden_dim, "z_dim": arch.z_dim, "dropout": arch.dropout},
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "device": "cpu"},
+                    "cpu_model": cpu_model(info), "cpu_count": os.cpu_count(), "device": "cpu"},
         "torch": torch.__version__, "threads": torch.get_num_threads(),
         "code_version": code_version(), "created": now_iso(),
     }

@@ -4,23 +4,16 @@ from __future__ import annotations
 import pytest
 import torch
 
+from conftest import make_batch
 from harness.config import ArchitectureConfig, ConfigError, ExperimentConfig
-from harness.data.lm_dataset import Batch
 from harness.precision import set_compute_precision
 from twrvae.model import TWRVAE, TWRVAEOptions
 
 ARCH = ArchitectureConfig(emb_dim=32, hidden_dim=48, z_dim=8, num_layers=1, dropout=0.0)
 
 
-def toy_batch(vocab_size=60, size=6, length=9) -> Batch:
-    generator = torch.Generator().manual_seed(3)
-    lengths = torch.randint(4, length + 1, (size,), generator=generator)
-    tokens = torch.zeros(size, length, dtype=torch.long)
-    for row, n in enumerate(lengths.tolist()):
-        tokens[row, :n] = torch.randint(4, vocab_size, (n,), generator=generator)
-        tokens[row, 0], tokens[row, n - 1] = 1, 2  # <s> ... </s>
-    tokens[:, 0] = 1
-    return Batch(tokens=tokens, lengths=lengths)
+def toy_batch():
+    return make_batch([[5, 9, 13, 40], [7, 59, 4], [33, 21, 8, 8, 17, 50, 6], [11, 12], [44, 45, 46], [30]])
 
 
 def loss_of(model, batch, seed=0) -> torch.Tensor:
