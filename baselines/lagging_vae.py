@@ -87,7 +87,7 @@ class LaggingVAE(BasicVAE):
         """He et al.'s `calc_mi` on the validation set: per-batch MI, averaged weighted by batch size."""
         was_training = self.training
         self.eval()
-        generator = torch.Generator(device=self.device).manual_seed(epoch)
+        generator = torch.Generator().manual_seed(epoch)  # CPU draws: the same samples on every device
         total, count = 0.0, 0
         for batch in valid_batches():
             mu, logvar = self.posterior(batch)

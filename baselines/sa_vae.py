@@ -13,8 +13,8 @@ Follows harvardnlp/sa-vae (train_text.py, optim_n2n.py; read, not copied):
   * evaluation refines the posterior the same way before any metric is computed (`svi_at_eval`), so the IW-NLL
     proposal is the refined q(z|x), as in their `eval`.
 Differences, on purpose: they compute Hessian-vector products by finite differences, we let autograd
-differentiate the unrolled steps exactly (double backward; cuDNN is switched off for it on GPU, which does not
-support it). They take the SVI gradient of the *batch-mean* ELBO and clip the whole batch's gradient; we use each
+differentiate the unrolled steps exactly (double backward; cuDNN is switched off for the SVI steps on a GPU, as its
+RNN has no double backward and no backward in eval mode). They take the SVI gradient of the *batch-mean* ELBO and clip the whole batch's gradient; we use each
 sentence's own ELBO and clip per sentence, so a sentence's posterior does not depend on its batch. Their lr 1 on
 batches of 32 corresponds to svi_lr = 1/32 here.
 """
@@ -73,7 +73,8 @@ class SAVAE(BasicVAE):
         if not differentiable:
             mu, logvar = mu.detach().requires_grad_(), logvar.detach().requires_grad_()
         momentum_mu, momentum_logvar = torch.zeros_like(mu), torch.zeros_like(logvar)
-        no_cudnn = torch.backends.cudnn.flags(enabled=False) if mu.is_cuda and differentiable else contextlib.nullcontext()
+        # cuDNN's RNN supports neither double backward (training) nor any backward in eval mode (evaluation)
+        no_cudnn = torch.backends.cudnn.flags(enabled=False) if mu.is_cuda else contextlib.nullcontext()
         with torch.enable_grad(), no_cudnn:
             for _ in range(o.svi_steps):
                 recon, kl = self.negative_elbo(batch, mu, logvar)

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.naive_iwnll import naive_iw_log_marginal
+from benchmarks.naive_iwnll import he_style_iw_log_marginal, naive_iw_log_marginal
 from benchmarks.original_style import OriginalStyleTWRVAE
 from harness.config import REPO_ROOT, ArchitectureConfig, TrainConfig
 from harness.data.lm_dataset import LMDataset
@@ -79,31 +79,36 @@ def equal_length_batch(dataset: LMDataset, batch_size: int):
     return dataset.collate(torch.nonzero(dataset.lengths == length).flatten()[:batch_size].tolist())
 
 
-def timed(function) -> float:
+def timed(function, device: torch.device = torch.device("cpu")) -> float:
+    """Seconds `function()` takes; on a GPU, until all the work it queued is done."""
+    synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    synchronize()
     started = time.perf_counter()
     function()
+    synchronize()
     return time.perf_counter() - started
 
 
 def train_benchmark(dataset: LMDataset, vocab_size: int, batches: int, repeats: int, batch_size: int,
-                    arch: ArchitectureConfig = PAPER_ARCH) -> dict:
+                    arch: ArchitectureConfig = PAPER_ARCH, device: torch.device = torch.device("cpu")) -> dict:
     torch.manual_seed(0)
     ours = TWRVAE(vocab_size, arch, TWRVAEOptions())
     sizes = (vocab_size, arch.emb_dim, arch.hidden_dim, arch.z_dim, arch.dropout)
-    implementations = {
+    implementations = {name: model.to(device) for name, model in {
         "ours": ours,
         "ours_bfloat16": reduced_precision_copy(ours),
         "original": OriginalStyleTWRVAE(*sizes).copy_from(ours),
         "original_per_step": OriginalStyleTWRVAE(*sizes, per_step=True).copy_from(ours),
-    }
+    }.items()}
     chunks = sorted_chunks(dataset, batch_size)
     # the same batches for every implementation: spread over the length range
     picks = [chunks[round(i * (len(chunks) - 1) / max(batches - 1, 1))] for i in range(batches)]
     data = [dataset.collate(chunk) for chunk in picks]
     tokens = sum(batch.num_predicted_tokens() for batch in data)
+    data = [batch.to(device) for batch in data]
 
     # identical losses: equal-length batch, dropout off, same noise
-    equal = equal_length_batch(dataset, batch_size)
+    equal = equal_length_batch(dataset, batch_size).to(device)
     losses = {}
     for name, model in implementations.items():
         model.eval()
@@ -138,7 +143,7 @@ def train_benchmark(dataset: LMDataset, vocab_size: int, batches: int, repeats: 
     seconds = {name: [] for name in implementations}
     for _ in range(repeats):
         for name, run in runners.items():  # interleaved, so that machine noise hits all alike
-            seconds[name].append(timed(run))
+            seconds[name].append(timed(run, device))
     speed = {name: tokens / statistics.median(values) for name, values in seconds.items()}
     reference = losses["original"]
     return {
@@ -158,14 +163,20 @@ def train_benchmark(dataset: LMDataset, vocab_size: int, batches: int, repeats: 
 
 
 def iwnll_benchmark(dataset: LMDataset, vocab_size: int, sentences: int, samples: int, chunk: int, batch_size: int,
-                    arch: ArchitectureConfig = PAPER_ARCH, repeats: int = 3) -> dict:
+                    arch: ArchitectureConfig = PAPER_ARCH, repeats: int = 3, device: torch.device = torch.device("cpu"),
+                    baselines: tuple[str, ...] = ("naive",), he_samples_per_pass: int = 100) -> dict:
+    """Sentences/s of the harness's IW-NLL (float32 and bfloat16) against `baselines`: "naive" (one decoder pass
+    per sample) and/or "he_style" (He et al.'s evaluation: one sentence at a time, `he_samples_per_pass` samples
+    per pass), all on the same draws (CPU generators, so the same on every device)."""
     torch.manual_seed(0)
     model = TWRVAE(vocab_size, arch, TWRVAEOptions()).eval()
-    model_bfloat16 = reduced_precision_copy(model)
-    batches = [dataset.collate(list(range(start, min(start + batch_size, sentences))))
+    model_bfloat16 = reduced_precision_copy(model).to(device)
+    model = model.to(device)
+    batches = [dataset.collate(list(range(start, min(start + batch_size, sentences)))).to(device)
                for start in range(0, min(sentences, len(dataset)), batch_size)]
     count = sum(batch.size for batch in batches)
-    estimates = {"ours": [], "ours_bfloat16": [], "naive": []}
+    names = ("ours", "ours_bfloat16", *baselines)
+    estimates = {name: [] for name in names}
 
     def harness_estimate(name, ours_model):  # what harness.evaluate does per batch for the NLL
         def run():
@@ -177,38 +188,51 @@ def iwnll_benchmark(dataset: LMDataset, vocab_size: int, sentences: int, samples
                         lambda z: ours_model.log_likelihood(batch, z), mu, logvar, samples, chunk, generator))
         return run
 
+    def draws(index, mu):  # the standard-normal draws of the harness's estimator for batch `index`, in its order
+        generator = torch.Generator().manual_seed(index)
+        return torch.cat([sample_gaussian(torch.zeros_like(mu), torch.zeros_like(mu), min(chunk, samples - start),
+                                          generator) for start in range(0, samples, chunk)])
+
     def naive():
         with torch.no_grad():
             for index, batch in enumerate(batches):
                 mu, logvar = model.posterior(batch)
-                generator = torch.Generator().manual_seed(index)  # the same draws, in the same order
-                eps = torch.cat([sample_gaussian(torch.zeros_like(mu), torch.zeros_like(logvar),
-                                                 min(chunk, samples - start), generator)
-                                 for start in range(0, samples, chunk)])
-                estimates["naive"].append(naive_iw_log_marginal(model, batch, mu, logvar, eps))
+                estimates["naive"].append(naive_iw_log_marginal(model, batch, mu, logvar, draws(index, mu)))
 
-    with torch.no_grad():  # warm-up: the first decoder calls of a shape pay oneDNN's primitive creation
+    def he_style():
+        with torch.no_grad():
+            for index, batch in enumerate(batches):
+                eps = draws(index, torch.zeros(batch.size, arch.z_dim, device=device))
+                estimates["he_style"].append(he_style_iw_log_marginal(model, batch, eps, he_samples_per_pass))
+
+    with torch.no_grad():  # warm-up: the first decoder calls of a shape pay oneDNN's / cuDNN's set-up
         mu, logvar = model.posterior(batches[0])
         for warm in (model, model_bfloat16):
             importance_weighted_log_marginal(lambda z: warm.log_likelihood(batches[0], z), mu, logvar, chunk, chunk)
-        naive_iw_log_marginal(model, batches[0], mu, logvar, torch.randn(2, *mu.shape))
-    runners = {"ours": harness_estimate("ours", model), "ours_bfloat16": harness_estimate("ours_bfloat16", model_bfloat16),
-               "naive": naive}
+        naive_iw_log_marginal(model, batches[0], mu, logvar, torch.randn(2, *mu.shape, device=device))
+        he_style_iw_log_marginal(model, batches[0], torch.randn(2, *mu.shape, device=device), he_samples_per_pass)
+    available = {"ours": harness_estimate("ours", model), "ours_bfloat16": harness_estimate("ours_bfloat16", model_bfloat16),
+                 "naive": naive, "he_style": he_style}
+    runners = {name: available[name] for name in names}
     runs = {name: [] for name in runners}
     for _ in range(repeats):  # interleaved, so that machine noise hits all alike
         for name, run in runners.items():
             estimates[name].clear()
-            runs[name].append(timed(run))
+            runs[name].append(timed(run, device))
     seconds = {name: statistics.median(values) for name, values in runs.items()}
-    a, b, c = (torch.cat(estimates[name]) for name in ("ours", "naive", "ours_bfloat16"))
+    values = {name: torch.cat(estimates[name]).cpu() for name in names}
+    reference = values[baselines[0]]
     return {
         "sentences_per_second": {name: count / value for name, value in seconds.items()},
-        "seconds": seconds, "repeats": repeats, "sentences": count, "iw_samples": samples, "chunk": chunk, "batch_size": batch_size,
-        "mean_log_px": {"ours": float(a.mean()), "naive": float(b.mean()), "ours_bfloat16": float(c.mean())},
-        "max_abs_difference_log_px": float((a - b).abs().max()),
-        "bfloat16_max_abs_difference_log_px": float((c - b).abs().max()),
-        "speedup": seconds["naive"] / seconds["ours"],
-        "bfloat16_speedup": seconds["naive"] / seconds["ours_bfloat16"],
+        "seconds": seconds, "repeats": repeats, "sentences": count, "iw_samples": samples, "chunk": chunk,
+        "batch_size": batch_size, "baselines": list(baselines), "he_samples_per_pass": he_samples_per_pass,
+        "mean_log_px": {name: float(value.mean()) for name, value in values.items()},
+        "max_abs_difference_log_px": max(float((values["ours"] - values[name]).abs().max()) for name in baselines),
+        "bfloat16_max_abs_difference_log_px": float((values["ours_bfloat16"] - reference).abs().max()),
+        "speedup": seconds[baselines[0]] / seconds["ours"],
+        "bfloat16_speedup": seconds[baselines[0]] / seconds["ours_bfloat16"],
+        "speedup_vs": {name: seconds[name] / seconds["ours"] for name in baselines},
+        "bfloat16_speedup_vs": {name: seconds[name] / seconds["ours_bfloat16"] for name in baselines},
     }
 
 

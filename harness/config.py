@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import jsonschema
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +28,13 @@ class ConfigError(ValueError):
 
 
 def _validator_with_defaults():
-    """A jsonschema validator that fills in `default` values while validating (as snakemake.utils.validate)."""
+    """A jsonschema validator that fills in `default` values while validating (as snakemake.utils.validate).
+
+    jsonschema is imported here, not at the top: code that only rebuilds an already validated `RunConfig` (a
+    training or evaluation process, the GPU campaign on an image without jsonschema) does not need it.
+    """
+    import jsonschema
+
     base = jsonschema.Draft202012Validator
 
     def set_defaults(validator, properties, instance, schema):

@@ -39,8 +39,7 @@ def evaluate_model(model, dataset: LMDataset, run: RunConfig, device, progress: 
     """Both protocols' metrics for `model` on `dataset`."""
     model.eval()
     cfg = run.evaluate
-    generator = torch.Generator(device=device)
-    generator.manual_seed(run.seed)
+    generator = torch.Generator().manual_seed(run.seed)  # CPU draws: the same samples on every device
     torch.manual_seed(run.seed)  # methods that draw noise inside `posterior` (SA-VAE's SVI) use the global RNG
     parts: dict[str, list[torch.Tensor]] = {key: [] for key in (
         "log_px", "kl", "recon", "mu", "logvar", "paper_recon", "paper_kl", "paper_mu", "paper_logvar", "lengths")}
@@ -149,7 +148,8 @@ def evaluate_run(model_path: Path, data_dir: Path, out_path: Path, run: RunConfi
         "data": data_description(run, data_dir, summary["train_sentences"], test),
         "metrics": {"uniform": result["uniform"], "paper": result["paper"]},
         "config": run.to_dict(),
-        "training": {k: summary[k] for k in ("selected_epoch", "select_by", "steps", "history", "code_version")},
+        "training": {k: summary.get(k) for k in ("selected_epoch", "select_by", "epochs_completed", "stopped_early",
+                                                  "steps", "history", "code_version")},
         "code_version": code_version(),
         "versions": environment_info(),
         "device": str(device),

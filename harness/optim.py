@@ -39,9 +39,6 @@ class Optimisation:
     def minimise(self, per_sentence_loss: torch.Tensor, step: int, groups: tuple[str, ...] | None = None) -> float:
         """One gradient step on `groups` (all by default) for the reduced loss; returns the loss value."""
         loss = self.reduce(per_sentence_loss)
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise TrainingDiverged(f"{self.where}: non-finite loss {value} at step {step}; no result was written")
         selected = list(self.optimizers) if groups is None else list(groups)
         for optimizer in self.optimizers.values():
             optimizer.zero_grad(set_to_none=True)
@@ -51,6 +48,11 @@ class Optimisation:
             torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
         for name in selected:
             self.optimizers[name].step()
+        # read the loss only now: on a GPU this is the step's one wait, after every kernel of it has been queued.
+        # A non-finite loss has just corrupted the weights, so the run stops here, before anything is saved.
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise TrainingDiverged(f"{self.where}: non-finite loss {value} at step {step}; no result was written")
         return value
 
     def state_dict(self) -> dict:

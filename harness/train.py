@@ -111,8 +111,48 @@ def validation_loss(model, dataset, batch_size: int, device, task: Task = LM_TAS
     return total / max(count, 1)
 
 
+class EpochSums:
+    """Running sums of an epoch's per-sentence terms, kept on the model's device: adding a batch does not wait for
+    the GPU; the values are read once, at the end of the epoch."""
+
+    def __init__(self, device: torch.device):
+        self.totals = torch.zeros(3, dtype=torch.float64, device=device)  # loss, recon, kl
+        self.sentences = 0
+
+    def add(self, terms, sentences: int) -> None:
+        self.totals += torch.stack([terms.loss.detach().sum(), terms.recon.detach().sum(),
+                                    terms.kl.detach().sum()]).double()
+        self.sentences += sentences
+
+    def means(self) -> dict[str, float]:
+        loss, recon, kl = (self.totals / max(self.sentences, 1)).tolist()
+        return {"loss": loss, "recon": recon, "kl": kl}
+
+
+def rng_state(device: torch.device) -> dict:
+    """The global random states a run draws from on `device` (dropout, z noise): the CPU's, and the GPU's on CUDA."""
+    return {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+
+
+def set_rng_state(state: dict | torch.Tensor, device: torch.device) -> None:
+    if isinstance(state, torch.Tensor):  # a checkpoint from before GPU states were kept
+        state = {"cpu": state, "cuda": None}
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda":
+        if state.get("cuda") is None:
+            raise ValueError("this checkpoint was written by a CPU run and cannot resume exactly on a GPU")
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
 def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = True,
-              vectors_path: Path | None = None) -> dict:
+              vectors_path: Path | None = None, time_budget_s: float | None = None) -> dict:
+    """Train one run to `train.epochs` (resuming from a checkpoint of the same training config) and write the model.
+
+    time_budget_s: wall-clock seconds this call may train (and validate) for. Training stops before an epoch that
+    would not fit (judged by the mean epoch so far), or mid-epoch once the budget is spent; that last, partial
+    epoch is validated and may be selected like any other. The summary's `stopped_early` says so.
+    """
+    started_run = time.monotonic()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(run.device)
@@ -142,7 +182,7 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
         if checkpoint.get("fingerprint") == fingerprint:
             model.load_state_dict(checkpoint["model"])
             optimisation.load_state_dict(checkpoint["optimizer"])
-            torch.set_rng_state(checkpoint["torch_rng"])
+            set_rng_state(checkpoint["torch_rng"], device)
             generator.set_state(checkpoint["batch_rng"])
             state = checkpoint["state"]
             print(f"resuming {out_dir} from epoch {state['epoch']} (step {state['step']})", file=sys.stderr)
@@ -155,46 +195,68 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
     def valid_batches():
         return (batch.to(device) for batch in task.batches(valid_set, cfg.batch_size, shuffle=False, generator=None))
 
+    def over_budget(extra: float = 0.0) -> bool:
+        return time_budget_s is not None and time.monotonic() - started_run + extra > time_budget_s
+
+    stopped_early = None
+    epoch_seconds: list[float] = []  # wall time of each epoch of this call, validation included
     model.train()
     for epoch in range(state["epoch"], cfg.epochs):
-        started = time.perf_counter()
+        if epoch_seconds and over_budget(sum(epoch_seconds) / len(epoch_seconds)):
+            stopped_early = {"reason": "time budget", "budget_seconds": time_budget_s, "partial_epoch": None}
+            break
+        started, epoch_started = time.perf_counter(), time.monotonic()
         epoch_batches = list(task.batches(train_set, cfg.batch_size, shuffle=cfg.shuffle, generator=generator))
-        sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "sentences": 0}
+        sums = EpochSums(device)
         bar = tqdm(epoch_batches, desc=f"train {run.model.name} epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
                    unit="batch", file=sys.stderr, mininterval=progress_interval())
         optimisation.where = f"{run.model.name} on {run.dataset} (seed {run.seed}), epoch {epoch + 1}"
-        for batch in bar:
-            batch = batch.to(device)
-            terms = model.training_step(batch, state["step"], optimisation)
+        for done, batch in enumerate(bar, 1):
+            tokens = batch.num_predicted_tokens()  # counted on the CPU copy: no wait for the device
+            terms = model.training_step(batch.to(device), state["step"], optimisation)
             state["step"] += 1
-            state["train_tokens"] += int(batch.num_predicted_tokens())
-            sums["loss"] += float(terms.loss.detach().sum())
-            sums["recon"] += float(terms.recon.detach().sum())
-            sums["kl"] += float(terms.kl.detach().sum())
-            sums["sentences"] += batch.size
-            bar.set_postfix(recon=f"{float(terms.recon.detach().mean()):.2f}", kl=f"{float(terms.kl.detach().mean()):.2f}",
-                            beta=f"{terms.beta:.2f}", refresh=False)
-        model.on_epoch_end(epoch + 1, valid_batches)
+            state["train_tokens"] += tokens
+            sums.add(terms, batch.size)
+            if done % 25 == 0 and progress:  # reading values waits for the device: not every batch
+                bar.set_postfix(recon=f"{float(terms.recon.detach().mean()):.2f}",
+                                kl=f"{float(terms.kl.detach().mean()):.2f}", beta=f"{terms.beta:.2f}", refresh=False)
+            if done < len(epoch_batches) and over_budget():
+                stopped_early = {"reason": "time budget", "budget_seconds": time_budget_s,
+                                 "partial_epoch": {"epoch": epoch + 1, "batches": done, "of": len(epoch_batches)}}
+                break
+        bar.close()
+        if stopped_early is None:  # end-of-epoch hooks (e.g. Lagging VAE's MI check) only after a whole epoch
+            model.on_epoch_end(epoch + 1, valid_batches)
         state["train_seconds"] += time.perf_counter() - started
         valid = validation_loss(model, valid_set, cfg.batch_size, device, task)
-        n = max(sums["sentences"], 1)
-        state["history"].append({"epoch": epoch + 1, "step": state["step"], "train_loss": sums["loss"] / n,
-                                 "train_recon": sums["recon"] / n, "train_kl": sums["kl"] / n, "valid_loss": valid})
-        print(f"epoch {epoch + 1}: train recon {sums['recon'] / n:.2f} kl {sums['kl'] / n:.3f} | valid loss {valid:.2f}",
-              file=sys.stderr)
+        means = sums.means()
+        entry = {"epoch": epoch + 1, "step": state["step"], "train_loss": means["loss"], "train_recon": means["recon"],
+                 "train_kl": means["kl"], "valid_loss": valid}
+        if stopped_early is not None:
+            entry["partial"] = stopped_early["partial_epoch"]
+        state["history"].append(entry)
+        print(f"epoch {epoch + 1}{' (partial)' if stopped_early else ''}: train recon {means['recon']:.2f} "
+              f"kl {means['kl']:.3f} | valid loss {valid:.2f}", file=sys.stderr)
         if cfg.select_by == "last" or valid < state["best_loss"]:
             state["best_loss"] = valid
             state["best_state"] = {"epoch": epoch + 1, "model": copy.deepcopy(model.state_dict())}
+        epoch_seconds.append(time.monotonic() - epoch_started)
+        if stopped_early is not None:  # a partial epoch is not checkpointed: a resume restarts it
+            break
         state["epoch"] = epoch + 1
         save_torch_atomic(checkpoint_path, {"fingerprint": fingerprint, "model": model.state_dict(),
-                                            "optimizer": optimisation.state_dict(), "torch_rng": torch.get_rng_state(),
+                                            "optimizer": optimisation.state_dict(), "torch_rng": rng_state(device),
                                             "batch_rng": generator.get_state(), "state": state})
+    if state["best_state"] is None:
+        raise RuntimeError(f"{run.model.name}: no epoch was trained (time budget {time_budget_s} s)")
 
     summary = {
         "run_config": run.to_dict(),
         "fingerprint": fingerprint,
         "selected_epoch": state["best_state"]["epoch"],
         "select_by": cfg.select_by,
+        "epochs_completed": state["epoch"],
+        "stopped_early": stopped_early,
         "history": state["history"],
         "steps": state["step"],
         "train_sentences": len(train_set),
@@ -220,12 +282,16 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, type=Path, help="run folder")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                        help="stop training after this many wall-clock seconds (at an epoch boundary when the next "
+                             "epoch would not fit, else mid-epoch); train_log.json says where it stopped")
     parser.add_argument("--vectors", type=Path, default=None,
                         help="dialogue: word vectors that initialise the embedding (GloVe/word2vec text or .kv)")
     args = parser.parse_args(argv)
     set_threads(args.threads)
     run = RunConfig.from_dict(json.loads(args.run_config))
-    summary = train_run(run, args.data, args.out, progress=not args.no_progress, vectors_path=args.vectors)
+    summary = train_run(run, args.data, args.out, progress=not args.no_progress, vectors_path=args.vectors,
+                        time_budget_s=args.time_budget)
     print(f"trained {run.model.name} on {run.dataset} seed {run.seed}: {summary['steps']} steps, "
           f"{summary['train_tokens_per_second']:.0f} tokens/s", file=sys.stderr)
     return 0

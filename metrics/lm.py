@@ -34,8 +34,13 @@ def standard_normal_log_density(z: torch.Tensor) -> torch.Tensor:
 
 
 def sample_gaussian(mu: torch.Tensor, logvar: torch.Tensor, num_samples: int, generator=None) -> torch.Tensor:
-    """[S, B, Z] reparameterised samples z = mu + sigma * eps."""
-    eps = torch.randn((num_samples, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
+    """[S, B, Z] reparameterised samples z = mu + sigma * eps.
+
+    eps is drawn on the generator's device and moved to mu's: a CPU generator gives the same draws whether the
+    model runs on the CPU or a GPU, so a seed means the same Monte-Carlo estimate on every device.
+    """
+    where = generator.device if generator is not None else mu.device
+    eps = torch.randn((num_samples, *mu.shape), generator=generator, device=where, dtype=mu.dtype).to(mu.device)
     return mu.unsqueeze(0) + eps * (0.5 * logvar).exp().unsqueeze(0)
 
 

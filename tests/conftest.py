@@ -19,6 +19,33 @@ needs_mirror = pytest.mark.skipif(
 )
 
 
+def pytest_addoption(parser):
+    parser.addoption("--device", default="cpu",
+                     help="where the tests that take the `device` fixture run: cpu (default) or cuda; "
+                          "`python -m benchmarks.gpu_campaign` runs them on a GPU")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "device: takes the `device` fixture, so runs on the device given by --device")
+    name = config.getoption("--device")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise pytest.UsageError(f"--device {name}: no CUDA device is available")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:  # `-m device` selects exactly the tests that run on the chosen device
+        if "device" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.device)
+
+
+@pytest.fixture
+def device(request) -> torch.device:
+    """The device of `--device` (cpu unless asked): tests taking it compare that device's results with the CPU's."""
+    from harness.io import resolve_device
+
+    return resolve_device(request.config.getoption("--device"))  # on a GPU: set up as the harness runs there
+
+
 def make_batch(rows: list[list[int]]):
     """A Batch from word-id rows (ids >= 4), adding <s>=2 and </s>=3 and padding with 0."""
     from harness.data.lm_dataset import Batch

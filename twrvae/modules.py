@@ -117,8 +117,9 @@ class LatentDecoder(nn.Module):
         hidden, _ = self.hidden_states(inputs, z)
         real = length_mask(lengths - 1, inputs.size(1))
         token_nll = self.output_nll(hidden[real], targets[real])
-        rows = torch.arange(tokens.size(0), device=tokens.device).unsqueeze(1).expand_as(real)[real]
-        return -torch.zeros(tokens.size(0), device=tokens.device, dtype=token_nll.dtype).index_add_(0, rows, token_nll)
+        # per-position losses back into [N, T], then a row sum: deterministic on a GPU too, where index_add_
+        # accumulates with atomics in no fixed order
+        return -token_nll.new_zeros(real.shape).masked_scatter(real, token_nll).sum(1)
 
     def output_nll(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """-log p(target | state) [N] for decoder states [N, H], the V-wide logits made OUTPUT_ROWS rows at a time

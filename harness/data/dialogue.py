@@ -48,6 +48,7 @@ CLI: ``python -m harness.data.dialogue --dataset dailydialog --raw data/raw --ou
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -59,7 +60,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from nltk.tokenize import WordPunctTokenizer
 
 from harness.data.fetch import manifest_path, sha256_file
 from harness.data.preprocess import _resolve_splits, add_source_arguments
@@ -79,12 +79,17 @@ MAX_UTT_LEN = 40  # the reference's maxlen: tokens of an utterance, <s> and </s>
 EOU = "__eou__"
 SWDA_CALLERS = ("A", "B")
 
-_TOKENIZER = WordPunctTokenizer()
+@functools.cache
+def _tokenizer():
+    """nltk is imported on first use: training and evaluation read processed files and do not need it."""
+    from nltk.tokenize import WordPunctTokenizer
+
+    return WordPunctTokenizer()
 
 
 def tokenize(text: str) -> list[str]:
     """The reference's tokenisation: ``nltk.WordPunctTokenizer().tokenize(text.lower())``."""
-    return _TOKENIZER.tokenize(text.lower())
+    return _tokenizer().tokenize(text.lower())
 
 
 @dataclass

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from benchmarks.__main__ import equal_length_batch, main as benchmark_main
-from benchmarks.naive_iwnll import naive_iw_log_marginal
+from benchmarks.naive_iwnll import he_style_iw_log_marginal, naive_iw_log_marginal
 from benchmarks.original_style import OriginalStyleTWRVAE
 from conftest import make_batch, tiny_model
 from metrics.lm import importance_weighted_log_marginal, sample_gaussian
@@ -41,7 +41,7 @@ def test_the_original_style_step_differs_on_padded_batches_as_the_original_does(
     assert a != pytest.approx(float(original.loss(batch.tokens.t()).detach()), rel=1e-4)
 
 
-def test_the_naive_loop_gives_the_batched_estimate_on_the_same_draws():
+def test_the_naive_and_he_style_loops_give_the_batched_estimate_on_the_same_draws():
     model = tiny_model("twr-vae", vocab_size=12).eval()
     batch = make_batch([[4, 5, 6], [7, 8, 9, 10, 11], [5]])
     with torch.no_grad():
@@ -51,8 +51,10 @@ def test_the_naive_loop_gives_the_batched_estimate_on_the_same_draws():
         generator = torch.Generator().manual_seed(0)
         eps = torch.cat([sample_gaussian(torch.zeros_like(mu), torch.zeros_like(logvar), n, generator) for n in (5, 5, 2)])
         naive = naive_iw_log_marginal(model, batch, mu, logvar, eps)
+        he_style = he_style_iw_log_marginal(model, batch, eps, samples_per_pass=5)
         other = naive_iw_log_marginal(model, batch, mu, logvar, torch.randn_like(eps))
     assert torch.allclose(batched, naive, atol=1e-5)
+    assert torch.allclose(batched, he_style, atol=1e-5)  # one sentence at a time, unpadded: the same estimate
     assert not torch.allclose(batched, other, atol=1e-3)  # the comparison can fail: other draws, other estimate
 
 

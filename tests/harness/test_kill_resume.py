@@ -7,7 +7,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -27,8 +26,25 @@ def run_config_json() -> str:
     return json.dumps(ExperimentConfig.from_mapping(config).runs()[0].to_dict())
 
 
-def train_process(data: Path, out: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "harness.train", "--run-config", run_config_json(), "--data",
+# The killed process SIGKILLs itself in the middle of its second epoch (200 sentences / batch 2 = 100 updates per
+# epoch): deterministic, unlike a kill sent after some sleep, and still a real SIGKILL that no handler can catch.
+KILL_AT_UPDATE = 150
+SELF_KILLING_TRAINER = f"""
+import os, signal, sys
+from harness import optim, train
+real_minimise = optim.Optimisation.minimise
+def minimise(self, loss, step, groups=None):
+    if step == {KILL_AT_UPDATE}:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_minimise(self, loss, step, groups)
+optim.Optimisation.minimise = minimise
+sys.exit(train.main(sys.argv[1:]))
+"""
+
+
+def train_process(data: Path, out: Path, kill_mid_epoch: bool = False) -> subprocess.Popen:
+    program = ["-c", SELF_KILLING_TRAINER] if kill_mid_epoch else ["-m", "harness.train"]
+    return subprocess.Popen([sys.executable, *program, "--run-config", run_config_json(), "--data",
                              str(data), "--out", str(out), "--threads", "1", "--no-progress"],
                             cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
@@ -43,17 +59,11 @@ def test_sigkill_mid_epoch_then_rerun_gives_the_uninterrupted_result(tmp_path):
     assert straight.wait(timeout=600) == 0, straight.stdout.read()
 
     killed = tmp_path / "killed"
-    process = train_process(data, killed)
-    deadline = time.monotonic() + 600
-    while not (killed / CHECKPOINT).exists():  # epoch 1 done: the process is now inside epoch 2
-        assert process.poll() is None and time.monotonic() < deadline, "training ended before its first checkpoint"
-        time.sleep(0.02)
-    time.sleep(0.3)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=60)
-    assert process.returncode == -signal.SIGKILL
+    process = train_process(data, killed, kill_mid_epoch=True)
+    process.wait(timeout=600)
+    assert process.returncode == -signal.SIGKILL, process.stdout.read()
     checkpoint = torch.load(killed / CHECKPOINT, weights_only=False)
-    assert checkpoint["state"]["epoch"] == 1, "the kill was meant to land inside epoch 2"
+    assert checkpoint["state"]["epoch"] == 1 and checkpoint["state"]["step"] == 100  # the kill landed in epoch 2
     assert not (killed / MODEL).exists() and not (killed / "train_log.json").exists()
 
     resumed = train_process(data, killed)

@@ -29,10 +29,10 @@ def test_bfloat16_reaches_the_decoder_only_and_float32_restores_it():
     assert model.decoder.compute_dtype is None
 
 
-def test_bfloat16_losses_are_close_to_float32_and_differ_from_them():
+def test_bfloat16_losses_are_close_to_float32_and_differ_from_them(device):
     torch.manual_seed(0)
-    model = TWRVAE(60, ARCH, TWRVAEOptions()).eval()
-    batch = toy_batch()
+    model = TWRVAE(60, ARCH, TWRVAEOptions()).eval().to(device)
+    batch = toy_batch().to(device)
     exact = loss_of(model, batch)
     set_compute_precision(model, "bfloat16")
     reduced = loss_of(model, batch)
@@ -41,11 +41,11 @@ def test_bfloat16_losses_are_close_to_float32_and_differ_from_them():
     assert torch.allclose(reduced, exact, rtol=1e-2)
 
 
-def test_bfloat16_training_keeps_float32_weights_and_gradients():
+def test_bfloat16_training_keeps_float32_weights_and_gradients(device):
     torch.manual_seed(0)
-    model = TWRVAE(60, ARCH, TWRVAEOptions())
+    model = TWRVAE(60, ARCH, TWRVAEOptions()).to(device)
     set_compute_precision(model, "bfloat16")
-    loss_of(model, toy_batch()).sum().backward()
+    loss_of(model, toy_batch().to(device)).sum().backward()
     for name, parameter in model.named_parameters():
         assert parameter.dtype == torch.float32, name
         assert parameter.grad is not None and parameter.grad.dtype == torch.float32, name

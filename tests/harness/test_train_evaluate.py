@@ -11,7 +11,8 @@ import torch
 
 from conftest import FIXTURES
 from harness import train as train_module
-from harness.config import ExperimentConfig
+from harness.config import (ArchitectureConfig, DataOptions, EvaluateConfig, ExperimentConfig, ModelEntry, RunConfig,
+                            TrainConfig)
 from harness.data.preprocess import preprocess_lm
 from harness.evaluate import evaluate_run
 from harness.train import MODEL, TRAIN_LOG, TrainingDiverged, train_run
@@ -25,9 +26,14 @@ def ptb_sample(tmp_path_factory) -> Path:
     return root / "processed"
 
 
-def tiny_run(model="twr-vae", epochs=2, **train):
-    config = {
-        "device": "cpu",
+def tiny_run(model="twr-vae", epochs=2, device="cpu", **train):
+    """A validated run config of the committed sample (ExperimentConfig: schema defaults, checks)."""
+    return ExperimentConfig.from_mapping(tiny_config(model, epochs, device, **train)).runs()[0]
+
+
+def tiny_config(model="twr-vae", epochs=2, device="cpu", **train) -> dict:
+    return {
+        "device": device,
         "models": [model],
         "data_options": {"ptb": {"max_train_sentences": 120, "max_test_sentences": 30}},
         "architecture": {"emb_dim": 16, "hidden_dim": 16, "z_dim": 4},
@@ -36,7 +42,16 @@ def tiny_run(model="twr-vae", epochs=2, **train):
         "model_defs": {"twr-vae": {"method": "twr-vae", "paper_name": "TWR-VAE"},
                        "basic": {"method": "vae-rnn"}},
     }
-    return ExperimentConfig.from_mapping(config).runs()[0]
+
+
+def device_run(device: torch.device, epochs: int) -> RunConfig:
+    """The same run built without the schema (the GPU image has no jsonschema): the typed config's own defaults."""
+    config = tiny_config(epochs=epochs)
+    return RunConfig(experiment="smoke", dataset="ptb", seed=1, device=device.type,
+                     data=DataOptions(**config["data_options"]["ptb"]),
+                     architecture=ArchitectureConfig(**config["architecture"]), train=TrainConfig(**config["train"]),
+                     evaluate=EvaluateConfig(**config["evaluate"]),
+                     model=ModelEntry(name="twr-vae", **config["model_defs"]["twr-vae"]))
 
 
 def metric_values(path: Path) -> dict:
@@ -61,16 +76,16 @@ def test_training_and_evaluation_write_complete_results(ptb_sample, tmp_path):
     assert payload["config"]["seed"] == 1 and payload["code_version"] and payload["timing"]["train_seconds"] > 0
 
 
-def test_same_seed_gives_identical_metrics(ptb_sample, tmp_path):
-    run = tiny_run(epochs=1)
+def test_same_seed_gives_identical_metrics(ptb_sample, tmp_path, device):
+    run = device_run(device, epochs=1)
     for name in ("a", "b"):
         train_run(run, ptb_sample, tmp_path / name, progress=False)
         evaluate_run(tmp_path / name / MODEL, ptb_sample, tmp_path / name / "metrics.json", progress=False)
     assert metric_values(tmp_path / "a" / "metrics.json") == metric_values(tmp_path / "b" / "metrics.json")
 
 
-def test_a_killed_run_resumes_to_the_same_result(ptb_sample, tmp_path, monkeypatch):
-    run = tiny_run(epochs=2)
+def test_a_killed_run_resumes_to_the_same_result(ptb_sample, tmp_path, monkeypatch, device):
+    run = device_run(device, epochs=2)
     train_run(run, ptb_sample, tmp_path / "straight", progress=False)
 
     real_save = train_module.save_torch_atomic
@@ -124,3 +139,35 @@ def test_the_optimizer_is_a_config_choice():
     assert isinstance(Optimisation({"all": params}, TrainConfig()).optimizers["all"], torch.optim.Adam)
     sgd = Optimisation({"all": params}, TrainConfig(optimizer="sgd", lr=1.0)).optimizers["all"]
     assert isinstance(sgd, torch.optim.SGD) and sgd.param_groups[0]["lr"] == 1.0
+
+
+def test_the_run_built_without_the_schema_is_the_validated_one():
+    assert device_run(torch.device("cpu"), epochs=2).to_dict() == tiny_run(epochs=2).to_dict()
+
+
+def test_a_spent_time_budget_stops_mid_epoch_and_says_so(ptb_sample, tmp_path):
+    summary = train_run(tiny_run(epochs=3), ptb_sample, tmp_path, progress=False, time_budget_s=0.0)
+    assert summary["stopped_early"] == {"reason": "time budget", "budget_seconds": 0.0,
+                                        "partial_epoch": {"epoch": 1, "batches": 1, "of": 8}}
+    assert summary["epochs_completed"] == 0 and summary["steps"] == 1 and summary["selected_epoch"] == 1
+    assert summary["history"][0]["partial"] == {"epoch": 1, "batches": 1, "of": 8}
+    assert (tmp_path / MODEL).exists() and not (tmp_path / "checkpoint.pt").exists()
+
+
+@pytest.mark.parametrize("budget, epochs_completed", [(15.0, 1), (25.0, 2), (None, 3)])
+def test_a_time_budget_stops_before_an_epoch_that_would_not_fit(ptb_sample, tmp_path, monkeypatch, budget,
+                                                                  epochs_completed):
+    # a fake clock on which only validation takes time, 10 s per epoch: deterministic whatever the machine
+    clock = {"now": 0.0}
+    real_validation = train_module.validation_loss
+
+    def slow_validation(*args, **kwargs):
+        clock["now"] += 10.0
+        return real_validation(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "validation_loss", slow_validation)
+    monkeypatch.setattr(train_module.time, "monotonic", lambda: clock["now"])
+    summary = train_run(tiny_run(epochs=3), ptb_sample, tmp_path, progress=False, time_budget_s=budget)
+    assert summary["epochs_completed"] == epochs_completed == len(summary["history"])
+    assert summary["stopped_early"] == (None if budget is None else
+                                        {"reason": "time budget", "budget_seconds": budget, "partial_epoch": None})

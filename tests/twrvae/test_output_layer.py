@@ -51,3 +51,40 @@ def test_rows_must_be_positive():
     hidden, weight, bias, targets = problem()
     with pytest.raises(ValueError, match="rows must be positive"):
         linear_cross_entropy(hidden, weight, bias, targets, rows=0)
+
+
+def decoder_output_problem(device, compute_dtype=None):
+    """The decoder's own output layer on `device`, over more rows than one of its blocks there (16,384 on a GPU,
+    256 on a CPU), against the plain float64 computation on the CPU: values and gradients."""
+    from twrvae.modules import LatentDecoder
+
+    decoder = LatentDecoder(300, 8, 32, 4, 1, 0.0, "lstm")
+    decoder.compute_dtype = compute_dtype
+    hidden, weight, bias, targets = problem(n=LatentDecoder.OUTPUT_ROWS_GPU + 1000, h=32, v=300, dtype=torch.float32)
+    with torch.no_grad():
+        decoder.out.weight.copy_(weight)
+        decoder.out.bias.copy_(bias)
+    upstream = torch.rand(hidden.size(0), generator=torch.Generator().manual_seed(1))
+    reference = F.cross_entropy(F.linear(hidden.double(), weight.double(), bias.double()), targets, reduction="none")
+    expected = torch.autograd.grad((reference * upstream.double()).sum(), (hidden, weight, bias))
+    decoder = decoder.to(device)
+    on_device = hidden.detach().to(device).requires_grad_()
+    got = decoder.output_nll(on_device, targets.to(device))
+    grads = torch.autograd.grad((got * upstream.to(device)).sum(), (on_device, decoder.out.weight, decoder.out.bias))
+    return got, grads, reference, expected
+
+
+def test_on_the_device_the_decoders_output_layer_matches_the_cpu_in_float32(device):
+    got, grads, reference, expected = decoder_output_problem(device)
+    assert got.dtype == torch.float32 and got.device.type == device.type
+    torch.testing.assert_close(got.cpu().double(), reference, rtol=1e-5, atol=1e-4)
+    for a, b in zip(grads, expected):  # the weight gradient sums 17k rows: float32 accumulation
+        torch.testing.assert_close(a.cpu().double(), b.double(), rtol=1e-4, atol=1e-4)
+
+
+def test_on_the_device_bfloat16_operands_stay_close_to_float32(device):
+    got, grads, reference, expected = decoder_output_problem(device, torch.bfloat16)
+    assert got.dtype == torch.float32 and not torch.equal(got.cpu().double(), reference)
+    torch.testing.assert_close(got.cpu().double(), reference, rtol=2e-2, atol=5e-2)
+    assert all(torch.isfinite(g).all() for g in grads)
+    assert float((grads[1].cpu().double() - expected[1]).norm() / expected[1].norm()) < 2e-2
