@@ -70,5 +70,6 @@ def run_correctness(device: str, out: Path, timeout_s: float) -> dict:
                   f"pytest exited with {returncode} and no failed test (see {log.name}): "
                   + (log.read_text()[-1000:] if log.is_file() else ""))
     return {"status": "passed" if ok else "failed", "reason": reason, "counts": counts, "failed": failed,
-            "tests": tests, "command": " ".join(command[1:]), "seconds": time.perf_counter() - started,
+            "tests": tests, "command": " ".join(command[1:]).replace(str(out), "<out>"),
+            "seconds": time.perf_counter() - started,
             "log": log.name}

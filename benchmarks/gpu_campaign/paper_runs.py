@@ -89,7 +89,8 @@ def train_and_evaluate(run: RunConfig, run_dir: Path, data_dir: Path, train_seco
     training.pop("evaluate")  # as the workflow passes it: evaluation settings do not touch training
     status = _step([sys.executable, "-m", "harness.train", "--run-config", json.dumps(training), "--out", str(run_dir),
                     "--time-budget", str(train_seconds), *common], run_dir / "train.log", deadline)
-    record: dict = {"model": run.model.name, "paper_name": run.model.paper_name, "train": status}
+    record: dict = {"model": run.model.name, "paper_name": run.model.paper_name, "epochs_planned": run.train.epochs,
+                    "train": status}
     if status != "ok":
         announce(f"{run.model.name}: training {status}")
         return {**record, "status": f"training {status}", "log_tail": _tail(run_dir / "train.log")}

@@ -119,3 +119,18 @@ def test_a_failed_phase_1_names_the_test_and_stops_the_later_phases(tmp_path, mo
     assert code == 1
     assert phase(tmp_path, 1)["failed"] == ["tests/x.py::test_y"]
     assert [phase(tmp_path, n)["status"] for n in (2, 3)] == ["skipped", "skipped"]
+
+
+def test_the_bundle_becomes_reference_results_and_a_table_with_their_provenance(tiny_campaign, tmp_path):
+    from benchmarks.gpu_campaign.reference import import_reference
+
+    root, _ = tiny_campaign
+    dest = import_reference([root / "campaign.tar.gz"], tmp_path / "reference")
+    assert dest.name == "cpu" and {path.name for path in dest.iterdir()} >= {"phase1.json", "phase2.json",
+                                                                            "phase3.json", "ptb", "table2.tex"}
+    assert sorted(path.parent.parent.name for path in dest.glob("ptb/*/seed1/metrics.json")) == sorted(
+        phase(root, 3)["runs"])
+    table = (dest / "table2.tex").read_text()
+    epochs = phase(root, 3)["runs"]["twr-vae"]["epochs_completed"]
+    assert "Reference runs of the GPU campaign on" in table and f"TWR-VAE {epochs}" in table
+    assert str(root) not in (dest / "phase1.json").read_text()  # no path of the machine that ran it
