@@ -247,8 +247,6 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
         save_torch_atomic(checkpoint_path, {"fingerprint": fingerprint, "model": model.state_dict(),
                                             "optimizer": optimisation.state_dict(), "torch_rng": rng_state(device),
                                             "batch_rng": generator.get_state(), "state": state})
-    if state["best_state"] is None:
-        raise RuntimeError(f"{run.model.name}: no epoch was trained (time budget {time_budget_s} s)")
 
     summary = {
         "run_config": run.to_dict(),
