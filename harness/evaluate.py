@@ -54,7 +54,7 @@ def evaluate_model(model, dataset: LMDataset, run: RunConfig, device, progress: 
         parts["kl"].append(gaussian_kl_standard_normal(mu, logvar))
         parts["mu"].append(mu)
         parts["logvar"].append(logvar)
-        terms = model.paper_protocol_terms(batch)
+        terms = model.paper_protocol_terms(batch, (mu, logvar))  # the same posterior under both protocols
         parts["paper_recon"].append(terms.recon)
         parts["paper_kl"].append(terms.kl)
         parts["paper_mu"].append(terms.mi_mu)

@@ -108,8 +108,12 @@ class TextVAE(Method):
         """log p(z) under the standard normal prior, summed over the last dimension."""
         return torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
 
-    def paper_protocol_terms(self, batch) -> PaperProtocolTerms:
-        """Default: reconstruction at the posterior mean, KL of the fed latent, MI from the same posterior."""
-        mu, logvar = self.posterior(batch)
+    def paper_protocol_terms(self, batch, posterior: tuple[torch.Tensor, torch.Tensor] | None = None) -> PaperProtocolTerms:
+        """Default: reconstruction at the posterior mean, KL of the fed latent, MI from the same posterior.
+
+        `posterior`: (mu, logvar) of `self.posterior(batch)` when the caller has it already: evaluation passes the
+        one it scores the uniform protocol with, so that a stochastic posterior (SA-VAE's SVI refinement) is the
+        same under both protocols."""
+        mu, logvar = self.posterior(batch) if posterior is None else posterior
         recon = -self.log_likelihood(batch, mu.unsqueeze(0))[0]
         return PaperProtocolTerms(recon, gaussian_kl_standard_normal(mu, logvar), mu, logvar)

@@ -133,9 +133,10 @@ class TWRVAE(TextVAE):
     def greedy_decode(self, z: torch.Tensor, max_length: int) -> list[list[int]]:
         return self.decoder.greedy(z, max_length)
 
-    def paper_protocol_terms(self, batch) -> PaperProtocolTerms:
+    def paper_protocol_terms(self, batch, posterior=None) -> PaperProtocolTerms:
         """As lang_model/main.py `reconstruction`: recon at the posterior mean, the timestep-averaged KL, and MI
-        from the last timestep's posterior q(z_T|x) (whatever z_mode)."""
+        from the last timestep's posterior q(z_T|x) (whatever z_mode). `posterior` is not needed: TWR-VAE's is
+        deterministic and its timestep posteriors are computed here anyway."""
         mu_t, logvar_t, real = self.timestep_posteriors(batch)
         mu, _ = self.decoder_posterior(mu_t, logvar_t, real, batch.lengths)
         recon = -self.decoder.token_log_likelihood(batch.tokens, batch.lengths, mu)

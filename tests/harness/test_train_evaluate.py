@@ -40,7 +40,8 @@ def tiny_config(model="twr-vae", epochs=2, device="cpu", **train) -> dict:
         "train": {"epochs": epochs, "batch_size": 16, "lr": 0.003, **train},
         "evaluate": {"iw_samples": 6, "iw_chunk": 4, "batch_size": 16, "mi_samples": 2},
         "model_defs": {"twr-vae": {"method": "twr-vae", "paper_name": "TWR-VAE"},
-                       "basic": {"method": "vae-rnn"}},
+                       "basic": {"method": "vae-rnn"},
+                       "sa": {"method": "sa-vae", "options": {"svi_steps": 3}}},
     }
 
 
@@ -171,3 +172,10 @@ def test_a_time_budget_stops_before_an_epoch_that_would_not_fit(ptb_sample, tmp_
     assert summary["epochs_completed"] == epochs_completed == len(summary["history"])
     assert summary["stopped_early"] == (None if budget is None else
                                         {"reason": "time budget", "budget_seconds": budget, "partial_epoch": None})
+
+
+def test_a_stochastic_posterior_is_scored_once_under_both_protocols(ptb_sample, tmp_path):
+    # SA-VAE refines q(z|x) with noisy SVI steps: both protocols must score the same refined posterior
+    train_run(tiny_run("sa", epochs=1), ptb_sample, tmp_path, progress=False)
+    payload = evaluate_run(tmp_path / MODEL, ptb_sample, tmp_path / "metrics.json", progress=False)
+    assert payload["metrics"]["paper"]["KL"] == pytest.approx(payload["metrics"]["uniform"]["KL"], rel=1e-12)
