@@ -139,6 +139,7 @@ class TrainConfig:
     loss_reduction: str = "sum"
     shuffle: bool = True
     select_by: str = "valid_loss"
+    validate_every: int = 1  # epochs 1, 1 + N, 1 + 2N, ... are validated (the original TWR-VAE code: N = 10)
     precision: str = "float32"  # float32 | bfloat16 (harness.precision)
 
 

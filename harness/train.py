@@ -198,12 +198,21 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
     def over_budget(extra: float = 0.0) -> bool:
         return time_budget_s is not None and time.monotonic() - started_run + extra > time_budget_s
 
+    def validate_and_select(entry: dict) -> None:
+        """Validation loss of the current weights into `entry`; keep them if they are the best so far."""
+        entry["valid_loss"] = validation_loss(model, valid_set, cfg.batch_size, device, task)
+        if cfg.select_by == "valid_loss" and entry["valid_loss"] < state["best_loss"]:
+            state["best_loss"] = entry["valid_loss"]
+            state["best_state"] = {"epoch": entry["epoch"], "model": copy.deepcopy(model.state_dict())}
+
     stopped_early = None
     epoch_seconds: list[float] = []  # wall time of each epoch of this call, validation included
     model.train()
     for epoch in range(state["epoch"], cfg.epochs):
         if epoch_seconds and over_budget(sum(epoch_seconds) / len(epoch_seconds)):
             stopped_early = {"reason": "time budget", "budget_seconds": time_budget_s, "partial_epoch": None}
+            if state["history"][-1]["valid_loss"] is None:  # the run ends here: its last weights are a candidate
+                validate_and_select(state["history"][-1])
             break
         started, epoch_started = time.perf_counter(), time.monotonic()
         epoch_batches = list(task.batches(train_set, cfg.batch_size, shuffle=cfg.shuffle, generator=generator))
@@ -228,18 +237,19 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
         if stopped_early is None:  # end-of-epoch hooks (e.g. Lagging VAE's MI check) only after a whole epoch
             model.on_epoch_end(epoch + 1, valid_batches)
         state["train_seconds"] += time.perf_counter() - started
-        valid = validation_loss(model, valid_set, cfg.batch_size, device, task)
         means = sums.means()
         entry = {"epoch": epoch + 1, "step": state["step"], "train_loss": means["loss"], "train_recon": means["recon"],
-                 "train_kl": means["kl"], "valid_loss": valid}
+                 "train_kl": means["kl"], "valid_loss": None}
         if stopped_early is not None:
             entry["partial"] = stopped_early["partial_epoch"]
-        state["history"].append(entry)
-        print(f"epoch {epoch + 1}{' (partial)' if stopped_early else ''}: train recon {means['recon']:.2f} "
-              f"kl {means['kl']:.3f} | valid loss {valid:.2f}", file=sys.stderr)
-        if cfg.select_by == "last" or valid < state["best_loss"]:
-            state["best_loss"] = valid
+        if cfg.select_by == "last":
             state["best_state"] = {"epoch": epoch + 1, "model": copy.deepcopy(model.state_dict())}
+        if epoch % cfg.validate_every == 0 or stopped_early is not None:  # epochs 1, 1 + N, ... as the original
+            validate_and_select(entry)
+        state["history"].append(entry)
+        valid_text = "not validated" if entry["valid_loss"] is None else f"valid loss {entry['valid_loss']:.2f}"
+        print(f"epoch {epoch + 1}{' (partial)' if stopped_early else ''}: train recon {means['recon']:.2f} "
+              f"kl {means['kl']:.3f} | {valid_text}", file=sys.stderr)
         epoch_seconds.append(time.monotonic() - epoch_started)
         if stopped_early is not None:  # a partial epoch is not checkpointed: a resume restarts it
             break

@@ -1,4 +1,4 @@
-"""TWR-VAE for dialogue (Li et al. 2020, §3.4 and Eq. 7): the CVAE of Zhao et al. with the KL term applied to
+"""TWR-VAE for dialogue (Li et al. 2020, §4.2 and Eq. 7): the CVAE of Zhao et al. with the KL term applied to
 the posterior of *every* context-encoder timestep.
 
 For the context states c_1..c_n of the n context utterances,
@@ -7,8 +7,9 @@ For the context states c_1..c_n of the n context utterances,
 while the decoder is fed z ~ q(z|x, c_n) of the last state, and responses are generated with z ~ p(z|c_n).
 As ruizheliUOA/TWR-VAE dialogue_dd/models_dailydial.py (`sample_code_post`, `sample_code_prior`, `kl_loss`),
 which trains without the bag-of-words loss (bow_weight 0 by default here).
-Difference, on purpose: the original divides the summed KL by the padded context length J (10) for every
-dialogue; here the mean is over each dialogue's own n real utterances, so padding does not dilute it.
+Difference, on purpose: the original sums the KL over the batch's padded context length (the most utterances of
+any dialogue in the batch, at most 10), padding positions included, and divides by it for every dialogue; here
+the mean is over each dialogue's own n real utterances, so padding does not dilute it.
 """
 from __future__ import annotations
 

@@ -2,18 +2,21 @@
 
 Reads top to bottom like the paper:
   Eq. 3    every encoder state h_t defines a posterior q(z_t|x) = N(mu_t, diag sigma_t^2);
-  Eq. 5-6  the KL term is averaged over timesteps, (1/T) sum_t KL(q(z_t|x) || p(z)), instead of being
+  Eq. 3-4  the KL term is averaged over timesteps, (1/T) sum_t KL(q(z_t|x) || p(z)), instead of being
            applied to the last state only, and the decoder reconstructs x from z_T ~ q(z_T|x).
 The basic VAE-RNN is the special case `kl_timesteps="last"` (KL on q(z_T|x) only), optionally with KL
 annealing (Bowman et al. 2016). Variants (Table 2/3): z = mean or sum of the timestep samples, KL on the last
 25/50/75 % of timesteps, LSTM/GRU/vanilla RNN.
 
+Timesteps (option `timesteps`): by default ("own") a sentence's latent is read over its own T real timesteps
+(<s> w_1..w_n </s>): its KL is the mean over them, z_T is its own last state, "last P %" keeps round(T P / 100)
+(at least 1) of them, and its loss does not depend on which sentences share its batch. "padded" is the original
+code's arithmetic (ruizheliUOA/TWR-VAE lang_model/encoder.py): every sentence of a batch is read over the batch's
+padded length L, padding positions included -- the KL is summed over all L positions and divided by L, z and the
+MI posterior come from position L, mean/sum run over all L positions, "last P %" is the last round(L P / 100).
+Its length-sorted batches make the difference small but nonzero; config/paper.yaml uses "padded" for TWR-VAE.
+
 Differences from ruizheliUOA/TWR-VAE, on purpose:
-  * the original averages the KL over *padded* length (lang_model/encoder.py `loss`: sum / mu.shape[0]) and
-    takes z from the last *padded* position; here padding is masked, so a sentence's KL is the mean over its own
-    T real timesteps (<s> w_1..w_n </s>), z_T is its own last state, and its loss does not depend on which
-    sentences share its batch. The original's length-sorted batches make the difference small but nonzero.
-  * "last P %" keeps round(T * P / 100) (at least 1) of a sentence's own real timesteps, not of the padded length.
   * z_mode mean/sum: averaging/summing independent samples z_t ~ N(mu_t, sigma_t^2) is itself Gaussian,
     N(mean mu_t, sum sigma_t^2 / T^2) or N(sum mu_t, sum sigma_t^2); we sample that Gaussian directly, which is
     the same distribution and gives the exact q(z|x) of the decoder's latent for the IW-NLL.
@@ -33,6 +36,7 @@ from twrvae.modules import LatentDecoder, TimestepEncoder, length_mask
 
 KL_TIMESTEPS = {"all": None, "last": 0, "last25": 25, "last50": 50, "last75": 75}
 Z_MODES = ("normal", "mean", "sum")
+TIMESTEPS = ("own", "padded")
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class TWRVAEOptions:
     kl_warmup_steps: int = 0  # linear KL annealing over this many updates; 0 = none
     kl_start: float = 0.0  # beta at step 0 when annealing
     word_dropout: float = 0.0  # decoder input words replaced by <unk> with this rate (Bowman et al. 2016)
+    timesteps: str = "own"  # own: each sentence's real timesteps | padded: the batch's padded length (the original)
 
     def __post_init__(self):
         if self.rnn_type not in ("lstm", "gru", "rnn"):
@@ -55,6 +60,8 @@ class TWRVAEOptions:
             raise ConfigError("kl_warmup_steps must be >= 0 and kl_start in [0, 1]")
         if not 0.0 <= self.word_dropout < 1.0:
             raise ConfigError(f"word_dropout must be in [0, 1), got {self.word_dropout}")
+        if self.timesteps not in TIMESTEPS:
+            raise ConfigError(f"timesteps must be one of {TIMESTEPS}, got '{self.timesteps}'")
 
 
 @register_method("twr-vae")
@@ -70,9 +77,12 @@ class TWRVAE(TextVAE):
 
     # ---- Eq. 3: one posterior per encoder timestep
     def timestep_posteriors(self, batch):
-        """mu_t, logvar_t [B, L, Z] and the mask of real timesteps [B, L]."""
+        """mu_t, logvar_t [B, L, Z] and the number of timesteps T [B] each sentence's latent is read over: its own
+        length, or the batch's padded length L (`timesteps: padded`, the original code)."""
         mu_t, logvar_t = self.encoder(batch.tokens)
-        return mu_t, logvar_t, length_mask(batch.lengths, batch.tokens.size(1))
+        if self.options.timesteps == "padded":
+            return mu_t, logvar_t, torch.full_like(batch.lengths, batch.tokens.size(1))
+        return mu_t, logvar_t, batch.lengths
 
     def regularised_timesteps(self, lengths: torch.Tensor, max_len: int) -> torch.Tensor:
         """[B, L] bool: the timesteps whose KL enters the loss (all real ones for TWR-VAE)."""
@@ -86,7 +96,7 @@ class TWRVAE(TextVAE):
         positions = torch.arange(max_len, device=lengths.device).unsqueeze(0)
         return (positions < lengths.unsqueeze(1)) & (positions >= (lengths - keep).unsqueeze(1))
 
-    # ---- Eq. 5-6: timestep-wise KL, averaged
+    # ---- Eq. 3-4: timestep-wise KL, averaged
     def timestep_wise_kl(self, mu_t, logvar_t, lengths) -> torch.Tensor:
         """(1/|S|) sum_{t in S} KL(q(z_t|x) || N(0, I)) per sentence [B], S = regularised timesteps."""
         selected = self.regularised_timesteps(lengths, mu_t.size(1)).to(mu_t.dtype)
@@ -94,12 +104,16 @@ class TWRVAE(TextVAE):
         return (kl_t * selected).sum(1) / selected.sum(1)
 
     # ---- the latent fed to the decoder
-    def decoder_posterior(self, mu_t, logvar_t, real, lengths):
-        """Mean and log-variance [B, Z] of the Gaussian the decoder's z is drawn from (z_mode)."""
-        index = (lengths - 1).view(-1, 1, 1).expand(-1, 1, mu_t.size(2))
+    @staticmethod
+    def last_timestep(values, lengths):
+        """values [B, L, Z] at each sentence's last timestep T: [B, Z]."""
+        return values.gather(1, (lengths - 1).view(-1, 1, 1).expand(-1, 1, values.size(2))).squeeze(1)
+
+    def decoder_posterior(self, mu_t, logvar_t, lengths):
+        """Mean and log-variance [B, Z] of the Gaussian the decoder's z is drawn from (z_mode), over T = lengths."""
         if self.options.z_mode == "normal":  # z = z_T
-            return mu_t.gather(1, index).squeeze(1), logvar_t.gather(1, index).squeeze(1)
-        weight = real.to(mu_t.dtype).unsqueeze(2)
+            return self.last_timestep(mu_t, lengths), self.last_timestep(logvar_t, lengths)
+        weight = length_mask(lengths, mu_t.size(1)).to(mu_t.dtype).unsqueeze(2)
         mu_sum = (mu_t * weight).sum(1)
         var_sum = (logvar_t.exp() * weight).sum(1)
         if self.options.z_mode == "sum":
@@ -111,9 +125,9 @@ class TWRVAE(TextVAE):
         return linear_warmup(step, self.options.kl_warmup_steps, self.options.kl_start)
 
     def loss(self, batch, step: int) -> LossTerms:
-        mu_t, logvar_t, real = self.timestep_posteriors(batch)
-        kl = self.timestep_wise_kl(mu_t, logvar_t, batch.lengths)
-        mu, logvar = self.decoder_posterior(mu_t, logvar_t, real, batch.lengths)
+        mu_t, logvar_t, steps = self.timestep_posteriors(batch)
+        kl = self.timestep_wise_kl(mu_t, logvar_t, steps)
+        mu, logvar = self.decoder_posterior(mu_t, logvar_t, steps)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
         recon = -self.decoder.token_log_likelihood(batch.tokens, batch.lengths, z)
         beta = self.kl_weight(step)
@@ -121,8 +135,7 @@ class TWRVAE(TextVAE):
 
     # ---- evaluation interface
     def posterior(self, batch):
-        mu_t, logvar_t, real = self.timestep_posteriors(batch)
-        return self.decoder_posterior(mu_t, logvar_t, real, batch.lengths)
+        return self.decoder_posterior(*self.timestep_posteriors(batch))
 
     def log_likelihood(self, batch, z: torch.Tensor) -> torch.Tensor:
         samples, size = z.shape[0], z.shape[1]
@@ -137,9 +150,8 @@ class TWRVAE(TextVAE):
         """As lang_model/main.py `reconstruction`: recon at the posterior mean, the timestep-averaged KL, and MI
         from the last timestep's posterior q(z_T|x) (whatever z_mode). `posterior` is not needed: TWR-VAE's is
         deterministic and its timestep posteriors are computed here anyway."""
-        mu_t, logvar_t, real = self.timestep_posteriors(batch)
-        mu, _ = self.decoder_posterior(mu_t, logvar_t, real, batch.lengths)
+        mu_t, logvar_t, steps = self.timestep_posteriors(batch)
+        mu, _ = self.decoder_posterior(mu_t, logvar_t, steps)
         recon = -self.decoder.token_log_likelihood(batch.tokens, batch.lengths, mu)
-        kl = self.timestep_wise_kl(mu_t, logvar_t, batch.lengths)
-        index = (batch.lengths - 1).view(-1, 1, 1).expand(-1, 1, mu_t.size(2))
-        return PaperProtocolTerms(recon, kl, mu_t.gather(1, index).squeeze(1), logvar_t.gather(1, index).squeeze(1))
+        kl = self.timestep_wise_kl(mu_t, logvar_t, steps)
+        return PaperProtocolTerms(recon, kl, self.last_timestep(mu_t, steps), self.last_timestep(logvar_t, steps))

@@ -179,3 +179,25 @@ def test_a_stochastic_posterior_is_scored_once_under_both_protocols(ptb_sample, 
     train_run(tiny_run("sa", epochs=1), ptb_sample, tmp_path, progress=False)
     payload = evaluate_run(tmp_path / MODEL, ptb_sample, tmp_path / "metrics.json", progress=False)
     assert payload["metrics"]["paper"]["KL"] == pytest.approx(payload["metrics"]["uniform"]["KL"], rel=1e-12)
+
+
+def test_validation_every_n_epochs_selects_among_the_validated_ones(ptb_sample, tmp_path):
+    # the original TWR-VAE code validates at 0-based epochs 0, 10, 20, ...: here 1-based 1, 3, 5 for N = 2
+    summary = train_run(tiny_run(epochs=5, validate_every=2), ptb_sample, tmp_path, progress=False)
+    validated = [h["epoch"] for h in summary["history"] if h["valid_loss"] is not None]
+    assert validated == [1, 3, 5] and summary["selected_epoch"] in validated
+
+
+def test_a_budget_stop_validates_the_last_weights_even_off_schedule(ptb_sample, tmp_path, monkeypatch):
+    clock = {"now": 0.0}
+    real_step = train_module.Optimisation.minimise
+
+    def slow_step(self, *args, **kwargs):  # 1 s per update on a fake clock: 8 updates per epoch
+        clock["now"] += 1.0
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(train_module.Optimisation, "minimise", slow_step)
+    monkeypatch.setattr(train_module.time, "monotonic", lambda: clock["now"])
+    summary = train_run(tiny_run(epochs=6, validate_every=4), ptb_sample, tmp_path, progress=False, time_budget_s=20)
+    assert summary["epochs_completed"] == 2 and summary["stopped_early"]["partial_epoch"] is None
+    assert [h["valid_loss"] is not None for h in summary["history"]] == [True, True]  # epoch 2: at the stop

@@ -33,7 +33,7 @@ def test_twr_kl_is_the_mean_over_real_timesteps_and_basic_vae_uses_the_last():
     basic.load_state_dict(twr.state_dict())
     batch = make_batch([SHORT, LONG])
     with torch.no_grad():
-        mu_t, logvar_t, real = twr.timestep_posteriors(batch)
+        mu_t, logvar_t, _ = twr.timestep_posteriors(batch)
         per_step = gaussian_kl_standard_normal(mu_t, logvar_t)
         for row, length in enumerate(batch.lengths.tolist()):
             expected_twr = per_step[row, :length].mean()
@@ -92,3 +92,42 @@ def test_word_dropout_replaces_decoder_inputs_only_in_training():
     assert not torch.allclose(clean, noisy)
     with pytest.raises(ConfigError, match="word_dropout"):
         tiny_model("vae-rnn", word_dropout=1.5)
+
+
+def test_padded_timesteps_compute_the_original_codes_loss_on_a_padded_batch():
+    # benchmarks/original_style.py re-implements the original step: KL over the padded length, z from the last
+    # padded state; `timesteps: padded` must give its loss where the default ("own") does not
+    from benchmarks.original_style import OriginalStyleTWRVAE
+
+    batch = make_batch([[4, 5, 6, 7, 8, 9], [8], [5, 6, 4]])
+    losses = {}
+    for timesteps in ("own", "padded"):
+        model = tiny_model(timesteps=timesteps).eval()
+        torch.manual_seed(3)
+        losses[timesteps] = float(model.loss(batch, 0).loss.sum().detach())
+    original = OriginalStyleTWRVAE(12, 8, 16, 4, 0.0).copy_from(tiny_model()).eval()
+    torch.manual_seed(3)
+    expected = float(original.loss(batch.tokens.t()).detach())
+    assert losses["padded"] == pytest.approx(expected, rel=1e-5)
+    assert losses["own"] != pytest.approx(expected, rel=1e-4)
+
+
+def test_padded_timesteps_read_every_sentence_over_the_padded_length():
+    batch = make_batch([LONG, SHORT])
+    width = batch.tokens.size(1)
+    with torch.no_grad():
+        for mode in ("normal", "mean"):
+            own, padded = tiny_model(z_mode=mode).eval(), tiny_model(z_mode=mode, timesteps="padded").eval()
+            mu_t, _, steps = padded.timestep_posteriors(batch)
+            assert steps.tolist() == [width, width]
+            expected = mu_t[:, -1] if mode == "normal" else mu_t.mean(1)
+            torch.testing.assert_close(padded.posterior(batch)[0], expected)
+            torch.testing.assert_close(padded.paper_protocol_terms(batch).mi_mu, mu_t[:, -1])
+            # the longest sentence fills the batch: the same either way; the short one differs
+            torch.testing.assert_close(padded.posterior(batch)[0][0], own.posterior(batch)[0][0])
+            assert not torch.allclose(padded.posterior(batch)[0][1], own.posterior(batch)[0][1])
+
+
+def test_an_unknown_timesteps_value_is_a_config_error():
+    with pytest.raises(ConfigError, match="timesteps must be one of"):
+        tiny_model(timesteps="ragged")
