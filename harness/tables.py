@@ -90,7 +90,9 @@ def _caption(lm: pd.DataFrame, summary: pd.DataFrame, table: str, have_paper: bo
         f"Experiment: {experiments}.",
         f"Ours (IW): this suite's uniform protocol, the same for every model: NLL is the importance-weighted "
         f"estimate of $-\\log p(x)$ per sentence (nats) with {k_text}; "
-        f"PPL $=\\exp(\\sum_x \\mathrm{{NLL}}(x) / N)$ with $N$ the number of predicted test tokens (words and end-of-sentence).",
+        f"PPL $=\\exp(\\sum_x \\mathrm{{NLL}}(x) / N)$ with $N$ the number of predicted test tokens (words and end-of-sentence); "
+        "the prior is $\\mathcal{N}(0, I)$ for every model, also for TWR-VAE-sum/mean, whose latent sums or averages "
+        "$T$ timestep samples: there it is this protocol's choice, not a prior their training sets.",
         "Ours (paper prot.): the same trained model evaluated as the original TWR-VAE code does (NLL = "
         "reconstruction at the posterior mean plus the timestep-averaged KL; PPL over a word count including "
         "the start token; MI estimated per batch).",

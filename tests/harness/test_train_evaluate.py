@@ -201,3 +201,24 @@ def test_a_budget_stop_validates_the_last_weights_even_off_schedule(ptb_sample, 
     summary = train_run(tiny_run(epochs=6, validate_every=4), ptb_sample, tmp_path, progress=False, time_budget_s=20)
     assert summary["epochs_completed"] == 2 and summary["stopped_early"]["partial_epoch"] is None
     assert [h["valid_loss"] is not None for h in summary["history"]] == [True, True]  # epoch 2: at the stop
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_unshuffled_training_walks_the_same_ascending_batches_every_epoch(ptb_sample, tmp_path, monkeypatch, shuffle):
+    from twrvae.model import TWRVAE
+
+    seen: list[list[int]] = []
+    real_step = TWRVAE.training_step
+
+    def recording_step(self, batch, step, optimisation):
+        seen.append(batch.lengths.tolist())
+        return real_step(self, batch, step, optimisation)
+
+    monkeypatch.setattr(TWRVAE, "training_step", recording_step)
+    train_run(tiny_run(epochs=2, shuffle=shuffle), ptb_sample, tmp_path, progress=False)
+    first, second = seen[: len(seen) // 2], seen[len(seen) // 2:]
+    flat = [length for batch in first for length in batch]
+    if shuffle:  # He et al.: other batches, in another order, every epoch
+        assert first != second and flat != sorted(flat)
+    else:  # the original TWR-VAE code: the corpus sorted by length once, ascending batches, the same every epoch
+        assert first == second and flat == sorted(flat)

@@ -240,3 +240,22 @@ def test_a_given_config_file_is_not_merged_into_the_embedded_default(tmp_path):
     assert not any("vae-lstm-noanneal" in line for line in commands)
     default = snakemake(tmp_path, "-n", "-p")
     assert re.search(r"max_train_sentences\W+6000", default.stdout + default.stderr)
+
+
+def test_the_paper_tables_name_each_models_training_recipe_in_latex_that_compiles(tmp_path):
+    import shlex
+
+    out = snakemake(tmp_path, "-n", "-p", "--configfile", str(REPO_ROOT / "config" / "paper.yaml"))
+    command = next(line for line in (out.stdout + out.stderr).splitlines()
+                   if "harness.aggregate" in line and "--table 2" in line)
+    arguments = shlex.split(command.split("Shell command:", 1)[-1].split(" 2>&1")[0])
+    caption = arguments[arguments.index("--caption-extra") + 1]
+    assert "twr-vae, twr-vae-mean, twr-vae-sum: epochs 1000, shuffle False, validate\\_every 10." in caption
+    assert "timesteps padded, the original code's arithmetic" in caption
+    assert "optimizer sgd" in caption and "length-bucketed batches in random order" in caption
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex not installed: the caption's LaTeX was not compiled")
+    (tmp_path / "caption.tex").write_text("\\documentclass{article}\n\\begin{document}\n" + caption + "\n\\end{document}\n")
+    compiled = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "caption.tex"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+    assert compiled.returncode == 0, compiled.stdout[-2000:]

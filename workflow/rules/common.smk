@@ -3,6 +3,7 @@ import json
 
 from harness.data.fetch import unavailable_reason
 from harness.data.registry import DATASETS
+from harness.tables import latex_escape
 
 LM_DATASETS = sorted(name for name, spec in DATASETS.items() if spec.kind == "lm")
 DIALOGUE_DATASETS = sorted(name for name, spec in DATASETS.items() if spec.kind == "dialogue")
@@ -108,7 +109,7 @@ def preprocess_arguments(wildcards):
 
 
 def training_budget_caption(table="2"):
-    """One sentence for table captions: the budget every run of this experiment was trained with."""
+    """Table captions' account of how every run of this experiment was trained (LaTeX-escaped plain text)."""
     train = config["train"]
     if str(table) == "5":  # dialogue models carry their layer sizes in their options
         sizes = "; ".join(
@@ -118,17 +119,29 @@ def training_budget_caption(table="2"):
     else:
         arch = config["architecture"]
         sizes = f"emb/hidden/z {arch['emb_dim']}/{arch['hidden_dim']}/{arch['z_dim']}"
-    overrides = {run.model.name: run.model.train for run in runs() if str(table) in run.model.paper_tables
-                 and run.model.train}
-    changed = "".join(f" {name} overrides: " + ", ".join(f"{k} {v}" for k, v in sorted(values.items())) + "."
-                      for name, values in sorted(overrides.items()))
+    table_models = {run.model.name: run.model for run in runs() if str(table) in run.model.paper_tables}
+    grouped = {}  # identical overrides are listed once, with every model that has them
+    for name, model in sorted(table_models.items()):
+        if model.train:
+            grouped.setdefault(", ".join(f"{k} {v}" for k, v in sorted(model.train.items())), []).append(name)
+    changed = "".join(f" {', '.join(names)}: {values}." for values, names in grouped.items())
+    padded = sorted(name for name, model in table_models.items() if model.options.get("timesteps") == "padded")
+    if padded:
+        changed += (f" {', '.join(padded)}: KL and latent read over the batch's padded length, padding included "
+                    "(timesteps padded, the original code's arithmetic).")
     precision = "".join(
         f" {stage} precision: {section['precision']} (decoder RNN and output-layer matmuls; the rest float32)."
         for stage, section in (("Training", train), ("Evaluation", config["evaluate"]))
         if section.get("precision", "float32") != "float32")
-    return (f"Training budget of experiment {config['experiment']}: {train['epochs']} epochs, batch {train['batch_size']}, "
-            f"{train.get('optimizer', 'adam')} lr {train['lr']}, {sizes}, seeds {', '.join(map(str, config['seeds']))}."
-            + changed + precision)
+    order = ("batches in ascending length order every epoch" if train.get("shuffle") is False
+             else "length-bucketed batches in random order")
+    validation = (f"validated every {train['validate_every']} epochs" if train.get("validate_every", 1) > 1
+                  else "validated every epoch")
+    kept = "the last epoch's" if train.get("select_by") == "last" else "the validated epoch with the lowest loss"
+    return latex_escape(
+        f"Training budget of experiment {config['experiment']}: {train['epochs']} epochs, batch {train['batch_size']}, "
+        f"{train.get('optimizer', 'adam')} lr {train['lr']}, {sizes}, {order}, {validation}, weights kept: {kept}; "
+        f"seeds {', '.join(map(str, config['seeds']))}." + (f" Per model:{changed}" if changed else "") + precision)
 
 
 def interpolation_files(dataset):
