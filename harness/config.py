@@ -108,14 +108,18 @@ class DataOptions:
     max_length: int | None = None
     # which released file each split is built from; anything but identity makes a "reduced" experiment
     source_splits: Mapping[str, str] = field(default_factory=lambda: {"train": "train", "valid": "valid", "test": "test"})
+    # released (whitespace) | twr-vae-code (as the original TWR-VAE code reads the corpus; harness.data.tokenization)
+    tokenization: str = "released"
 
     def remapped(self) -> dict[str, str]:
         """The splits built from another released file, e.g. {"train": "valid"}."""
         return {out: src for out, src in sorted(self.source_splits.items()) if out != src}
 
     def processed_name(self, dataset: str) -> str:
-        """Folder name under data/processed: the dataset, plus e.g. `.train-from-valid` for remapped splits."""
-        return dataset + "".join(f".{out}-from-{src}" for out, src in self.remapped().items())
+        """Folder name under data/processed: the dataset, plus e.g. `.train-from-valid` for remapped splits and
+        `.twr-vae-code-tokens` for another tokenization."""
+        tokens = "" if self.tokenization == "released" else f".{self.tokenization}-tokens"
+        return dataset + "".join(f".{out}-from-{src}" for out, src in self.remapped().items()) + tokens
 
 
 @dataclass(frozen=True)
@@ -346,6 +350,9 @@ class ExperimentConfig:
             if name not in self.raw["models"]:
                 raise ConfigError(f"interpolate.models: '{name}' is not one of models {list(self.raw['models'])}")
         known = {"ptb", "yahoo", "yelp15", "swda", "dailydialog"}
-        for dataset in self.raw["data_options"]:
+        for dataset, options in self.raw["data_options"].items():
             if dataset not in known:
                 raise ConfigError(f"data_options: unknown dataset '{dataset}' (known: {sorted(known)})")
+            if options.get("tokenization", "released") != "released" and dataset in ("swda", "dailydialog"):
+                raise ConfigError(f"data_options.{dataset}.tokenization: only language-modelling corpora can be "
+                                  "re-tokenised (dialogue data are tokenised as the reference dialogue code does)")

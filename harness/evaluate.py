@@ -103,12 +103,15 @@ def data_description(run: RunConfig, data_dir: Path, train_sentences: int, test:
     if full.get("test") and len(test) < full["test"]:
         notes.append(f"test capped at {len(test)} of {full['test']} {unit}")
     unverified = sorted(key for key, source in stats.get("sources", {}).items() if source.get("verified") is False)
+    reduced = bool(notes)
+    if run.data.tokenization != "released":  # not less data, other tokens: named, but not "reduced"
+        notes.append(f"{run.data.tokenization} tokenization (as the original TWR-VAE code reads the corpus)")
     return {
         "train_sentences": train_sentences, "test_sentences": len(test), "test_tokens": int(test.num_tokens),
         "full_train_sentences": full.get("train"), "full_test_sentences": full.get("test"),
         "source_splits": dict(run.data.source_splits), "vocab_size": stats.get("vocab_size"),
         "unverified_sources": unverified,
-        "reduced": bool(notes), "note": "; ".join(notes),
+        "tokenization": run.data.tokenization, "reduced": reduced, "note": "; ".join(notes),
     }
 
 

@@ -112,15 +112,18 @@ def _caption(lm: pd.DataFrame, summary: pd.DataFrame, table: str, have_paper: bo
         "protocol (lower NLL and PPL, higher MI); KL is not bolded, since neither a larger nor a smaller KL "
         "is better in itself."
     )
-    if lm["reduced"].any():
+    noted = lm["data_note"].fillna("").astype(str) != ""
+    for heading, rows in (("Reduced data", lm[lm["reduced"]]), ("Data", lm[~lm["reduced"] & noted])):
+        if rows.empty:  # "Data": notes of runs on the full data, e.g. another tokenization
+            continue
         notes: dict[str, set[str]] = {}
-        for r in lm[lm["reduced"]].itertuples():
+        for r in rows.itertuples():
             notes.setdefault(r.dataset, set()).update(n for n in str(r.data_note or "").split(NOTE_SEP) if n)
         listed = "; ".join(
             f"({latex_escape(paper_dataset_name(ds))}) " + ("; ".join(latex_escape(n) for n in sorted(notes[ds]))
                                                            or "no note recorded")
             for ds in _ordered_datasets(list(notes)))
-        parts.append(f"Reduced data: {listed}.")
+        parts.append(f"{heading}: {listed}.")
     if caption_extra:
         parts.append(caption_extra)
     return " ".join(parts)

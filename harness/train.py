@@ -145,12 +145,15 @@ def set_rng_state(state: dict | torch.Tensor, device: torch.device) -> None:
 
 
 def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = True,
-              vectors_path: Path | None = None, time_budget_s: float | None = None) -> dict:
+              vectors_path: Path | None = None, time_budget_s: float | None = None,
+              after_epoch: Callable[[dict, TextVAE], None] | None = None) -> dict:
     """Train one run to `train.epochs` (resuming from a checkpoint of the same training config) and write the model.
 
     time_budget_s: wall-clock seconds this call may train (and validate) for. Training stops before an epoch that
     would not fit (judged by the mean epoch so far), or mid-epoch once the budget is spent; that last, partial
     epoch is validated and may be selected like any other. The summary's `stopped_early` says so.
+    after_epoch: called after every epoch with its history entry and the model (for learning curves); it must leave
+    the model as it found it (train mode, weights, random state), or training changes.
     """
     started_run = time.monotonic()
     out_dir = Path(out_dir)
@@ -236,10 +239,11 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
         bar.close()
         if stopped_early is None:  # end-of-epoch hooks (e.g. Lagging VAE's MI check) only after a whole epoch
             model.on_epoch_end(epoch + 1, valid_batches)
-        state["train_seconds"] += time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        state["train_seconds"] += seconds
         means = sums.means()
         entry = {"epoch": epoch + 1, "step": state["step"], "train_loss": means["loss"], "train_recon": means["recon"],
-                 "train_kl": means["kl"], "valid_loss": None}
+                 "train_kl": means["kl"], "valid_loss": None, "train_seconds": seconds}
         if stopped_early is not None:
             entry["partial"] = stopped_early["partial_epoch"]
         if cfg.select_by == "last":
@@ -247,6 +251,8 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
         if epoch % cfg.validate_every == 0 or stopped_early is not None:  # epochs 1, 1 + N, ... as the original
             validate_and_select(entry)
         state["history"].append(entry)
+        if after_epoch is not None:
+            after_epoch(entry, model)
         valid_text = "not validated" if entry["valid_loss"] is None else f"valid loss {entry['valid_loss']:.2f}"
         print(f"epoch {epoch + 1}{' (partial)' if stopped_early else ''}: train recon {means['recon']:.2f} "
               f"kl {means['kl']:.3f} | {valid_text}", file=sys.stderr)

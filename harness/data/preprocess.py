@@ -28,13 +28,14 @@ from typing import Any
 
 from harness.data.fetch import manifest_path, sha256_file
 from harness.data.registry import DataError, DatasetSpec, get_spec
+from harness.data.tokenization import TOKENIZATIONS, tokenize
 from harness.data.vocab import UNK, UNK_ID, Vocab
 
 OUTPUT_SPLITS: tuple[str, ...] = ("train", "valid", "test")
 
 
 def read_sentences(path: Path, oov_marker: str | None, label_column: bool,
-                   lowercase: bool = True) -> tuple[list[list[str]], int]:
+                   lowercase: bool = True, tokenization: str = "released") -> tuple[list[list[str]], int]:
     """Read and normalise a source file; return ``(sentences, empty_lines_dropped)``.
 
     Raises `DataError` naming the file if it is missing, not UTF-8, or has no non-empty line.
@@ -47,13 +48,15 @@ def read_sentences(path: Path, oov_marker: str | None, label_column: bool,
         raise DataError(f"input file {path} is not valid UTF-8: {e}") from e
     sentences: list[list[str]] = []
     empty = 0
+    # the original TWR-VAE code lower-cases before anything else, so the OOV marker is matched lower-cased there
+    marker = oov_marker.lower() if oov_marker and tokenization == "twr-vae-code" else oov_marker
     lines = text.split("\n")  # not splitlines(): it would also split on U+2028, \x1c, ... inside a line
     if lines[-1] == "":
         lines.pop()
     for line in lines:
         if label_column and "\t" in line:
             line = line.split("\t", 1)[1]
-        toks = [UNK if t == oov_marker else (t.lower() if lowercase else t) for t in line.split()]
+        toks = [UNK if t == marker else (t.lower() if lowercase else t) for t in tokenize(line, tokenization)]
         if toks:
             sentences.append(toks)
         else:
@@ -94,7 +97,7 @@ def _resolve_splits(ds: DatasetSpec, splits: dict[str, str] | None) -> dict[str,
 
 
 def preprocess_lm(name: str, raw_dir: Path, out_dir: Path, max_vocab: int | None = None,
-                  splits: dict[str, str] | None = None) -> dict[str, Any]:
+                  splits: dict[str, str] | None = None, tokenization: str = "released") -> dict[str, Any]:
     """Write the canonical ``{train,valid,test}.txt``, ``vocab.txt`` and ``stats.json``; return the stats.
 
     raw_dir: the fetch destination (files at ``raw_dir/<relpath>``; ``raw_dir/<name>/manifest.json``
@@ -103,6 +106,7 @@ def preprocess_lm(name: str, raw_dir: Path, out_dir: Path, max_vocab: int | None
         `DatasetSpec.max_vocab`; 0 = no cap.
     splits: output split -> source logical file, merged over the identity mapping; e.g.
         ``{"train": "valid"}`` for a "reduced" Yahoo run that trains on the validation file.
+    tokenization: "released" (whitespace) or "twr-vae-code" (as the original TWR-VAE code; harness.data.tokenization).
     """
     ds = get_spec(name)
     if ds.kind != "lm":
@@ -116,7 +120,7 @@ def preprocess_lm(name: str, raw_dir: Path, out_dir: Path, max_vocab: int | None
     sources: dict[str, Any] = {}
     for src in sorted(set(mapping.values())):
         path = raw_dir / ds.files[src].relpath
-        data[src] = read_sentences(path, ds.oov_marker, ds.label_column, ds.lowercase)
+        data[src] = read_sentences(path, ds.oov_marker, ds.label_column, ds.lowercase, tokenization)
         digest = sha256_file(path)
         entry = (manifest or {}).get("files", {}).get(src)
         if entry is not None and entry.get("sha256") != digest:
@@ -130,7 +134,8 @@ def preprocess_lm(name: str, raw_dir: Path, out_dir: Path, max_vocab: int | None
     stats: dict[str, Any] = {
         "dataset": name,
         "format": "one sentence per line, space-separated, OOV=<unk>, no BOS/EOS",
-        "lowercased": ds.lowercase,
+        "lowercased": ds.lowercase or tokenization == "twr-vae-code",
+        "tokenization": tokenization,
         "splits": {},
         "vocab_size": len(vocab),
         "max_vocab": cap,
@@ -187,9 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Preprocess a fetched LM corpus into the canonical format.")
     p.add_argument("--dataset", required=True)
     add_source_arguments(p)
+    p.add_argument("--tokenization", choices=TOKENIZATIONS, default="released",
+                   help="twr-vae-code: as the original TWR-VAE code reads the corpus (harness.data.tokenization)")
     a = p.parse_args(argv)
     try:
-        stats = preprocess_lm(a.dataset, a.raw, a.out, a.max_vocab, dict(a.split) or None)
+        stats = preprocess_lm(a.dataset, a.raw, a.out, a.max_vocab, dict(a.split) or None, a.tokenization)
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

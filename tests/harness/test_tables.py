@@ -129,6 +129,15 @@ def test_no_reduced_sentence_when_full_data(tmp_path: Path) -> None:
     assert "Reduced data" not in render(tmp_path, reduced=False)
 
 
+def test_notes_of_full_data_runs_are_named_too(tmp_path: Path) -> None:
+    # e.g. the original code's tokenisation: not less data, but other tokens, which the table must say
+    note = "twr-vae-code tokenization (as the original TWR-VAE code reads the corpus)"
+    runs = [write_run(tmp_path, "twr-vae", 1, {"NLL": 90.0, "PPL": 50.0, "MI": 4.0, "KL": 5.0, "iw_samples": 500},
+                      paper_name="TWR-VAE", note=note)]
+    tex = render_lm_table(summarise(collect_results(runs)), load_paper_values(None))
+    assert f"Data: (PTB) {latex_escape(note)}." in tex and "Reduced data" not in tex
+
+
 def test_without_paper_file_says_na(tmp_path: Path) -> None:
     tex = render(tmp_path, paper=False)
     assert body_row(tex, "TWR-VAE")[COL["NLL", "paper"]] == "n/a"

@@ -222,3 +222,16 @@ def test_unshuffled_training_walks_the_same_ascending_batches_every_epoch(ptb_sa
         assert first != second and flat != sorted(flat)
     else:  # the original TWR-VAE code: the corpus sorted by length once, ascending batches, the same every epoch
         assert first == second and flat == sorted(flat)
+
+
+def test_another_tokenization_is_named_in_the_results_without_calling_them_reduced(tmp_path):
+    from harness.data.preprocess import preprocess_lm
+
+    shutil.copytree(FIXTURES / "ptb_tiny", tmp_path / "raw" / "ptb")
+    preprocess_lm("ptb", tmp_path / "raw", tmp_path / "processed", tokenization="twr-vae-code")
+    run = ExperimentConfig.from_mapping({**tiny_config(epochs=1), "data_options": {"ptb": {
+        "tokenization": "twr-vae-code"}}}).runs()[0]
+    train_run(run, tmp_path / "processed", tmp_path / "run", progress=False)
+    data = evaluate_run(tmp_path / "run" / MODEL, tmp_path / "processed", tmp_path / "metrics.json", progress=False)["data"]
+    assert data["tokenization"] == "twr-vae-code" and not data["reduced"]
+    assert "twr-vae-code tokenization" in data["note"]

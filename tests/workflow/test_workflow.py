@@ -259,3 +259,12 @@ def test_the_paper_tables_name_each_models_training_recipe_in_latex_that_compile
     compiled = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "caption.tex"], cwd=tmp_path,
                               capture_output=True, text=True, timeout=120)
     assert compiled.returncode == 0, compiled.stdout[-2000:]
+
+
+def test_a_tokenization_option_gets_its_own_preprocessing_job(tmp_path):
+    config = write_config(tmp_path / "config.yaml", data_options={"ptb": {"tokenization": "twr-vae-code",
+                                                                           "max_train_sentences": 100}})
+    out = snakemake(tmp_path, "-n", "-p", "--configfile", str(config))
+    text = out.stdout + out.stderr
+    assert "data/processed/ptb.twr-vae-code-tokens/train.txt" in text
+    assert any("harness.data.preprocess" in line and "--tokenization twr-vae-code" in line for line in text.splitlines())

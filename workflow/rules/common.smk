@@ -95,9 +95,11 @@ def fetch_arguments(wildcards):
 
 
 def split_dataset_name(processed):
-    """'yahoo.train-from-valid' -> ('yahoo', ['--split train=valid'])."""
-    dataset, *remaps = processed.split(".")
-    return dataset, [f"--split {part.replace('-from-', '=')}" for part in remaps]
+    """'yahoo.train-from-valid' -> ('yahoo', ['--split train=valid']);
+    'ptb.twr-vae-code-tokens' -> ('ptb', ['--tokenization twr-vae-code'])."""
+    dataset, *parts = processed.split(".")
+    return dataset, [f"--tokenization {part.removesuffix('-tokens')}" if part.endswith("-tokens")
+                     else f"--split {part.replace('-from-', '=')}" for part in parts]
 
 
 def preprocess_arguments(wildcards):
