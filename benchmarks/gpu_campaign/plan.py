@@ -12,7 +12,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.config import RunConfig
+from harness.config import REPO_ROOT, RunConfig
+from harness.data.fetch import sha256_file
 
 PLAN = "plan.json"
 PLAN_VERSION = 1
@@ -38,6 +39,9 @@ class Plan:
             raise PlanError(f"{path} is of plan version {raw.get('plan_version')}, not {PLAN_VERSION}: {command}")
         if raw["tiny"] != tiny:
             raise PlanError(f"{path} was prepared {'with' if raw['tiny'] else 'without'} --tiny: {command}")
+        config = REPO_ROOT / raw["config_file"]
+        if config.is_file() and sha256_file(config) != raw["config_sha256"]:
+            raise PlanError(f"{raw['config_file']} changed since {path} was prepared: prepare it again: {command}")
         plan = cls(Path(folder), raw)
         missing = [name for name in ("train.txt", "valid.txt", "test.txt", "vocab.txt", "stats.json")
                    if not (plan.data_dir / name).is_file()]

@@ -21,7 +21,7 @@ import yaml
 
 from benchmarks.gpu_campaign.plan import PLAN, PLAN_VERSION
 from harness.config import REPO_ROOT, ExperimentConfig
-from harness.data.fetch import fetch_dataset
+from harness.data.fetch import fetch_dataset, sha256_file
 from harness.data.preprocess import preprocess_lm
 from harness.io import code_version, now_iso, write_json_atomic
 
@@ -89,6 +89,7 @@ def prepare(out: Path, tiny: bool = False, models: tuple[str, ...] = MODELS, con
         "plan_version": PLAN_VERSION,
         "tiny": tiny,
         "config_file": str(config_path.relative_to(REPO_ROOT)),
+        "config_sha256": sha256_file(config_path),
         "settings": ("the paper config with " + "; ".join(f"{k}: {v}" for k, v in TINY_SETTINGS.items())) if tiny
                     else "the paper config as it is",
         "dataset": DATASET,

@@ -134,3 +134,21 @@ def test_the_bundle_becomes_reference_results_and_a_table_with_their_provenance(
     epochs = phase(root, 3)["runs"]["twr-vae"]["epochs_completed"]
     assert "Reference runs of the GPU campaign on" in table and f"TWR-VAE {epochs}" in table
     assert str(root) not in (dest / "phase1.json").read_text()  # no path of the machine that ran it
+
+
+def test_a_plan_prepared_from_another_config_or_size_is_refused(tmp_path):
+    import json as json_module
+
+    from benchmarks.gpu_campaign.plan import Plan, PlanError
+
+    prepared = tmp_path / "prepared"
+    with pytest.raises(PlanError, match="does not exist: prepare it first"):
+        Plan.load(prepared, tiny=True)
+    prepare(prepared, tiny=True, models=("twr-vae",))
+    assert Plan.load(prepared, tiny=True).models == ["twr-vae"]
+    with pytest.raises(PlanError, match="was prepared with --tiny"):
+        Plan.load(prepared, tiny=False)
+    plan = json_module.loads((prepared / "plan.json").read_text())
+    (prepared / "plan.json").write_text(json_module.dumps({**plan, "config_sha256": "0" * 64}))
+    with pytest.raises(PlanError, match="changed since"):
+        Plan.load(prepared, tiny=True)
