@@ -7,7 +7,6 @@ the tests make stay there); its JUnit XML gives each test's outcome, so a failur
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -51,9 +50,8 @@ def run_correctness(device: str, out: Path, timeout_s: float) -> dict:
                f"--junitxml={junit}", *DEVICE_TEST_FILES]
     started = time.perf_counter()
     try:
-        completed = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout_s,
-                                   env={**os.environ, "PYTHONPATH": os.pathsep.join(
-                                       filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))})
+        # `python -m` from the repository root imports this checkout (the root is first on its path)
+        completed = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout_s)
         log.write_text(completed.stdout + completed.stderr)
         returncode, timed_out = completed.returncode, False
     except subprocess.TimeoutExpired as expired:

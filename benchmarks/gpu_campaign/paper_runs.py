@@ -58,11 +58,6 @@ def plan_budget(sizes: PaperRunSizes, models: int, test_sentences: int, speed: d
             "evaluation_estimate_seconds": round(evaluation, 1), "iw_chunk": chunk, "basis": basis}
 
 
-def _python_env() -> dict:
-    path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
-
-
 def _tail(path: Path, characters: int = 3000) -> str:
     return path.read_text(errors="replace")[-characters:] if path.is_file() else ""
 
@@ -71,8 +66,9 @@ def _step(command: list[str], log: Path, deadline: float | None) -> str:
     """Run one harness command, its output into `log`; 'ok', 'failed' or 'killed at the deadline'."""
     with open(log, "w") as handle:
         try:
+            # `python -m` from the repository root imports this checkout; unbuffered, so a killed run's log is whole
             completed = subprocess.run(command, cwd=REPO_ROOT, stdout=handle, stderr=subprocess.STDOUT,
-                                       env=_python_env(),
+                                       env={**os.environ, "PYTHONUNBUFFERED": "1"},
                                        timeout=None if deadline is None else max(deadline - time.monotonic(), 1.0))
         except subprocess.TimeoutExpired:
             return "killed at the deadline"

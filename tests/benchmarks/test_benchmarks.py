@@ -6,7 +6,8 @@ import json
 import pytest
 import torch
 
-from benchmarks.__main__ import equal_length_batch, main as benchmark_main
+from benchmarks.__main__ import main as benchmark_main
+from benchmarks.measure import equal_length_batch
 from benchmarks.naive_iwnll import he_style_iw_log_marginal, naive_iw_log_marginal
 from benchmarks.original_style import OriginalStyleTWRVAE
 from conftest import make_batch, tiny_model
@@ -76,7 +77,7 @@ def test_the_benchmark_writes_both_ratios_with_the_machine(tmp_path):
 
 def test_the_equal_length_batch_has_no_padding(tmp_path):
     from harness.data.lm_dataset import LMDataset
-    from benchmarks.__main__ import benchmark_data
+    from benchmarks.measure import benchmark_data
     from harness.data.vocab import Vocab
 
     data, _ = benchmark_data(tmp_path / "absent")

@@ -1,0 +1,235 @@
+"""What `python -m benchmarks` and the GPU campaign measure: the training step and the IW-NLL of the harness against
+the original-style and straightforward versions, with the same weights, batches and draws (see benchmarks/__main__.py
+for the measurement as a whole).
+"""
+from __future__ import annotations
+
+import copy
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from benchmarks.naive_iwnll import he_style_iw_log_marginal, naive_iw_log_marginal
+from benchmarks.original_style import OriginalStyleTWRVAE
+from harness.config import REPO_ROOT, ArchitectureConfig, TrainConfig
+from harness.data.lm_dataset import LMDataset
+from harness.optim import Optimisation
+from harness.precision import set_compute_precision
+from metrics.lm import importance_weighted_log_marginal, sample_gaussian
+from twrvae.model import TWRVAE, TWRVAEOptions
+
+
+def reduced_precision_copy(model):
+    """The same weights, computing as `precision: bfloat16`."""
+    twin = copy.deepcopy(model)
+    set_compute_precision(twin, "bfloat16")
+    return twin
+
+
+PAPER_ARCH = ArchitectureConfig(emb_dim=512, hidden_dim=256, z_dim=32, num_layers=1, dropout=0.5)
+
+
+def benchmark_data(path: Path | None) -> tuple[Path, str]:
+    """The processed PTB folder to read, and a note; falls back to the committed 200-sentence PTB sample."""
+    if path is not None and (path / "train.txt").exists():
+        return path, f"{path} (processed PTB)"
+    from harness.data.preprocess import preprocess_lm
+
+    root = Path(tempfile.mkdtemp(prefix="textvae-bench-"))
+    shutil.copytree(REPO_ROOT / "tests" / "fixtures" / "ptb_tiny", root / "raw" / "ptb")
+    preprocess_lm("ptb", root / "raw", root / "processed")
+    return root / "processed", ("tests/fixtures/ptb_tiny (200-sentence PTB sample: small vocabulary, so the output "
+                                "layer is cheaper than on full PTB; run `snakemake --cores 2` first for full PTB)")
+
+
+def sorted_chunks(dataset: LMDataset, batch_size: int) -> list[list[int]]:
+    order = torch.sort(dataset.lengths, stable=True).indices.tolist()
+    return [order[i : i + batch_size] for i in range(0, len(order) - batch_size + 1, batch_size)]
+
+
+def equal_length_batch(dataset: LMDataset, batch_size: int):
+    """Up to `batch_size` sentences of the most frequent length: no padding, so both step definitions agree."""
+    length = int(torch.mode(dataset.lengths).values)
+    return dataset.collate(torch.nonzero(dataset.lengths == length).flatten()[:batch_size].tolist())
+
+
+def timed(function, device: torch.device = torch.device("cpu")) -> float:
+    """Seconds `function()` takes; on a GPU, until all the work it queued is done."""
+    synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    synchronize()
+    started = time.perf_counter()
+    function()
+    synchronize()
+    return time.perf_counter() - started
+
+
+def train_benchmark(dataset: LMDataset, vocab_size: int, batches: int, repeats: int, batch_size: int,
+                    arch: ArchitectureConfig = PAPER_ARCH, device: torch.device = torch.device("cpu")) -> dict:
+    torch.manual_seed(0)
+    ours = TWRVAE(vocab_size, arch, TWRVAEOptions())
+    sizes = (vocab_size, arch.emb_dim, arch.hidden_dim, arch.z_dim, arch.dropout)
+    implementations = {name: model.to(device) for name, model in {
+        "ours": ours,
+        "ours_bfloat16": reduced_precision_copy(ours),
+        "original": OriginalStyleTWRVAE(*sizes).copy_from(ours),
+        "original_per_step": OriginalStyleTWRVAE(*sizes, per_step=True).copy_from(ours),
+    }.items()}
+    chunks = sorted_chunks(dataset, batch_size)
+    # the same batches for every implementation: spread over the length range
+    picks = [chunks[round(i * (len(chunks) - 1) / max(batches - 1, 1))] for i in range(batches)]
+    data = [dataset.collate(chunk) for chunk in picks]
+    tokens = sum(batch.num_predicted_tokens() for batch in data)
+    data = [batch.to(device) for batch in data]
+
+    # identical losses: equal-length batch, dropout off, same noise
+    equal = equal_length_batch(dataset, batch_size).to(device)
+    losses = {}
+    for name, model in implementations.items():
+        model.eval()
+        torch.manual_seed(1)
+        with torch.no_grad():
+            losses[name] = float(model.loss(equal, 0).loss.sum() if name.startswith("ours")
+                                 else model.loss(equal.tokens.t()))
+
+    def harness_step(model):  # exactly what harness.train does per batch (Optimisation: reduce, NaN guard, step)
+        optimisation = Optimisation(model.parameter_groups(), TrainConfig(lr=1e-4, loss_reduction="sum"))
+
+        def run():
+            for batch in data:
+                model.training_step(batch, 0, optimisation)
+        return run
+
+    def original_step(model):  # main.py `train`: zero_grad, (kl + recon).backward(), Adam step
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+        def run():
+            for batch in data:
+                optimizer.zero_grad()
+                model.loss(batch.tokens.t()).backward()
+                optimizer.step()
+        return run
+
+    runners = {}
+    for name, model in implementations.items():
+        model.train()
+        runners[name] = harness_step(model) if name.startswith("ours") else original_step(model)
+        runners[name]()  # warm-up
+    seconds = {name: [] for name in implementations}
+    for _ in range(repeats):
+        for name, run in runners.items():  # interleaved, so that machine noise hits all alike
+            seconds[name].append(timed(run, device))
+    speed = {name: tokens / statistics.median(values) for name, values in seconds.items()}
+    reference = losses["original"]
+    return {
+        "tokens_per_second": speed,
+        "seconds_per_pass": {name: statistics.median(values) for name, values in seconds.items()},
+        "batches": batches, "batch_size": batch_size, "predicted_tokens_per_pass": tokens,
+        "mean_length": tokens / (batches * batch_size), "repeats": repeats,
+        "loss_check": {"batch_length": int(equal.lengths[0]), "batch_sentences": equal.size, "losses": losses,
+                       "max_relative_difference": max(abs(losses[name] - reference) / abs(reference)
+                                                      for name in ("ours", "original_per_step")),
+                       "bfloat16_relative_difference": abs(losses["ours_bfloat16"] - reference) / abs(reference)},
+        "speedup_vs_original": speed["ours"] / speed["original"],
+        "speedup_vs_per_step_loop": speed["ours"] / speed["original_per_step"],
+        "bfloat16_speedup_vs_original": speed["ours_bfloat16"] / speed["original"],
+        "bfloat16_speedup_vs_per_step_loop": speed["ours_bfloat16"] / speed["original_per_step"],
+    }
+
+
+def iwnll_benchmark(dataset: LMDataset, vocab_size: int, sentences: int, samples: int, chunk: int, batch_size: int,
+                    arch: ArchitectureConfig = PAPER_ARCH, repeats: int = 3, device: torch.device = torch.device("cpu"),
+                    baselines: tuple[str, ...] = ("naive",), he_samples_per_pass: int = 100) -> dict:
+    """Sentences/s of the harness's IW-NLL (float32 and bfloat16) against `baselines`: "naive" (one decoder pass
+    per sample) and/or "he_style" (He et al.'s evaluation: one sentence at a time, `he_samples_per_pass` samples
+    per pass), all on the same draws (CPU generators, so the same on every device)."""
+    torch.manual_seed(0)
+    model = TWRVAE(vocab_size, arch, TWRVAEOptions()).eval()
+    model_bfloat16 = reduced_precision_copy(model).to(device)
+    model = model.to(device)
+    batches = [dataset.collate(list(range(start, min(start + batch_size, sentences)))).to(device)
+               for start in range(0, min(sentences, len(dataset)), batch_size)]
+    count = sum(batch.size for batch in batches)
+    names = ("ours", "ours_bfloat16", *baselines)
+    estimates = {name: [] for name in names}
+
+    def harness_estimate(name, ours_model):  # what harness.evaluate does per batch for the NLL
+        def run():
+            with torch.no_grad():
+                for index, batch in enumerate(batches):
+                    mu, logvar = ours_model.posterior(batch)
+                    generator = torch.Generator().manual_seed(index)
+                    estimates[name].append(importance_weighted_log_marginal(
+                        lambda z: ours_model.log_likelihood(batch, z), mu, logvar, samples, chunk, generator))
+        return run
+
+    def draws(index, mu):  # the standard-normal draws of the harness's estimator for batch `index`, in its order
+        generator = torch.Generator().manual_seed(index)
+        return torch.cat([sample_gaussian(torch.zeros_like(mu), torch.zeros_like(mu), min(chunk, samples - start),
+                                          generator) for start in range(0, samples, chunk)])
+
+    def naive():
+        with torch.no_grad():
+            for index, batch in enumerate(batches):
+                mu, logvar = model.posterior(batch)
+                estimates["naive"].append(naive_iw_log_marginal(model, batch, mu, logvar, draws(index, mu)))
+
+    def he_style():
+        with torch.no_grad():
+            for index, batch in enumerate(batches):
+                eps = draws(index, torch.zeros(batch.size, arch.z_dim, device=device))
+                estimates["he_style"].append(he_style_iw_log_marginal(model, batch, eps, he_samples_per_pass))
+
+    with torch.no_grad():  # warm-up: the first decoder calls of a shape pay oneDNN's / cuDNN's set-up
+        mu, logvar = model.posterior(batches[0])
+        for warm in (model, model_bfloat16):
+            importance_weighted_log_marginal(lambda z: warm.log_likelihood(batches[0], z), mu, logvar, chunk, chunk)
+        naive_iw_log_marginal(model, batches[0], mu, logvar, torch.randn(2, *mu.shape, device=device))
+        he_style_iw_log_marginal(model, batches[0], torch.randn(2, *mu.shape, device=device), he_samples_per_pass)
+    available = {"ours": harness_estimate("ours", model), "ours_bfloat16": harness_estimate("ours_bfloat16", model_bfloat16),
+                 "naive": naive, "he_style": he_style}
+    runners = {name: available[name] for name in names}
+    runs = {name: [] for name in runners}
+    for _ in range(repeats):  # interleaved, so that machine noise hits all alike
+        for name, run in runners.items():
+            estimates[name].clear()
+            runs[name].append(timed(run, device))
+    seconds = {name: statistics.median(values) for name, values in runs.items()}
+    values = {name: torch.cat(estimates[name]).cpu() for name in names}
+    reference = values[baselines[0]]
+    return {
+        "sentences_per_second": {name: count / value for name, value in seconds.items()},
+        "seconds": seconds, "repeats": repeats, "sentences": count, "iw_samples": samples, "chunk": chunk,
+        "batch_size": batch_size, "baselines": list(baselines), "he_samples_per_pass": he_samples_per_pass,
+        "mean_log_px": {name: float(value.mean()) for name, value in values.items()},
+        "max_abs_difference_log_px": max(float((values["ours"] - values[name]).abs().max()) for name in baselines),
+        "bfloat16_max_abs_difference_log_px": float((values["ours_bfloat16"] - reference).abs().max()),
+        "speedup": seconds[baselines[0]] / seconds["ours"],
+        "bfloat16_speedup": seconds[baselines[0]] / seconds["ours_bfloat16"],
+        "speedup_vs": {name: seconds[name] / seconds["ours"] for name in baselines},
+        "bfloat16_speedup_vs": {name: seconds[name] / seconds["ours_bfloat16"] for name in baselines},
+    }
+
+
+def cpuinfo() -> str | None:
+    """/proc/cpuinfo, or None where it cannot be read (not Linux)."""
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+
+
+def cpu_model(info: str | None) -> str:
+    """The CPU's model name (platform.processor() is often just the architecture)."""
+    lines = (info or "").splitlines()
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
+                platform.processor() or platform.machine())
+
+
+def native_bf16(info: str | None) -> bool | None:
+    """Whether this CPU multiplies bf16 natively (AMX or AVX512-BF16); None where /proc/cpuinfo is unreadable."""
+    return None if info is None else ("amx_bf16" in info or "avx512_bf16" in info)
