@@ -32,8 +32,10 @@ class SpeedSizes:
     iw_batch_size: int = 32
 
 
-FULL = SpeedSizes(PAPER_ARCH, train_batches=20, repeats=5, iw_sentences=64, iw_samples=500, iw_chunks=(50, 500),
-                  iw_repeats=3, he_samples_per_pass=100)
+# IW batches of 64 sentences as config/paper.yaml evaluates; chunk 250 x 64 sentences = 16,000 sequences per decoder
+# pass (~5 GB at PTB's longest sentences), small enough for six evaluations at once on one 80 GB GPU in phase 3
+FULL = SpeedSizes(PAPER_ARCH, train_batches=20, repeats=5, iw_sentences=128, iw_samples=500, iw_chunks=(50, 250),
+                  iw_repeats=3, he_samples_per_pass=100, iw_batch_size=64)
 TINY = SpeedSizes(ArchitectureConfig(emb_dim=16, hidden_dim=16, z_dim=4, num_layers=1, dropout=0.5), train_batches=2,
                   repeats=1, iw_sentences=8, iw_samples=10, iw_chunks=(5, 10), iw_repeats=1, he_samples_per_pass=4,
                   batch_size=16, iw_batch_size=4)
