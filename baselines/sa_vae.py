@@ -14,9 +14,9 @@ Follows harvardnlp/sa-vae (train_text.py, optim_n2n.py; read, not copied):
     proposal is the refined q(z|x), as in their `eval`.
 Differences, on purpose: they compute Hessian-vector products by finite differences, we let autograd
 differentiate the unrolled steps exactly (double backward; cuDNN is switched off for the SVI steps on a GPU, as its
-RNN has no double backward and no backward in eval mode). They take the SVI gradient of the *batch-mean* ELBO and clip the whole batch's gradient; we use each
-sentence's own ELBO and clip per sentence, so a sentence's posterior does not depend on its batch. Their lr 1 on
-batches of 32 corresponds to svi_lr = 1/32 here.
+RNN has no double backward and no backward in eval mode). They take the SVI gradient of the *batch-mean* ELBO and
+clip the whole batch's gradient; we use each sentence's own ELBO and clip per sentence, so a sentence's posterior
+does not depend on its batch. Their lr 1 on batches of 32 corresponds to svi_lr = 1/32 here.
 """
 from __future__ import annotations
 

@@ -62,7 +62,8 @@ def paper_protocol(model, dataset: LMDataset, run: RunConfig) -> dict:
     with torch.random.fork_rng(devices=[]):
         result = evaluate_model(model, dataset, run, torch.device("cpu"), progress=False)["paper"]
     model.train()
-    return {"recon": result["recon"], "kl": result["KL"], "nll": result["NLL"], "ppl": result["PPL"], "mi": result["MI"]}
+    return {"recon": result["recon"], "kl": result["KL"], "nll": result["NLL"], "ppl": result["PPL"],
+            "mi": result["MI"]}
 
 
 def run_harness_side(seeds: list[int], epochs: int, data_dir: Path, out: Path, tokenization: str) -> None:
@@ -125,7 +126,8 @@ def draw_curves(records: list[dict], path: Path) -> None:
     for axis, metric in zip(axes, METRICS):
         for side, style in zip(sorted({r["side"] for r in records}), ("o-", "s--", "^:", "d-.")):
             for seed in sorted({r["seed"] for r in records if r["side"] == side}):
-                points = sorted((r["epoch"], r["test"][metric]) for r in records if r["side"] == side and r["seed"] == seed)
+                points = sorted((r["epoch"], r["test"][metric]) for r in records
+                                if r["side"] == side and r["seed"] == seed)
                 axis.plot(*zip(*points), style, label=f"{side}, seed {seed}", alpha=0.8)
         axis.set_title(f"test {metric.upper()} (paper protocol)")
         axis.set_xlabel("epoch")

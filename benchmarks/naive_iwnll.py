@@ -39,8 +39,9 @@ def he_style_iw_log_marginal(model, batch, eps: torch.Tensor, samples_per_pass: 
         length = int(batch.lengths[i])
         sentence = Batch(batch.tokens[i : i + 1, :length], batch.lengths[i : i + 1])
         mu, logvar = model.posterior(sentence)  # [1, Z]
-        weights = [log_weights(model, sentence, mu + eps[start : start + samples_per_pass, i : i + 1] * (0.5 * logvar).exp(),
-                               mu, logvar)[:, 0]
+        std = (0.5 * logvar).exp()
+        weights = [log_weights(model, sentence, mu + eps[start : start + samples_per_pass, i : i + 1] * std, mu,
+                               logvar)[:, 0]
                    for start in range(0, eps.shape[0], samples_per_pass)]
         estimates.append(torch.logsumexp(torch.cat(weights), dim=0) - math.log(eps.shape[0]))
     return torch.stack(estimates)

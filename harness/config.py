@@ -338,6 +338,7 @@ class ExperimentConfig:
 
     def check(self) -> None:
         """Fail early: every selected model exists, its method is registered and its options are valid."""
+        from harness.data.registry import DATASETS
         from harness.registry import get_method, load_plugins
 
         load_plugins(self.raw["plugins"])
@@ -353,6 +354,6 @@ class ExperimentConfig:
         for dataset, options in self.raw["data_options"].items():
             if dataset not in known:
                 raise ConfigError(f"data_options: unknown dataset '{dataset}' (known: {sorted(known)})")
-            if options.get("tokenization", "released") != "released" and dataset in ("swda", "dailydialog"):
+            if options.get("tokenization", "released") != "released" and DATASETS[dataset].kind != "lm":
                 raise ConfigError(f"data_options.{dataset}.tokenization: only language-modelling corpora can be "
                                   "re-tokenised (dialogue data are tokenised as the reference dialogue code does)")

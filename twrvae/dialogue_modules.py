@@ -11,6 +11,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from harness.data.vocab import PAD_ID
+from twrvae.modules import length_mask, row_sums
 
 
 class UtteranceEncoder(nn.Module):
@@ -81,10 +82,8 @@ class ResponseDecoder(nn.Module):
         """log p(response | state) [B], summed over the lengths-1 predicted tokens (words and </s>)."""
         inputs, targets = response[:, :-1], response[:, 1:]
         hidden, _ = self.rnn(self.dropout(self.embedding(inputs)), state.unsqueeze(0).contiguous())
-        real = torch.arange(inputs.size(1), device=lengths.device).unsqueeze(0) < (lengths - 1).unsqueeze(1)
-        token_nll = F.cross_entropy(self.out(hidden[real]), targets[real], reduction="none")
-        rows = torch.arange(response.size(0), device=response.device).unsqueeze(1).expand_as(real)[real]
-        return -torch.zeros(response.size(0), device=response.device, dtype=token_nll.dtype).index_add_(0, rows, token_nll)
+        real = length_mask(lengths - 1, inputs.size(1))
+        return -row_sums(F.cross_entropy(self.out(hidden[real]), targets[real], reduction="none"), real)
 
     @torch.no_grad()
     def greedy(self, state: torch.Tensor, max_len: int, bos: int, eos: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -28,6 +28,14 @@ def length_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     return torch.arange(max_len, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
 
 
+def row_sums(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """[B] sums of `values` (one per True position of `mask` [B, L], in row-major order) per row.
+
+    Scattered back into [B, L] and summed per row: deterministic on a GPU too, where index_add_ accumulates with
+    atomics in no fixed order."""
+    return values.new_zeros(mask.shape).masked_scatter(mask, values).sum(1)
+
+
 class Dropout(nn.Dropout):
     """nn.Dropout, but on the CPU the mask comes from torch.rand: the same distribution (keep with probability 1 - p,
     scale by 1 / (1 - p)), about twice as fast there as the bernoulli_ that nn.Dropout draws (7 vs 15 ms for a
@@ -116,10 +124,7 @@ class LatentDecoder(nn.Module):
         inputs, targets = tokens[:, :-1], tokens[:, 1:]
         hidden, _ = self.hidden_states(inputs, z)
         real = length_mask(lengths - 1, inputs.size(1))
-        token_nll = self.output_nll(hidden[real], targets[real])
-        # per-position losses back into [N, T], then a row sum: deterministic on a GPU too, where index_add_
-        # accumulates with atomics in no fixed order
-        return -token_nll.new_zeros(real.shape).masked_scatter(real, token_nll).sum(1)
+        return -row_sums(self.output_nll(hidden[real], targets[real]), real)
 
     def output_nll(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """-log p(target | state) [N] for decoder states [N, H], the V-wide logits made OUTPUT_ROWS rows at a time

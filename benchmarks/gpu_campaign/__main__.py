@@ -105,12 +105,12 @@ def main(argv=None) -> int:
 
             prepare(prepared, tiny=True)
         plan = Plan.load(prepared, args.tiny)
+        models = args.models.split(",") if args.models else plan.models
+        for model in models:
+            plan.run(model, device.type)  # unknown model: PlanError now, not in phase 3
     except PlanError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    models = args.models.split(",") if args.models else plan.models
-    for model in models:
-        plan.run(model, device.type)  # unknown model: PlanError now, not in phase 3
     info = describe_device(device)
     print(f"campaign on {info['name']} ({device}), phases {args.phases}, out {out}", file=sys.stderr, flush=True)
     provenance = {"device": info, "device_slug": device_slug(info), "tiny": args.tiny,

@@ -59,7 +59,8 @@ def run_correctness(device: str, out: Path, timeout_s: float) -> dict:
         returncode, timed_out = None, True
     tests = outcomes(junit) if junit.is_file() else []
     failed = [t["test"] for t in tests if t["outcome"] in ("failed", "error")]
-    counts = {outcome: sum(t["outcome"] == outcome for t in tests) for outcome in ("passed", "failed", "error", "skipped")}
+    counts = {outcome: sum(t["outcome"] == outcome for t in tests)
+              for outcome in ("passed", "failed", "error", "skipped")}
     ok = returncode == 0 and not failed and counts["passed"] > 0
     reason = None
     if not ok:

@@ -106,7 +106,8 @@ def prepare(out: Path, tiny: bool = False, models: tuple[str, ...] = MODELS, con
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=None, help="default: .campaign/prepared (tiny: .campaign/prepared-tiny)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default: .campaign/prepared (tiny: .campaign/prepared-tiny)")
     parser.add_argument("--tiny", action="store_true", help="the committed PTB sample and tiny sizes (for CI)")
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated model_defs of the paper config "
                                                                     f"(default: {','.join(MODELS)})")

@@ -152,3 +152,12 @@ def test_a_plan_prepared_from_another_config_or_size_is_refused(tmp_path):
     (prepared / "plan.json").write_text(json_module.dumps({**plan, "config_sha256": "0" * 64}))
     with pytest.raises(PlanError, match="changed since"):
         Plan.load(prepared, tiny=True)
+
+
+def test_an_unknown_model_is_a_clear_error_before_any_phase(tmp_path, capsys):
+    prepared = tmp_path / "prepared"
+    prepare(prepared, tiny=True, models=("twr-vae",))
+    code = campaign.main(["--device", "cpu", "--tiny", "--out", str(tmp_path / "out"), "--prepared", str(prepared),
+                          "--models", "twr-vae,no-such-model"])
+    assert code == 2 and "model 'no-such-model' is not in the plan" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "phase1.json").exists()
