@@ -43,6 +43,17 @@ def test_the_slurm_profile_requests_a_gpu_for_training_and_none_for_tables(tmp_p
         assert resources[rule] and not any("gpu=" in line for line in resources[rule]), (rule, resources[rule])
 
 
+def test_the_users_own_command_finds_the_slurm_profile_by_name(tmp_path):
+    # `snakemake --cores 8 --profile slurm`, typed at the repository root: Snakemake resolves a profile name as a
+    # path relative to where it runs (or in ~/.config/snakemake), so the root holds `slurm` -> profiles/slurm
+    pytest.importorskip("snakemake_executor_plugin_slurm", reason="snakemake-executor-plugin-slurm not installed")
+    result = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "-n", "--cores", "8", "--profile", "slurm",
+                             "--configfile", str(REPO_ROOT / "config" / "paper.yaml")],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert all("gpu=1" in line for line in planned_resources(result.stdout + result.stderr)["train"])
+
+
 def test_the_local_profile_runs_one_gpu_job_at_a_time(tmp_path):
     out = dry_run(tmp_path, "--profile", str(REPO_ROOT / "profiles" / "local"),
                   "--configfile", str(REPO_ROOT / "config" / "config.yaml"))
