@@ -6,7 +6,17 @@
 For each test context, `responses_per_context` responses are decoded greedily with z ~ p(z|c) (Zhao et al. 2017;
 the TWR-VAE dialogue code's `sample`), and scored against the reference response with BLEU-P/R/F1, BOW embedding
 Average/Extrema/Greedy and intra/inter distinct-1/2 (metrics.dialogue). Writes `samples.jsonl` (context,
-reference, samples per line) and `metrics.json` (format: docs/results_format.md; protocol "uniform"), atomically.
+reference, samples and whether each sample ended with </s>, per line) and `metrics.json` (format:
+docs/results_format.md), atomically.
+
+Two protocols, as for the language models:
+* "uniform": every metric on the words alone (no <s>, </s>, padding);
+* "paper": BLEU-R/P/F1 as the code behind the paper's Table 5 computes them. ruizheliUOA/TWR-VAE
+  dialogue_dd/train_dailydial.py and dialogue_switchboard/train_swda.py (and guxd/DialogWAE sample.py) turn ids
+  into text with `indexes2sent`, which keeps the end token: the reference is its words + </s>, and a sample is its
+  words + </s> when decoding produced </s> within the length limit (a sample cut at the limit has none). That
+  code's BOW and distinct metrics count words only (its sample lengths stop before </s>), so the paper protocol
+  lists BLEU only and the other Table 5 columns are the uniform ones.
 """
 from __future__ import annotations
 
@@ -22,7 +32,7 @@ from tqdm.auto import tqdm
 
 from harness.config import RunConfig
 from harness.data.dialogue import DialogueDataset, dialogue_batches
-from harness.data.vocab import Vocab
+from harness.data.vocab import EOS, Vocab
 from harness.evaluate import data_description, load_trained
 from harness.io import code_version, environment_info, now_iso, progress_interval, set_threads, write_json_atomic
 from harness.tables import write_atomic
@@ -49,27 +59,44 @@ def generate_responses(model, dataset: DialogueDataset, vocab: Vocab, run: RunCo
             context = [words(vocab, utt.tolist()[1:-1]) for utt in dataset.context_of(index)]
             reference = words(vocab, dataset.response_of(index).tolist()[1:-1])
             samples = [words(vocab, tokens[row, s, : lengths[row, s]].tolist()) for s in range(tokens.size(1))]
-            records.append({"example": index, "context": context, "reference": reference, "samples": samples})
+            ended = [bool(lengths[row, s] < tokens.size(2)) for s in range(tokens.size(1))]  # </s> within the limit
+            records.append({"example": index, "context": context, "reference": reference, "samples": samples,
+                            "ended": ended})
         bar.update(batch.size)
     bar.close()
     return records
 
 
+def with_end_token(tokens: list[str], ended: bool = True) -> list[str]:
+    """The tokens the original code's `indexes2sent` gives BLEU: the words, then </s> if the sentence has one."""
+    return [*tokens, EOS] if ended else list(tokens)
+
+
+def paper_protocol_bleu(records: list[dict]) -> dict:
+    """BLEU-R/P/F1 with </s> kept on the reference and on every sample that produced it (the paper protocol)."""
+    hyps = [[with_end_token(s, e) for s, e in zip(r["samples"], r["ended"], strict=True)] for r in records]
+    refs = [with_end_token(r["reference"]) for r in records]
+    precision, recall, f1 = corpus_bleu_prf(hyps, refs)
+    return {"BLEU-R": recall, "BLEU-P": precision, "BLEU-F1": f1}
+
+
 def score(records: list[dict], vectors) -> dict:
-    """Table 5's metrics over all contexts (each the mean over contexts, as the TWR-VAE / DialogWAE code)."""
+    """Table 5's metrics over all contexts (each the mean over contexts, as the TWR-VAE / DialogWAE code), per
+    protocol: {"uniform": every metric on words alone, "paper": BLEU with </s> as the original code}."""
     hyps = [r["samples"] for r in records]
     refs = [r["reference"] for r in records]
     precision, recall, f1 = corpus_bleu_prf(hyps, refs)
     average, extrema, greedy = bow_embedding_scores(hyps, refs, vectors)
     intra1, inter1 = corpus_distinct(hyps, 1)
     intra2, inter2 = corpus_distinct(hyps, 2)
-    return {
+    uniform = {
         "BLEU-R": recall, "BLEU-P": precision, "BLEU-F1": f1,
         "BOW-A": average, "BOW-E": extrema, "BOW-G": greedy,
         "Intra-dist1": intra1, "Intra-dist2": intra2, "Inter-dist1": inter1, "Inter-dist2": inter2,
         "avg_length": sum(len(s) for h in hyps for s in h) / max(sum(len(h) for h in hyps), 1),
         "responses_per_context": len(records[0]["samples"]) if records else 0,
     }
+    return {"uniform": uniform, "paper": paper_protocol_bleu(records)}
 
 
 def evaluate_dialogue_run(model_path: Path, data_dir: Path, vectors_path: Path, out_path: Path, samples_path: Path,
@@ -81,16 +108,18 @@ def evaluate_dialogue_run(model_path: Path, data_dir: Path, vectors_path: Path, 
     started = time.perf_counter()
     records = generate_responses(model, test, vocab, run, device, progress)
     metrics = score(records, vectors)
+    responses = metrics["uniform"]["responses_per_context"]
+    bleu = f"smoothed sentence BLEU (n <= 3, NLTK {nltk.__version__} smoothing 7) against the one reference"
     seconds = time.perf_counter() - started
     payload = {
         "experiment": run.experiment, "dataset": run.dataset, "model": run.model.name,
         "paper_name": run.model.paper_name, "seed": run.seed, "task": "dialogue",
         "data": data_description(run, data_dir, summary["train_sentences"], test),
-        "metrics": {"uniform": metrics},
-        "protocols": {"uniform": f"{metrics['responses_per_context']} greedy responses per context with z ~ p(z|c); "
-                                 f"BLEU: smoothed sentence BLEU (n <= 3, NLTK {nltk.__version__} smoothing 7) against the one "
-                                 f"reference; BOW embeddings: "
-                                 f"{vectors_name}"},
+        "metrics": metrics,
+        "protocols": {"uniform": f"{responses} greedy responses per context with z ~ p(z|c); BLEU: {bleu}, "
+                                 f"words only; BOW embeddings: {vectors_name}",
+                      "paper": f"the same responses; BLEU as the TWR-VAE dialogue code: {bleu}, with </s> kept on "
+                               f"the reference and on every response that produced it (indexes2sent)"},
         "word_vectors": vectors_name,
         "config": run.to_dict(), "code_version": code_version(), "versions": environment_info(),
         "device": str(device),

@@ -5,13 +5,14 @@ BOW embedding metrics used (the paper: GloVe Twitter 200d) and every data reduct
 """
 from __future__ import annotations
 
+import math
 import re
 
 import pandas as pd
 
 from harness.results import paper_dataset_name
 from harness.significance import DIALOGUE_METRICS
-from harness.tables import MISSING, NO_PAPER, format_value, latex_escape
+from harness.tables import MISSING, NO_PAPER, latex_escape
 
 PAPER_ROW_ORDER = ("SeqGAN", "CVAE", "WAE", "iVAE", "TWR-VAE")
 
@@ -27,43 +28,87 @@ def _rows(frame: pd.DataFrame, paper: pd.DataFrame, dataset: str) -> list[tuple[
     return [(by_label.get(label), label) for label in labels]
 
 
+#: our protocols, one row each under a model (label, protocol); the paper protocol (dagger) has BLEU only (BLEU with
+#: </s> as the original code; harness.dialogue_evaluate): its other cells would repeat the uniform ones, left empty
+OUR_ROWS = (("ours", "uniform"), ("ours$^\\dagger$", "paper"))
+PAPER_PROTOCOL_METRICS = ("BLEU-R", "BLEU-P", "BLEU-F1")
+
+
+def _compact(mean: float, std: float, n_seeds: int, bold: bool) -> str:
+    """`0.310`, or (n_seeds > 1) `0.310` above a tiny `+-.012` in one cell, so that ten metrics fit a page."""
+    text = f"{mean + 0.0:.3f}"
+    text = f"\\textbf{{{text}}}" if bold else text
+    if n_seeds > 1 and not math.isnan(std):
+        spread = f"{std + 0.0:.3f}".removeprefix("0")
+        text = f"\\begin{{tabular}}[c]{{@{{}}r@{{}}}}{text}\\\\[-2pt]{{\\tiny$\\pm${spread}}}\\end{{tabular}}"
+    return text
+
+
+def _header() -> list[str]:
+    """Two header rows as the paper's Table 5: BLEU (R, P, F1), BOW (A, E, G), Intra-dist (1, 2), Inter-dist (1, 2)."""
+    groups: dict[str, list[str]] = {}
+    for metric in DIALOGUE_METRICS:  # "BLEU-R" -> ("BLEU", "R"), "Intra-dist1" -> ("Intra-dist", "1")
+        group, short = (metric.split("-", 1) if metric[:4] in ("BLEU", "BOW-") else (metric[:-1], metric[-1]))
+        groups.setdefault(group, []).append(short)
+    top, rules, start = ["", ""], [], 3
+    for group, shorts in groups.items():
+        top.append(f"\\multicolumn{{{len(shorts)}}}{{c}}{{{group}}}")
+        rules.append(f"\\cmidrule(lr){{{start}-{start + len(shorts) - 1}}}")
+        start += len(shorts)
+    bottom = ["Model", ""] + [short for shorts in groups.values() for short in shorts]
+    return [" & ".join(top) + r" \\", " ".join(rules), " & ".join(bottom) + r" \\"]
+
+
 def render_dialogue_table(summary: pd.DataFrame, paper: pd.DataFrame, word_vectors: list[str],
                           caption_extra: str = "") -> str:
-    frame = summary[(summary["protocol"] == "uniform") & summary["metric"].isin(DIALOGUE_METRICS)].copy()
-    if frame.empty:
+    """One block per dataset; per model up to three rows: ours (uniform protocol), ours under the original code's
+    BLEU protocol (BLEU columns only), and the paper's values; a metric per column, as the paper's Table 5."""
+    frame = summary[summary["protocol"].isin(("uniform", "paper")) & summary["metric"].isin(DIALOGUE_METRICS)].copy()
+    if frame[frame["protocol"] == "uniform"].empty:
         raise ValueError("no dialogue metrics (BLEU/BOW/dist) in the results: nothing to tabulate")
     paper = paper[paper["table"].astype(str) == "5"] if not paper.empty else paper
     have_paper = not paper.empty
     lookup = {(r.dataset, r.model, r.metric): float(r.value) for r in paper.itertuples()} if have_paper else {}
-    cells = {(r.dataset, r.model, r.metric): r for r in frame.itertuples()}
-    best = frame.groupby(["dataset", "metric"])["mean"].max().round(3).to_dict()
-    columns = len(DIALOGUE_METRICS) * 2
-    lines = [r"\begin{table*}[t]", r"\centering", r"\scriptsize", r"\setlength{\tabcolsep}{2pt}",
-             r"\begin{tabular}{l" + "r" * columns + "}", r"\toprule",
-             " & ".join([""] + [f"\\multicolumn{{2}}{{c}}{{{m}}}" for m in DIALOGUE_METRICS]) + r" \\",
-             " ".join(f"\\cmidrule(lr){{{2 + 2 * i}-{3 + 2 * i}}}" for i in range(len(DIALOGUE_METRICS))),
-             " & ".join(["Model"] + ["ours", "paper"] * len(DIALOGUE_METRICS)) + r" \\"]
+    cells = {(r.dataset, r.model, r.metric, r.protocol): r for r in frame.itertuples()}
+    best = frame.groupby(["dataset", "metric", "protocol"])["mean"].max().round(3).to_dict()
+    columns = len(DIALOGUE_METRICS) + 2
+    lines = [r"\begin{table*}[t]", r"\centering", r"\scriptsize", r"\setlength{\tabcolsep}{2.5pt}",
+             r"\begin{tabular}{ll" + "r" * len(DIALOGUE_METRICS) + "}", r"\toprule", *_header()]
     for dataset in sorted(frame["dataset"].unique()):
-        lines += [r"\midrule", f"\\multicolumn{{{columns + 1}}}{{l}}{{\\textit{{{latex_escape(paper_dataset_name(dataset))}}}}} \\\\"]
+        lines += [r"\midrule", f"\\multicolumn{{{columns}}}{{l}}{{\\textit{{{latex_escape(paper_dataset_name(dataset))}}}}} \\\\"]
         for model, label in _rows(frame, paper, dataset):
-            out = [latex_escape(label) + ("" if model else " (not run)")]
-            for metric in DIALOGUE_METRICS:
-                cell = cells.get((dataset, model, metric)) if model else None
-                if cell is None:
-                    out.append(MISSING)
-                else:
-                    bold = round(cell.mean, 3) == best.get((dataset, metric))
-                    out.append(format_value(cell.mean, cell.std, int(cell.n_seeds), bold, digits=3))
-                value = lookup.get((paper_dataset_name(dataset), label, metric))
-                out.append(NO_PAPER if not have_paper else (MISSING if value is None else f"{value:.3f}"))
-            lines.append(" & ".join(out) + r" \\")
+            name = latex_escape(label) + ("" if model else "$^\\ast$")  # not run by this suite
+            for row_label, protocol in (OUR_ROWS if model else ()):
+                if protocol != "uniform" and not any((dataset, model, m, protocol) in cells for m in DIALOGUE_METRICS):
+                    continue  # a run evaluated before the paper protocol existed
+                out = [name, row_label]
+                name = ""
+                for metric in DIALOGUE_METRICS:
+                    cell = cells.get((dataset, model, metric, protocol))
+                    if protocol != "uniform" and metric not in PAPER_PROTOCOL_METRICS:
+                        out.append("")
+                    elif cell is None:
+                        out.append(MISSING)
+                    else:
+                        bold = round(cell.mean, 3) == best.get((dataset, metric, protocol))
+                        out.append(_compact(cell.mean, cell.std, int(cell.n_seeds), bold))
+                lines.append(" & ".join(out) + r" \\")
+            if have_paper or not model:
+                values = [lookup.get((paper_dataset_name(dataset), label, metric)) for metric in DIALOGUE_METRICS]
+                cells_paper = [NO_PAPER if not have_paper else (MISSING if v is None else f"{v:.3f}") for v in values]
+                lines.append(" & ".join([name, "paper"] + cells_paper) + r" \\")
     notes = sorted({note for note in frame["data_note"].dropna() if note})
     caption = ["Dialogue response generation (Table 5 of Li et al. 2020): ours (mean $\\pm$ std over seeds when "
-               "there are several; 10 greedy responses per context with $z \\sim p(z|c)$) beside the paper's value."]
+               "there are several; 10 greedy responses per context with $z \\sim p(z|c)$) above the paper's value."]
     caption.append("BLEU uses NLTK's smoothing 7 as DialogWAE; its values depend on the NLTK version (the smoothing "
-                   "was rewritten since) and exceed 1 for near-identical responses.")
+                   "was rewritten since) and exceed 1 for near-identical responses. Ours: BLEU on the words alone; "
+                   "ours$^\\dagger$: the same responses' BLEU as the TWR-VAE dialogue code computes it, with the end "
+                   "token \\texttt{</s>} kept on the reference and on every response that produced it, which raises the "
+                   "scores of short responses (the other metrics count words in both codes).")
+    if any(model is None for dataset in frame["dataset"].unique() for model, _ in _rows(frame, paper, dataset)):
+        caption.append("$^\\ast$: not run by this suite (the paper's values only).")
     caption.append("BOW embedding metrics use " + latex_escape("; ".join(sorted(set(word_vectors))))
-                   + " (the paper: GloVe Twitter 200d), so they are not comparable with the paper's column.")
+                   + " (the paper: GloVe Twitter 200d), so they are not comparable with the paper's rows.")
     if notes:
         caption.append("Reduced data: " + latex_escape(" | ".join(notes)) + ".")
     if caption_extra:

@@ -215,12 +215,15 @@ def test_the_dialogue_dag_runs_end_to_end_on_real_dailydialog(tmp_path):
     snakemake(tmp_path, "--cores", "2", "--configfile", str(config))
     table = (tmp_path / "results" / "tables" / "table5.tex").read_text()
     assert "TWR-VAE" in table and "CVAE" in table and "0.407" in table  # ours beside the paper's BLEU-R
-    assert "word2vec 200d trained on" in table and "iVAE (not run)" in table and "Reduced data" in table
+    assert "word2vec 200d trained on" in table and "iVAE$^\\ast$" in table and "Reduced data" in table
+    assert "ours$^\\dagger$" in table  # the BLEU of the original code's protocol, in its own row
     run = tmp_path / "results/tiny-dialogue/dailydialog/twr-cvae/seed1"
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["data"]["test_sentences"] == 12 and metrics["metrics"]["uniform"]["responses_per_context"] == 3
+    assert set(metrics["metrics"]["paper"]) == {"BLEU-R", "BLEU-P", "BLEU-F1"}
     samples = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
     assert len(samples) == 12 and all(len(s["samples"]) == 3 and s["reference"] for s in samples)
+    assert all(len(s["ended"]) == 3 for s in samples)
     assert "reference:" in (tmp_path / "results" / "tables" / "table6.txt").read_text()
     again = snakemake(tmp_path, "-n", "--configfile", str(config))
     assert "Nothing to be done" in again.stdout + again.stderr

@@ -1,0 +1,89 @@
+"""Tests of harness.dialogue_tables: Table 5 with both BLEU protocols beside the paper's values."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness.dialogue_tables import render_dialogue_table
+from harness.results import collect_results, load_paper_values, summarise
+
+PAPER_CSV = """table,dataset,model,metric,value
+5,DailyDialog,TWR-VAE,BLEU-R,0.407
+5,DailyDialog,TWR-VAE,BOW-A,0.952
+5,DailyDialog,CVAE,BLEU-R,0.265
+5,DailyDialog,SeqGAN,BLEU-R,0.270
+"""
+UNIFORM = {"BLEU-R": 0.31, "BLEU-P": 0.22, "BLEU-F1": 0.26, "BOW-A": 0.90, "BOW-E": 0.55, "BOW-G": 0.78,
+           "Intra-dist1": 0.9, "Intra-dist2": 0.85, "Inter-dist1": 0.4, "Inter-dist2": 0.55, "avg_length": 9.1,
+           "responses_per_context": 10}
+PAPER_PROTOCOL = {"BLEU-R": 0.41, "BLEU-P": 0.30, "BLEU-F1": 0.35}
+
+
+def write_run(tmp: Path, model: str, paper_name: str, metrics: dict, seed: int = 1) -> Path:
+    record = {"schema_version": 1, "experiment": "unit_test", "dataset": "dailydialog", "model": model,
+              "method": model, "paper_name": paper_name, "paper_tables": ["5"], "seed": seed, "task": "dialogue",
+              "data": {"reduced": False, "note": ""}, "metrics": metrics}
+    path = tmp / "results" / model / f"seed{seed}" / "metrics.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record))
+    return path
+
+
+def shifted(metrics: dict, by: float) -> dict:
+    return {k: v + by for k, v in metrics.items()}
+
+
+def render(tmp: Path) -> str:
+    (tmp / "tables.csv").write_text(PAPER_CSV)
+    runs = [write_run(tmp, "twr-cvae", "TWR-VAE", {"uniform": UNIFORM, "paper": PAPER_PROTOCOL}),
+            write_run(tmp, "twr-cvae", "TWR-VAE", {"uniform": shifted(UNIFORM, 0.02),
+                                                   "paper": shifted(PAPER_PROTOCOL, 0.02)}, seed=2),
+            write_run(tmp, "cvae", "CVAE", {"uniform": UNIFORM})]  # written before the paper protocol existed
+    return render_dialogue_table(summarise(collect_results(runs)), load_paper_values(tmp / "tables.csv"),
+                                 ["word2vec 200d"])
+
+
+def rows(tex: str) -> list[list[str]]:
+    return [line.removesuffix(r" \\").split(" & ") for line in tex.splitlines() if line.count(" & ") == 11]
+
+
+def test_a_metric_per_column_and_per_model_rows_ours_ours_under_the_paper_protocol_and_the_papers(tmp_path):
+    tex = render(tmp_path)
+    table = rows(tex)
+    header = table[0]
+    assert header == ["Model", "", "R", "P", "F1", "A", "E", "G", "1", "2", "1", "2"]
+    assert (r"\multicolumn{3}{c}{BLEU} & \multicolumn{3}{c}{BOW} & \multicolumn{2}{c}{Intra-dist} & "
+            r"\multicolumn{2}{c}{Inter-dist}") in tex and r"\cmidrule(lr){11-12}" in tex
+    body = {(r[0] or previous, r[1]): r for previous, r in _with_model(table[1:])}
+    spread = r"\\[-2pt]{\tiny$\pm$.014}\end{tabular}"  # seeds 1-2: 0.31 and 0.33
+    assert body["TWR-VAE", "ours"][2] == r"\begin{tabular}[c]{@{}r@{}}\textbf{0.320}" + spread
+    assert [cell.removesuffix(spread) for cell in body["TWR-VAE", "ours$^\\dagger$"][2:6]] == [
+        r"\begin{tabular}[c]{@{}r@{}}\textbf{" + value + "}" for value in ("0.420", "0.310", "0.360")] + [""]
+    assert body["TWR-VAE", "paper"][2] == "0.407" and body["TWR-VAE", "paper"][5] == "0.952"
+    assert body["CVAE", "ours"][2] == "0.310" and ("CVAE", "ours$^\\dagger$") not in body  # no dash row
+    assert body["CVAE", "paper"][2:4] == ["0.265", "--"]
+    assert body["SeqGAN$^\\ast$", "paper"][2] == "0.270"
+    assert r"\texttt{</s>}" in tex
+
+
+def _with_model(table):
+    model = ""
+    for r in table:
+        model = r[0] or model
+        yield model, r
+
+
+def test_table5_compiles(tmp_path):
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex not installed: Table 5's LaTeX was not compiled")
+    body = render(tmp_path)
+    (tmp_path / "t.tex").write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n" + body
+                                    + "\\end{document}\n")
+    out = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout[-2000:]
+    assert "Overfull \\hbox" not in out.stdout, "Table 5 is wider than the page"
