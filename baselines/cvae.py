@@ -21,10 +21,10 @@ from harness.data.vocab import BOS_ID, EOS_ID, PAD_ID
 from harness.dialogue_api import DialogueVAE
 from harness.model_api import LossTerms
 from harness.registry import register_method
-from harness.schedules import linear_warmup
+from harness.schedules import linear_warmup, per_batch_increase
 from metrics.lm import gaussian_kl
 from twrvae.dialogue_modules import (BagOfWordsHead, ContextEncoder, GaussianHead, ResponseDecoder,
-                                     UtteranceEncoder)
+                                     UtteranceEncoder, reference_initialisation)
 
 
 @dataclass(frozen=True)
@@ -33,15 +33,27 @@ class CVAEOptions:
     hidden_dim: int = 300
     z_dim: int = 200
     dropout: float = 0.5
-    kl_warmup_steps: int = 10000  # Zhao et al. full_kl_step
+    kl_warmup_steps: int = 10000  # Zhao et al. full_kl_step; 0 = beta 1 throughout (TWR-VAE Switchboard script)
     kl_start: float = 0.0
+    # beta rises from kl_start by this much per epoch, a share before every batch (TWR-VAE DailyDialog script: 0.1,
+    # i.e. --warmup 10); None = the kl_warmup_steps schedule
+    kl_increase_per_epoch: float | None = None
     bow_weight: float = 1.0  # 0 = no bag-of-words loss
+    init: str = "reference"  # reference (the TWR-VAE / DialogWAE code's; reference_initialisation) | pytorch
+    embedding_init: str = "vectors"  # vectors (pretrained word vectors, when the harness passes some) | random
 
     def __post_init__(self):
         if min(self.emb_dim, self.hidden_dim, self.z_dim) <= 0 or not 0 <= self.dropout < 1:
             raise ConfigError(f"dialogue sizes must be > 0 and dropout in [0, 1), got {self}")
         if self.kl_warmup_steps < 0 or self.bow_weight < 0 or not 0 <= self.kl_start <= 1:
             raise ConfigError(f"kl_warmup_steps and bow_weight must be >= 0, kl_start in [0, 1], got {self}")
+        if self.kl_increase_per_epoch is not None and (self.kl_increase_per_epoch <= 0 or self.kl_warmup_steps):
+            raise ConfigError(f"kl_increase_per_epoch must be > 0 and replaces kl_warmup_steps (set it to 0), got "
+                              f"kl_increase_per_epoch {self.kl_increase_per_epoch}, kl_warmup_steps "
+                              f"{self.kl_warmup_steps}")
+        if self.init not in ("reference", "pytorch") or self.embedding_init not in ("vectors", "random"):
+            raise ConfigError(f"init must be 'reference' or 'pytorch' and embedding_init 'vectors' or 'random', got "
+                              f"{self.init!r} and {self.embedding_init!r}")
 
 
 @register_method("cvae")
@@ -58,9 +70,28 @@ class CVAE(DialogueVAE):
         self.prior = GaussianHead(o.hidden_dim, o.z_dim, hidden=True)
         self.decoder = ResponseDecoder(self.embedding, o.hidden_dim + o.z_dim, vocab_size, o.dropout)
         self.bow = BagOfWordsHead(o.hidden_dim + o.z_dim, vocab_size) if o.bow_weight > 0 else None
+        if o.init == "reference":
+            reference_initialisation([self.utterance_encoder.rnn, self.context_encoder.rnn, self.decoder.rnn],
+                                     [self.recognition, self.prior], self.decoder.out)
+        self.batches_per_epoch: int | None = None
+
+    def on_train_start(self, batches_per_epoch: int) -> None:
+        self.batches_per_epoch = batches_per_epoch
+
+    def initialise_embeddings(self, vocab, vectors, name: str) -> dict:
+        if self.options.embedding_init == "random":
+            return {"vectors": name, "initialised": 0, "note": "embedding_init random: not initialised from vectors "
+                                                               "(as the TWR-VAE dialogue scripts as released)"}
+        return super().initialise_embeddings(vocab, vectors, name)
 
     def kl_weight(self, step: int) -> float:
-        return linear_warmup(step, self.options.kl_warmup_steps, self.options.kl_start)
+        o = self.options
+        if o.kl_increase_per_epoch is None:
+            return linear_warmup(step, o.kl_warmup_steps, o.kl_start)
+        if self.batches_per_epoch is None:
+            raise RuntimeError("kl_increase_per_epoch needs the number of batches per epoch: the trainer passes it "
+                               "through on_train_start before the first step")
+        return per_batch_increase(step, o.kl_start, o.kl_increase_per_epoch, self.batches_per_epoch)
 
     def kl_term(self, x, c, context_states, batch):
         """The regulariser and the recognition posterior z is drawn from: KL(q(z|x,c) || p(z|c)) [B]."""

@@ -72,6 +72,10 @@ class Method(nn.Module):
         optimisation.minimise(terms.loss, step)
         return terms
 
+    def on_train_start(self, batches_per_epoch: int) -> None:
+        """Called before training starts or resumes with the number of training batches per epoch, for schedules
+        counted in epochs (e.g. the TWR-VAE DailyDialog KL schedule, baselines/cvae.py)."""
+
     def on_epoch_end(self, epoch: int, valid_batches) -> None:
         """Called after each epoch with `valid_batches()` -> iterator over validation batches (on the model's
         device). State a method changes here must live in buffers so that checkpoints carry it."""

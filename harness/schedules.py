@@ -12,6 +12,17 @@ def linear_warmup(step: int, warmup_steps: int, start: float = 0.0) -> float:
     return min(1.0, start + (1.0 - start) * step / warmup_steps)
 
 
+def per_batch_increase(step: int, start: float, increase_per_epoch: float, batches_per_epoch: int) -> float:
+    """beta = min(1, start + (step + 1) * increase_per_epoch / batches_per_epoch): the TWR-VAE DailyDialog script
+    (ruizheliUOA/TWR-VAE dialogue_dd/train_dailydial.py) starts from `beta_0` and adds 1 / (warmup * batches per
+    epoch) *before* every batch, so its first batch already trains with beta_0 + one increment
+    (beta_0 = 0.1, warmup = 10: increase_per_epoch = 0.1, beta = 1 after 9 epochs)."""
+    if batches_per_epoch < 1 or increase_per_epoch <= 0:
+        raise ValueError(f"batches_per_epoch must be >= 1 and increase_per_epoch > 0, got {batches_per_epoch} and "
+                         f"{increase_per_epoch}")
+    return min(1.0, start + (step + 1) * increase_per_epoch / batches_per_epoch)
+
+
 def cyclical_beta(step: int, cycle_steps: int, ratio: float = 0.5, cycles: int = 0) -> float:
     """Cyclical annealing (Fu et al. 2019, Eq. 6 with a linear f): within each cycle of `cycle_steps` updates beta
     rises linearly from 0 to 1 over the first `ratio` of the cycle, then stays 1 for the rest of it.

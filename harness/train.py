@@ -192,6 +192,7 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
         else:
             print(f"ignoring {checkpoint_path}: it was written for another training config", file=sys.stderr)
 
+    model.on_train_start(math.ceil(len(train_set) / cfg.batch_size))  # both tasks' batches chunk the split
     optimisation.random_batch = lambda: train_set.collate(
         torch.randint(len(train_set), (cfg.batch_size,), generator=generator)).to(device)
 

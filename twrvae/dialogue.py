@@ -7,9 +7,10 @@ For the context states c_1..c_n of the n context utterances,
 while the decoder is fed z ~ q(z|x, c_n) of the last state, and responses are generated with z ~ p(z|c_n).
 As ruizheliUOA/TWR-VAE dialogue_dd/models_dailydial.py (`sample_code_post`, `sample_code_prior`, `kl_loss`),
 which trains without the bag-of-words loss (bow_weight 0 by default here).
-Difference, on purpose: the original sums the KL over the batch's padded context length (the most utterances of
-any dialogue in the batch, at most 10), padding positions included, and divides by it for every dialogue; here
-the mean is over each dialogue's own n real utterances, so padding does not dilute it.
+Option `timesteps`: "own" (default) averages over each dialogue's own n real utterances, so padding does not
+dilute it; "padded" is the original's arithmetic (`kl_loss`): the KL summed over the batch's padded context length
+(the most utterances of any dialogue in the batch, at most 10), padding slots included -- their context state is
+the zero vector, so they add KL(q(z|x, 0) || p(z|0)) -- and divided by that length for every dialogue.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from harness.config import ConfigError
 from harness.registry import register_method
 from metrics.lm import gaussian_kl
 
@@ -26,6 +28,12 @@ from baselines.cvae import CVAE, CVAEOptions
 @dataclass(frozen=True)
 class TWRCVAEOptions(CVAEOptions):
     bow_weight: float = 0.0  # the TWR-VAE dialogue code has no bag-of-words loss
+    timesteps: str = "own"  # own | padded (the original code's KL over the batch's padded context length)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.timesteps not in ("own", "padded"):
+            raise ConfigError(f"timesteps must be 'own' or 'padded', got {self.timesteps!r}")
 
 
 @register_method("twr-cvae")
@@ -36,7 +44,10 @@ class TWRCVAE(CVAE):
         n = context_states.size(1)
         mu_t, logvar_t = self.recognition(torch.cat([x.unsqueeze(1).expand(-1, n, -1), context_states], dim=-1))
         prior_mu_t, prior_logvar_t = self.prior(context_states)
-        real = (torch.arange(n, device=c.device).unsqueeze(0) < batch.num_utterances.unsqueeze(1)).to(mu_t.dtype)
+        if self.options.timesteps == "own":
+            real = (torch.arange(n, device=c.device).unsqueeze(0) < batch.num_utterances.unsqueeze(1)).to(mu_t.dtype)
+        else:  # the original: every slot of the batch's padded context length
+            real = torch.ones(mu_t.shape[:2], dtype=mu_t.dtype, device=mu_t.device)
         kl = (gaussian_kl(mu_t, logvar_t, prior_mu_t, prior_logvar_t) * real).sum(1) / real.sum(1)  # Eq. 7
         mu, logvar = self.recognition(torch.cat([x, c], dim=-1))  # z from the last timestep's posterior
         return kl, mu, logvar

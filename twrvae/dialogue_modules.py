@@ -119,3 +119,23 @@ class BagOfWordsHead(nn.Module):
         targets = response[:, 1:]
         real = torch.arange(targets.size(1), device=lengths.device).unsqueeze(0) < (lengths - 1).unsqueeze(1)
         return -(log_probs.gather(1, targets) * real.to(log_probs.dtype)).sum(1)
+
+
+@torch.no_grad()
+def reference_initialisation(rnns: list[nn.RNNBase], gaussian_heads: list[nn.Module], output: nn.Linear) -> None:
+    """The initialisation of ruizheliUOA/TWR-VAE dialogue_dd/models_dailydial.py and dialogue_switchboard/
+    models_swda.py (after guxd/DialogWAE; the paper's Appendix F): every weight matrix of the GRUs orthogonal
+    (`init_weights`: each parameter with dim > 1, i.e. the stacked input and hidden matrices), the recognition and
+    prior networks' Linear weights U(-0.02, 0.02) with zero biases, the output layer U(-0.1, 0.1) with a zero bias.
+    GRU biases and the embedding keep PyTorch's defaults there too."""
+    for rnn in rnns:
+        for weight in rnn.parameters():
+            if weight.dim() > 1:
+                nn.init.orthogonal_(weight)
+    for head in gaussian_heads:
+        for layer in head.modules():
+            if isinstance(layer, nn.Linear):
+                nn.init.uniform_(layer.weight, -0.02, 0.02)
+                nn.init.zeros_(layer.bias)
+    nn.init.uniform_(output.weight, -0.1, 0.1)
+    nn.init.zeros_(output.bias)

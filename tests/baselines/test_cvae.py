@@ -68,3 +68,50 @@ def test_pretrained_vectors_initialise_the_embedding_of_the_words_they_cover():
     small = KeyedVectors(vector_size=3)
     small.add_vectors(["hello"], np.ones((1, 3), dtype=np.float32))
     assert model.initialise_embeddings(vocab, small, "small")["initialised"] == 0
+
+
+def test_the_reference_initialisation_is_orthogonal_grus_and_small_uniform_heads_and_output():
+    model = tiny_dialogue_model("cvae")  # init "reference" by default
+    for rnn in (model.utterance_encoder.rnn, model.context_encoder.rnn, model.decoder.rnn):
+        for name, weight in rnn.named_parameters():
+            if weight.dim() > 1:  # [3H, in]: orthonormal columns (or rows, when wider than tall)
+                gram = weight.T @ weight if weight.size(0) >= weight.size(1) else weight @ weight.T
+                torch.testing.assert_close(gram, torch.eye(gram.size(0)), atol=1e-5, rtol=0)
+    for head in (model.recognition, model.prior):
+        for layer in head.modules():
+            if isinstance(layer, torch.nn.Linear):
+                assert layer.weight.abs().max() <= 0.02 and (layer.bias == 0).all()
+    assert model.decoder.out.weight.abs().max() <= 0.1 and (model.decoder.out.bias == 0).all()
+    pytorch = tiny_dialogue_model("cvae", init="pytorch")
+    assert (pytorch.recognition.to_mu.bias != 0).any() and pytorch.recognition.to_mu.weight.abs().max() > 0.02
+
+
+def test_embedding_init_random_keeps_the_random_embedding_as_the_released_dialogue_scripts():
+    import numpy as np
+    from gensim.models import KeyedVectors
+
+    from harness.data.vocab import Vocab
+
+    model = tiny_dialogue_model("cvae", embedding_init="random")
+    vocab = Vocab(["<pad>", "<unk>", "<s>", "</s>", "hello", "world"])
+    vectors = KeyedVectors(vector_size=8)
+    vectors.add_vectors(["hello"], np.ones((1, 8), dtype=np.float32))
+    before = model.embedding.weight.clone()
+    report = model.initialise_embeddings(vocab, vectors, "test vectors")
+    assert report["initialised"] == 0 and "random" in report["note"]
+    torch.testing.assert_close(model.embedding.weight, before)
+
+
+def test_kl_increase_per_epoch_adds_a_share_before_every_batch_as_the_dailydialog_script():
+    import pytest
+
+    from harness.config import ConfigError
+
+    model = tiny_dialogue_model("twr-cvae", kl_start=0.1, kl_increase_per_epoch=0.1)
+    with pytest.raises(RuntimeError, match="batches per epoch"):
+        model.kl_weight(0)
+    model.on_train_start(5)
+    assert model.kl_weight(0) == pytest.approx(0.12) and model.kl_weight(43) == pytest.approx(0.98)
+    assert model.kl_weight(44) == 1.0 == model.kl_weight(500)
+    with pytest.raises(ConfigError, match="kl_increase_per_epoch"):
+        tiny_dialogue_model("twr-cvae", kl_warmup_steps=100, kl_increase_per_epoch=0.1)

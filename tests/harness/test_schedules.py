@@ -40,3 +40,13 @@ def test_cyclical_schedule_stays_at_one_after_m_cycles():
 def test_cyclical_schedule_rejects_bad_settings(cycle_steps, ratio):
     with pytest.raises(ValueError):
         cyclical_beta(0, cycle_steps, ratio)
+
+
+def test_per_batch_increase_is_the_dailydialog_scripts_loop():
+    from harness.schedules import per_batch_increase
+
+    batches, warmup, beta = 7, 10, 0.1  # train_dailydial.py: beta = args.beta_0; per batch, before the update:
+    for step in range(100):
+        beta = min(1.0, beta + 1.0 / (warmup * batches))
+        assert per_batch_increase(step, 0.1, 1.0 / warmup, batches) == pytest.approx(beta, abs=1e-12)
+    assert per_batch_increase(9 * batches - 1, 0.1, 0.1, batches) == pytest.approx(1.0)

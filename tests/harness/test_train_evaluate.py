@@ -235,3 +235,20 @@ def test_another_tokenization_is_named_in_the_results_without_calling_them_reduc
     data = evaluate_run(tmp_path / "run" / MODEL, tmp_path / "processed", tmp_path / "metrics.json", progress=False)["data"]
     assert data["tokenization"] == "twr-vae-code" and not data["reduced"]
     assert "twr-vae-code tokenization" in data["note"]
+
+
+def test_the_trainer_tells_the_method_its_batches_per_epoch_before_the_first_step(tmp_path):
+    from harness.data.dialogue import preprocess_dialogue
+
+    shutil.copytree(FIXTURES / "dialogue_tiny" / "dailydialog", tmp_path / "raw" / "dailydialog")
+    preprocess_dialogue("dailydialog", tmp_path / "raw", tmp_path / "data")  # 38 training examples
+    sizes = {"emb_dim": 8, "hidden_dim": 6, "z_dim": 3, "kl_warmup_steps": 0, "kl_start": 0.1,
+             "kl_increase_per_epoch": 0.1}
+    run = ExperimentConfig.from_mapping({
+        "device": "cpu", "datasets": ["dailydialog"], "models": ["twr-cvae"], "train": {"epochs": 2, "batch_size": 10},
+        "model_defs": {"twr-cvae": {"method": "twr-cvae", "options": sizes}}}).runs()[0]
+    seen = []
+    train_run(run, tmp_path / "data", tmp_path / "out", progress=False,
+              after_epoch=lambda entry, model: seen.append((entry["step"], model.batches_per_epoch,
+                                                           model.kl_weight(entry["step"] - 1))))
+    assert seen == [(4, 4, pytest.approx(0.2)), (8, 4, pytest.approx(0.3))]  # ceil(38 / 10) = 4 batches per epoch

@@ -36,3 +36,28 @@ def test_padding_context_slots_do_not_change_the_kl():
 def test_twr_cvae_trains_without_bag_of_words_by_default():
     assert tiny_dialogue_model("twr-cvae").bow is None
     assert tiny_dialogue_model("cvae").bow is not None
+
+
+def test_padded_timesteps_average_over_every_slot_of_the_batch_as_the_original_kl_loss():
+    model = tiny_dialogue_model("twr-cvae", timesteps="padded").eval()
+    batch = make_dialogue_batch(DIALOGUES)  # 3 and 1 context utterances: padded to 3 slots
+    with torch.no_grad():
+        c, states = model.encode_context(batch)
+        x = model.encode_response(batch)
+        kl, _, _ = model.kl_term(x, c, states, batch)
+        assert (states[1, 1:] == 0).all()  # the padding slots' states are zero, as pad_packed_sequence's
+        per_slot = [gaussian_kl(*model.recognition(torch.cat([x[1], states[1, t]])), *model.prior(states[1, t]))
+                    for t in range(3)]
+        torch.testing.assert_close(kl[1], torch.stack(per_slot).sum() / 3)
+        own = tiny_dialogue_model("twr-cvae").eval().kl_term(x, c, states, batch)[0]
+        torch.testing.assert_close(own[1], per_slot[0])  # one real utterance: its own KL
+        torch.testing.assert_close(own[0], kl[0])  # no padding: both agree
+
+
+def test_an_unknown_timesteps_value_is_a_config_error():
+    import pytest
+
+    from harness.config import ConfigError
+
+    with pytest.raises(ConfigError, match="timesteps"):
+        tiny_dialogue_model("twr-cvae", timesteps="all")
