@@ -256,6 +256,10 @@ def test_the_paper_tables_name_each_models_training_recipe_in_latex_that_compile
     assert "twr-vae, twr-vae-mean, twr-vae-sum: epochs 1000, shuffle False, validate\\_every 10." in caption
     assert "timesteps padded, the original code's arithmetic" in caption
     assert "optimizer sgd" in caption and "length-bucketed batches in random order" in caption
+    dialogue = next(line for line in (out.stdout + out.stderr).splitlines()
+                    if "harness.aggregate" in line and "--table 5" in line)
+    assert ("twr-cvae-dailydialog: emb/hidden/z 200/300/200, embedding\\_init random, kl\\_increase\\_per\\_epoch 0.1, "
+            "kl\\_start 0.1") in dialogue  # the DailyDialog script's KL schedule, named in Table 5's caption
     if shutil.which("pdflatex") is None:
         pytest.skip("pdflatex not installed: the caption's LaTeX was not compiled")
     (tmp_path / "caption.tex").write_text("\\documentclass{article}\n\\begin{document}\n" + caption + "\n\\end{document}\n")

@@ -114,13 +114,16 @@ def training_budget_caption(table="2"):
     """Table captions' account of how every run of this experiment was trained (LaTeX-escaped plain text)."""
     train = config["train"]
     if str(table) == "5":  # dialogue models carry their layer sizes in their options
-        sizes = "; ".join(
-            f"{name}: emb/hidden/z " + "/".join(str(run.model.options.get(key, default)) for key, default in
-                                                (("emb_dim", 200), ("hidden_dim", 300), ("z_dim", 200)))
+        size_keys = (("emb_dim", 200), ("hidden_dim", 300), ("z_dim", 200))
+        models = "; ".join(  # every option a config sets is named: KL schedules, initialisation, padded KL, ...
+            f"{name}: emb/hidden/z " + "/".join(str(run.model.options.get(key, default)) for key, default in size_keys)
+            + "".join(f", {key} {value}" for key, value in sorted(run.model.options.items())
+                      if key not in dict(size_keys))
             for name, run in {run.model.name: run for run in runs() if "5" in run.model.paper_tables}.items())
+        sizes, models = "sizes and options per model below", f" Models: {models}."
     else:
         arch = config["architecture"]
-        sizes = f"emb/hidden/z {arch['emb_dim']}/{arch['hidden_dim']}/{arch['z_dim']}"
+        sizes, models = f"emb/hidden/z {arch['emb_dim']}/{arch['hidden_dim']}/{arch['z_dim']}", ""
     table_models = {run.model.name: run.model for run in runs() if str(table) in run.model.paper_tables}
     grouped = {}  # identical overrides are listed once, with every model that has them
     for name, model in sorted(table_models.items()):
@@ -143,7 +146,8 @@ def training_budget_caption(table="2"):
     return latex_escape(
         f"Training budget of experiment {config['experiment']}: {train['epochs']} epochs, batch {train['batch_size']}, "
         f"{train.get('optimizer', 'adam')} lr {train['lr']}, {sizes}, {order}, {validation}, weights kept: {kept}; "
-        f"seeds {', '.join(map(str, config['seeds']))}." + (f" Per model:{changed}" if changed else "") + precision)
+        f"seeds {', '.join(map(str, config['seeds']))}." + models + (f" Per model:{changed}" if changed else "")
+        + precision)
 
 
 def interpolation_files(dataset):
