@@ -58,7 +58,7 @@ from harness.data.vocab import BOS_ID, EOS_ID, PAD_ID
 from harness.dialogue_api import DialogueVAE
 from harness.model_api import LossTerms
 from harness.registry import register_method
-from twrvae.dialogue_modules import ContextEncoder, ResponseDecoder, UtteranceEncoder
+from twrvae.dialogue_modules import ContextEncoder, ResponseDecoder, UtteranceEncoder, reference_initialisation
 
 
 @dataclass(frozen=True)
@@ -183,6 +183,9 @@ class DialogWAE(DialogueVAE):
         self.decoder = ResponseDecoder(self.embedding, h + z, vocab_size, o.dropout)
         self.critic = _mlp([h + z, 2 * h, 2 * h, 1], lambda: nn.LeakyReLU(0.2))  # the reference's discriminator
         _init_uniform(self.critic, 0.02)
+        # the reference's Encoder/ContextEncoder/Decoder init_weights: orthogonal GRUs, output layer U(-0.1, 0.1)
+        reference_initialisation([self.utterance_encoder.rnn, self.context_encoder.rnn, self.decoder.rnn], [],
+                                 self.decoder.out)
 
     # ---- parameter groups (reference optimizer_AE, optimizer_G, optimizer_D)
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:

@@ -127,3 +127,10 @@ def test_mixture_prior_picks_one_component_per_example():
     eps = net(torch.randn(8, 4))
     means = torch.arange(15, dtype=torch.float).mul(10).view(5, 3)  # weights are U(-0.05, 0.05): bias dominates
     assert eps.shape == (8, 3) and (torch.cdist(eps, means).min(1).values < 1.0).all()
+
+
+def test_grus_and_output_layer_start_as_the_reference_code_initialises_them():
+    model = tiny_dialogue_model("dialogwae")
+    weight = model.decoder.rnn.weight_hh_l0  # [3H, H]: orthonormal columns
+    torch.testing.assert_close(weight.T @ weight, torch.eye(weight.size(1)), atol=1e-5, rtol=0)
+    assert model.decoder.out.weight.abs().max() <= 0.1 and (model.decoder.out.bias == 0).all()
