@@ -115,11 +115,13 @@ def training_budget_caption(table="2"):
     train = config["train"]
     if str(table) == "5":  # dialogue models carry their layer sizes in their options
         size_keys = (("emb_dim", 200), ("hidden_dim", 300), ("z_dim", 200))
-        models = "; ".join(  # every option a config sets is named: KL schedules, initialisation, padded KL, ...
-            f"{name}: emb/hidden/z " + "/".join(str(run.model.options.get(key, default)) for key, default in size_keys)
-            + "".join(f", {key} {value}" for key, value in sorted(run.model.options.items())
-                      if key not in dict(size_keys))
-            for name, run in {run.model.name: run for run in runs() if "5" in run.model.paper_tables}.items())
+        def described(name, options):  # every option a config sets is named: KL schedule, init, padded KL, ...
+            sizes = "/".join(str(options.get(key, default)) for key, default in size_keys)
+            others = "".join(f", {key} {value}" for key, value in sorted(options.items()) if key not in dict(size_keys))
+            return f"{name}: emb/hidden/z {sizes}{others}"
+
+        models = "; ".join(described(name, run.model.options)
+                           for name, run in {run.model.name: run for run in runs() if "5" in run.model.paper_tables}.items())
         sizes, models = "sizes and options per model below", f" Models: {models}."
     else:
         arch = config["architecture"]
@@ -143,11 +145,11 @@ def training_budget_caption(table="2"):
     validation = (f"validated every {train['validate_every']} epochs" if train.get("validate_every", 1) > 1
                   else "validated every epoch")
     kept = "the last epoch's" if train.get("select_by") == "last" else "the validated epoch with the lowest loss"
+    per_model = f" Per model:{changed}" if changed else ""
     return latex_escape(
         f"Training budget of experiment {config['experiment']}: {train['epochs']} epochs, batch {train['batch_size']}, "
         f"{train.get('optimizer', 'adam')} lr {train['lr']}, {sizes}, {order}, {validation}, weights kept: {kept}; "
-        f"seeds {', '.join(map(str, config['seeds']))}." + models + (f" Per model:{changed}" if changed else "")
-        + precision)
+        f"seeds {', '.join(map(str, config['seeds']))}.{models}{per_model}{precision}")
 
 
 def interpolation_files(dataset):
