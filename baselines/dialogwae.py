@@ -1,5 +1,6 @@
 """DialogWAE (Gu et al., ICLR 2019, "DialogWAE: Multimodal Response Generation with Conditional Wasserstein
-Auto-Encoder"), with the Gaussian-mixture prior (their DialogWAE-GMP), a dialogue baseline beside the CVAE.
+Auto-Encoder"), with the Gaussian-mixture prior (their DialogWAE-GMP) or a single Gaussian (plain DialogWAE), a
+dialogue baseline beside the CVAE.
 
 Following guxd/DialogWAE `models/dialogwae.py` (class DialogWAE), `models/dialogwae_gmp.py` (DialogWAE_GMP),
 `modules.py` (Variation, MixVariation), `train.py` (the per-batch schedule) and `configs.py` (sizes):
@@ -43,6 +44,8 @@ Deviations from the reference (on purpose or forced by the harness):
   unused in the reference's training path and omitted. Softmax temperature 1.0 (`temp`) is omitted.
 - `kl_warmup_steps` is accepted (the shared tiny-model helper passes it) and ignored: there is no KL term.
 - K: the reference config sets n_prior_components = 3 (its comment says "DailyDial 5 SWDA 3"); default 3 here.
+  `prior_components: 1` is plain DialogWAE (its prior net is a single-Gaussian `Variation`, as the posterior's),
+  the variant whose published numbers the TWR-VAE paper's "WAE" row repeats (config/paper.yaml).
 """
 from __future__ import annotations
 
@@ -67,7 +70,7 @@ class DialogWAEOptions:
     hidden_dim: int = 300  # n_hidden
     z_dim: int = 200  # z_size (also the noise size)
     dropout: float = 0.5
-    prior_components: int = 3  # n_prior_components (1: a single Gaussian, plain DialogWAE up to pi_net)
+    prior_components: int = 3  # n_prior_components (DialogWAE-GMP); 1: plain DialogWAE's Gaussian prior net
     gumbel_temp: float = 0.1  # gumbel_temp
     n_critic: int = 5  # n_iters_d
     gp_lambda: float = 10.0  # lambda_gp
@@ -175,7 +178,10 @@ class DialogWAE(DialogueVAE):
         self.utterance_encoder = UtteranceEncoder(self.embedding, h, o.dropout)
         self.context_encoder = ContextEncoder(self.utterance_encoder, h)
         self.post_net = GaussianNoise(self.utterance_encoder.output_dim + h, z)  # q(eps | x, c)
-        self.prior_net = MixtureNoise(h, z, o.prior_components, o.gumbel_temp)  # p(eps | c)
+        if o.prior_components == 1:  # plain DialogWAE (models/dialogwae.py): prior_net = Variation, as post_net
+            self.prior_net = GaussianNoise(h, z)
+        else:  # DialogWAE-GMP (models/dialogwae_gmp.py): prior_net = MixVariation
+            self.prior_net = MixtureNoise(h, z, o.prior_components, o.gumbel_temp)  # p(eps | c)
         self.post_generator = _mlp([z, z, z, z], nn.ReLU)  # G_q
         self.prior_generator = _mlp([z, z, z, z], nn.ReLU)  # G_p
         _init_uniform(self.post_generator, 0.02)

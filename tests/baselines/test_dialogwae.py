@@ -134,3 +134,12 @@ def test_grus_and_output_layer_start_as_the_reference_code_initialises_them():
     weight = model.decoder.rnn.weight_hh_l0  # [3H, H]: orthonormal columns
     torch.testing.assert_close(weight.T @ weight, torch.eye(weight.size(1)), atol=1e-5, rtol=0)
     assert model.decoder.out.weight.abs().max() <= 0.1 and (model.decoder.out.bias == 0).all()
+
+
+def test_one_prior_component_is_plain_dialogwaes_gaussian_prior_net_and_more_are_the_mixture():
+    from baselines.dialogwae import GaussianNoise, MixtureNoise
+
+    assert isinstance(tiny_dialogue_model("dialogwae", prior_components=1).prior_net, GaussianNoise)
+    assert isinstance(tiny_dialogue_model("dialogwae", prior_components=3).prior_net, MixtureNoise)
+    model = tiny_dialogue_model("dialogwae", prior_components=1).eval()
+    assert_greedy_generation(model, make_dialogue_batch([([[4, 5], [6]], [7, 8])]))
