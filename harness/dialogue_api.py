@@ -26,8 +26,11 @@ class DialogueVAE(Method):
     # Encoders shared by the CVAE family (twrvae/dialogue_modules.py): subclasses define `context_encoder` and
     # `utterance_encoder`.
     def encode_context(self, batch):
-        """c [B, H] and the context encoder's states [B, J, H]."""
-        return self.context_encoder(batch.context, batch.context_lengths, batch.num_utterances, batch.floors)
+        """c [B, H] and the context encoder's states [B, J, H]. The context utterances are encoded without their
+        leading <s>, as the reference codes do before their context encoder (`context[:, :, 1:]`, `utt_lens - 1`
+        in ruizheliUOA/TWR-VAE's and guxd/DialogWAE's training and evaluation loops); batches keep it."""
+        lengths = (batch.context_lengths - 1).clamp(min=0)  # absent slots stay at length 0
+        return self.context_encoder(batch.context[:, :, 1:], lengths, batch.num_utterances, batch.floors)
 
     def encode_response(self, batch):
         """x: the utterance encoder's vector of the response (without <s>, as the reference code)."""

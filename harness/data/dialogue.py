@@ -32,7 +32,7 @@ Differences on purpose: the reference's training loader cuts all dialogues of a 
 the same positions, which repeats the last utterances of the shorter dialogues and drops ``n % 96`` dialogues
 per epoch; here every split is the set of examples its test loader sees, once each. Absent context slots have
 length 0 (the reference fills them with 2). The reference strips ``<s>`` from context utterances in the model
-(``context[:, :, 1:]``); batches here keep it (`DialogueBatch`).
+(``context[:, :, 1:]``); batches here keep it and the models strip it (`DialogueVAE.encode_context`).
 
 Output of `preprocess_dialogue` in `out_dir`:
   train.jsonl / valid.jsonl / test.jsonl -- one example per line: ``{"context": [[tok, ..], ..],

@@ -115,3 +115,14 @@ def test_kl_increase_per_epoch_adds_a_share_before_every_batch_as_the_dailydialo
     assert model.kl_weight(44) == 1.0 == model.kl_weight(500)
     with pytest.raises(ConfigError, match="kl_increase_per_epoch"):
         tiny_dialogue_model("twr-cvae", kl_warmup_steps=100, kl_increase_per_epoch=0.1)
+
+
+def test_context_utterances_are_encoded_without_their_leading_start_token_as_the_reference():
+    model = tiny_dialogue_model("cvae").eval()
+    batch = make_dialogue_batch(DIALOGUES)
+    changed = make_dialogue_batch(DIALOGUES)
+    changed.context[:, :, 0] = torch.where(changed.context_lengths > 0, 9, 0)  # another first token: ignored
+    with torch.no_grad():
+        torch.testing.assert_close(model.encode_context(batch)[0], model.encode_context(changed)[0])
+        changed.context[0, 0, 1] = 10  # the first word counts
+        assert not torch.allclose(model.encode_context(batch)[0][0], model.encode_context(changed)[0][0])
