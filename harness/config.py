@@ -132,6 +132,38 @@ class ArchitectureConfig:
 
 
 @dataclass(frozen=True)
+class LrDecayConfig:
+    """Learning-rate decay on a validation plateau (`train.lr_decay`); the recipes and the exact rules of each mode
+    are in harness.lr_schedule. Epochs are counted from 1, as in train_log.json. Unlike the other sections, its
+    defaults live here, not in the schema: Snakemake's validator would write them into a null `lr_decay`."""
+
+    mode: str  # plateau (He et al. 2019 text.py) | every-epoch-after-plateau (Kim et al. 2018 train_text.py)
+    factor: float = 0.5  # lr <- lr * factor at each decay
+    patience: int = 1  # consecutive validations without improvement that trigger a (first) decay
+    start_epoch: int = 1  # no decay is triggered by an epoch before this one
+    max_decays: int | None = None  # training stops after this many decays
+    min_lr: float | None = None  # training stops once a decay takes lr below this
+    reload_best: bool = False  # a decay reloads the weights of the best validated epoch so far
+    restart_optimizer: bool = False  # a decay starts a fresh optimizer (no Adam moments / momentum carried over)
+
+    MODES = ("plateau", "every-epoch-after-plateau")
+
+    def __post_init__(self):
+        problems = []
+        if self.mode not in self.MODES:
+            problems.append(f"mode '{self.mode}' is not one of {list(self.MODES)}")
+        if not 0 < self.factor < 1:
+            problems.append(f"factor {self.factor} must lie in (0, 1)")
+        for key in ("patience", "start_epoch") + (("max_decays",) if self.max_decays is not None else ()):
+            if not isinstance(getattr(self, key), int) or getattr(self, key) < 1:
+                problems.append(f"{key} {getattr(self, key)!r} must be an integer >= 1")
+        if self.min_lr is not None and not self.min_lr > 0:
+            problems.append(f"min_lr {self.min_lr} must be > 0")
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 100
     batch_size: int = 64
@@ -145,6 +177,17 @@ class TrainConfig:
     select_by: str = "valid_loss"
     validate_every: int = 1  # epochs 1, 1 + N, 1 + 2N, ... are validated (the original TWR-VAE code: N = 10)
     precision: str = "float32"  # float32 | bfloat16 (harness.precision)
+    lr_decay: LrDecayConfig | None = None  # None: constant lr (harness.lr_schedule)
+
+    def __post_init__(self):
+        if isinstance(self.lr_decay, Mapping):  # as read from a config file or a run config's JSON
+            object.__setattr__(self, "lr_decay", _build(LrDecayConfig, self.lr_decay, "lr_decay"))
+        if self.lr_decay is not None:
+            if self.validate_every != 1:
+                raise ConfigError(f"lr_decay needs a validation after every epoch (validate_every 1, not "
+                                  f"{self.validate_every}): its patience counts epochs, as the reference code does")
+            if self.lr_decay.reload_best and self.select_by != "valid_loss":
+                raise ConfigError("lr_decay.reload_best needs select_by: valid_loss (the kept best weights)")
 
 
 @dataclass(frozen=True)
@@ -203,7 +246,12 @@ class RunConfig:
     plugins: tuple[str, ...] = ()  # extra modules that register methods (see docs/adding_a_method.md)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        payload = dataclasses.asdict(self)
+        if payload["train"]["lr_decay"] is None:
+            # unset, the key is left out: run configs, and so training fingerprints (checkpoint resume) and the
+            # workflow's job parameters, stay those of configs written before the option existed
+            del payload["train"]["lr_decay"]
+        return payload
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -243,7 +291,12 @@ def _build(cls, values: Mapping[str, Any], where: str):
     unknown = sorted(set(values) - names)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; known keys: {sorted(names)}")
-    return cls(**values)
+    try:
+        return cls(**values)
+    except TypeError as exc:  # e.g. a required key missing
+        raise ConfigError(f"{where}: {exc}") from None
+    except ConfigError as exc:  # a value rejected by the dataclass's own checks
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def build_options(cls, values: Mapping[str, Any], where: str):

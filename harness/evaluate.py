@@ -152,7 +152,7 @@ def evaluate_run(model_path: Path, data_dir: Path, out_path: Path, run: RunConfi
         "metrics": {"uniform": result["uniform"], "paper": result["paper"]},
         "config": run.to_dict(),
         "training": {k: summary.get(k) for k in ("selected_epoch", "select_by", "epochs_completed", "stopped_early",
-                                                  "steps", "history", "code_version")},
+                                                  "lr_schedule", "steps", "history", "code_version")},
         "code_version": code_version(),
         "versions": environment_info(),
         "device": str(device),

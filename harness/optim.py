@@ -25,12 +25,23 @@ class Optimisation:
         self.random_batch = None  # set by the trainer: () -> a random training Batch (for inner-loop methods)
 
     @staticmethod
-    def _optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    def _optimizer(params, cfg: TrainConfig, lr: float | None = None) -> torch.optim.Optimizer:
+        lr = cfg.lr if lr is None else lr
         if cfg.optimizer == "sgd":  # He et al. 2019 / Zhu et al. 2020: plain SGD
-            return torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+            return torch.optim.SGD(params, lr=lr, weight_decay=cfg.weight_decay)
         # fused: one kernel per step for all parameters instead of ~10 elementwise passes (CPU and CUDA); the
         # embedding and output matrices make the update a sizeable share of a CPU step (benchmarks/)
-        return torch.optim.Adam(params, lr=cfg.lr, eps=cfg.adam_eps, weight_decay=cfg.weight_decay, fused=True)
+        return torch.optim.Adam(params, lr=lr, eps=cfg.adam_eps, weight_decay=cfg.weight_decay, fused=True)
+
+    def set_lr(self, lr: float, restart: bool = False) -> None:
+        """Every group's learning rate becomes `lr` (harness.lr_schedule); `restart` builds fresh optimizers instead,
+        dropping momentum and Adam moments, as He et al. 2019 build new SGD optimizers at each decay."""
+        if restart:
+            self.optimizers = {name: self._optimizer(params, self.cfg, lr) for name, params in self.groups.items()}
+            return
+        for optimizer in self.optimizers.values():
+            for group in optimizer.param_groups:
+                group["lr"] = lr
 
     def reduce(self, per_sentence: torch.Tensor) -> torch.Tensor:
         """Combine per-sentence losses of a batch (the original code sums; `loss_reduction` chooses)."""

@@ -28,6 +28,7 @@ from harness.data.registry import DATASETS
 from harness.data.vocab import Vocab
 from harness.io import (code_version, environment_info, now_iso, progress_interval, resolve_device,
                         save_torch_atomic, set_threads, write_json_atomic)
+from harness.lr_schedule import LrSchedule
 from harness.model_api import TextVAE
 from harness.optim import Optimisation, TrainingDiverged  # noqa: F401  (re-exported for callers)
 from harness.precision import set_compute_precision
@@ -154,6 +155,9 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
     epoch is validated and may be selected like any other. The summary's `stopped_early` says so.
     after_epoch: called after every epoch with its history entry and the model (for learning curves); it must leave
     the model as it found it (train mode, weights, random state), or training changes.
+    With `train.lr_decay` (harness.lr_schedule) every history entry has the epoch's `lr` and, when the schedule acted
+    after it, `lr_decay` (the new lr, the reloaded epoch, whether training stops); the summary's `lr_schedule` has the
+    final lr, the number of decays and the stop, if the schedule ended training before `train.epochs`.
     """
     started_run = time.monotonic()
     out_dir = Path(out_dir)
@@ -175,10 +179,11 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
     cfg = run.train
     set_compute_precision(model, cfg.precision)
     optimisation = Optimisation(model.parameter_groups(), cfg)
+    schedule = None if cfg.lr_decay is None else LrSchedule(cfg.lr_decay, cfg.lr)
 
     fingerprint = run.training_fingerprint()
     state = {"epoch": 0, "step": 0, "history": [], "best_loss": math.inf, "best_state": None, "train_seconds": 0.0,
-             "train_tokens": 0}
+             "train_tokens": 0, "lr_schedule": None if schedule is None else schedule.state_dict()}
     checkpoint_path = out_dir / CHECKPOINT
     if checkpoint_path.exists():
         checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=False)
@@ -188,6 +193,9 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
             set_rng_state(checkpoint["torch_rng"], device)
             generator.set_state(checkpoint["batch_rng"])
             state = checkpoint["state"]
+            if schedule is not None:  # the optimizer state already holds the lr; the schedule its counters
+                schedule.load_state_dict(state["lr_schedule"])
+                optimisation.set_lr(schedule.lr)
             print(f"resuming {out_dir} from epoch {state['epoch']} (step {state['step']})", file=sys.stderr)
         else:
             print(f"ignoring {checkpoint_path}: it was written for another training config", file=sys.stderr)
@@ -213,6 +221,8 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
     epoch_seconds: list[float] = []  # wall time of each epoch of this call, validation included
     model.train()
     for epoch in range(state["epoch"], cfg.epochs):
+        if schedule is not None and schedule.stopped is not None:  # the recipe ended (e.g. before a kill + resume)
+            break
         if epoch_seconds and over_budget(sum(epoch_seconds) / len(epoch_seconds)):
             stopped_early = {"reason": "time budget", "budget_seconds": time_budget_s, "partial_epoch": None}
             if state["history"][-1]["valid_loss"] is None:  # the run ends here: its last weights are a candidate
@@ -247,16 +257,34 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
                  "train_kl": means["kl"], "valid_loss": None, "train_seconds": seconds}
         if stopped_early is not None:
             entry["partial"] = stopped_early["partial_epoch"]
+        if schedule is not None:
+            entry["lr"] = schedule.lr  # the lr this epoch trained with
         if cfg.select_by == "last":
             state["best_state"] = {"epoch": epoch + 1, "model": copy.deepcopy(model.state_dict())}
         if epoch % cfg.validate_every == 0 or stopped_early is not None:  # epochs 1, 1 + N, ... as the original
             validate_and_select(entry)
+        decision = None
+        if schedule is not None and stopped_early is None:  # a partial epoch ends the run: it decides nothing
+            decision = schedule.step(epoch + 1, entry["valid_loss"])  # validate_every is 1 (TrainConfig checks)
+            if decision.decayed:
+                entry["lr_decay"] = {"lr": decision.lr, "decays": schedule.decays,
+                                     "reloaded_epoch": state["best_state"]["epoch"] if decision.reload_best else None,
+                                     "optimizer_restarted": decision.restart_optimizer, "stop": decision.stop}
         state["history"].append(entry)
         if after_epoch is not None:
             after_epoch(entry, model)
         valid_text = "not validated" if entry["valid_loss"] is None else f"valid loss {entry['valid_loss']:.2f}"
         print(f"epoch {epoch + 1}{' (partial)' if stopped_early else ''}: train recon {means['recon']:.2f} "
               f"kl {means['kl']:.3f} | {valid_text}", file=sys.stderr)
+        if decision is not None and decision.decayed:  # applied after `after_epoch`, which sees the epoch's weights
+            if decision.reload_best:  # the harness's kept best weights (He et al. reload their saved best model)
+                model.load_state_dict(state["best_state"]["model"])
+            optimisation.set_lr(decision.lr, restart=decision.restart_optimizer)
+            print(f"lr decay {schedule.decays}: lr {decision.lr:g}"
+                  + (f", weights of epoch {state['best_state']['epoch']} reloaded" if decision.reload_best else "")
+                  + (f"; training stops: {decision.stop}" if decision.stop else ""), file=sys.stderr)
+        if schedule is not None:
+            state["lr_schedule"] = schedule.state_dict()
         epoch_seconds.append(time.monotonic() - epoch_started)
         if stopped_early is not None:  # a partial epoch is not checkpointed: a resume restarts it
             break
@@ -272,6 +300,7 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
         "select_by": cfg.select_by,
         "epochs_completed": state["epoch"],
         "stopped_early": stopped_early,
+        "lr_schedule": None if schedule is None else schedule.summary(),
         "history": state["history"],
         "steps": state["step"],
         "train_sentences": len(train_set),

@@ -93,6 +93,7 @@ def train_and_evaluate(run: RunConfig, run_dir: Path, data_dir: Path, train_seco
     log = json.loads((run_dir / "train_log.json").read_text())
     record.update({key: log[key] for key in ("epochs_completed", "stopped_early", "selected_epoch", "steps",
                                              "train_seconds", "train_tokens_per_second")})
+    record["lr_schedule"] = log.get("lr_schedule")  # the baselines' lr decay may end training before the budget
     announce(f"{run.model.name}: trained {log['epochs_completed']} epoch(s) + "
              f"{'a partial one' if (log['stopped_early'] or {}).get('partial_epoch') else 'no partial one'}, "
              f"{log['train_tokens_per_second']:.0f} tokens/s")

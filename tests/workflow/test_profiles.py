@@ -75,6 +75,21 @@ def test_the_workflow_runs_through_a_real_slurm():
         assert re.search(rf"submitted with SLURM jobid \d+ \(log: .*/rule_{rule}/", out), rule
 
 
+def test_an_experiment_wide_lr_decay_is_named_in_its_table_caption(tmp_path):
+    import yaml
+
+    config = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
+    config.setdefault("train", {})["lr_decay"] = {"mode": "plateau", "factor": 0.5, "patience": 2, "max_decays": 3}
+    path = tmp_path / "decay.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = dry_run(tmp_path, "--printshellcmds", "--configfile", str(path))
+    table_command = next(line for line in out.splitlines() if "harness.aggregate" in line)
+    assert "with decay (x0.5 after 2 epochs in a row without improvement; stop after 3 decays)" in table_command
+    assert "decay" not in next(line for line in dry_run(tmp_path, "--printshellcmds", "--configfile",
+                                                        str(REPO_ROOT / "config" / "config.yaml")).splitlines()
+                               if "harness.aggregate" in line)
+
+
 def test_a_reduced_precision_experiment_says_so_in_its_table_caption(tmp_path):
     import yaml
 

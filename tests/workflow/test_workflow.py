@@ -256,6 +256,12 @@ def test_the_paper_tables_name_each_models_training_recipe_in_latex_that_compile
     assert "twr-vae, twr-vae-mean, twr-vae-sum: epochs 1000, shuffle False, validate\\_every 10." in caption
     assert "timesteps padded, the original code's arithmetic" in caption
     assert "optimizer sgd" in caption and "length-bucketed batches in random order" in caption
+    # the baselines' lr decay on a plateau, in words (harness.lr_schedule.describe), with the models that have it
+    assert ("lag-vae, vae-lstm: grad\\_clip 5.0, loss\\_reduction mean, lr 1.0, lr\\_decay (x0.5 after 2 epochs in a "
+            "row without improvement, not before epoch 16, best weights reloaded, optimizer restarted; stop after 5 "
+            "decays), optimizer sgd.") in caption
+    assert "lr\\_decay (x0.5 after every epoch once an epoch did not improve, not before epoch 15; stop below lr 0.03)" \
+        in caption
     dialogue = next(line for line in (out.stdout + out.stderr).splitlines()
                     if "harness.aggregate" in line and "--table 5" in line)
     assert ("twr-cvae-dailydialog: emb/hidden/z 200/300/200, embedding\\_init random, kl\\_increase\\_per\\_epoch 0.1, "

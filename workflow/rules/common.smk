@@ -3,6 +3,7 @@ import json
 
 from harness.data.fetch import unavailable_reason
 from harness.data.registry import DATASETS
+from harness.lr_schedule import describe as describe_lr_decay
 from harness.tables import latex_escape
 
 LM_DATASETS = sorted(name for name, spec in DATASETS.items() if spec.kind == "lm")
@@ -110,6 +111,11 @@ def preprocess_arguments(wildcards):
     return " ".join(flags)
 
 
+def train_setting(key, value):
+    """One train override as a caption lists it: `key value`, the lr decay rule in words."""
+    return f"{key} ({describe_lr_decay(value)})" if key == "lr_decay" and value is not None else f"{key} {value}"
+
+
 def training_budget_caption(table="2"):
     """Table captions' account of how every run of this experiment was trained (LaTeX-escaped plain text)."""
     train = config["train"]
@@ -130,7 +136,7 @@ def training_budget_caption(table="2"):
     grouped = {}  # identical overrides are listed once, with every model that has them
     for name, model in sorted(table_models.items()):
         if model.train:
-            grouped.setdefault(", ".join(f"{k} {v}" for k, v in sorted(model.train.items())), []).append(name)
+            grouped.setdefault(", ".join(train_setting(k, v) for k, v in sorted(model.train.items())), []).append(name)
     changed = "".join(f" {', '.join(names)}: {values}." for values, names in grouped.items())
     padded = sorted(name for name, model in table_models.items() if model.options.get("timesteps") == "padded")
     if padded:
@@ -145,10 +151,12 @@ def training_budget_caption(table="2"):
     validation = (f"validated every {train['validate_every']} epochs" if train.get("validate_every", 1) > 1
                   else "validated every epoch")
     kept = "the last epoch's" if train.get("select_by") == "last" else "the validated epoch with the lowest loss"
+    decay = f" with decay ({describe_lr_decay(train['lr_decay'])})" if train.get("lr_decay") else ""
     per_model = f" Per model:{changed}" if changed else ""
     return latex_escape(
         f"Training budget of experiment {config['experiment']}: {train['epochs']} epochs, batch {train['batch_size']}, "
-        f"{train.get('optimizer', 'adam')} lr {train['lr']}, {sizes}, {order}, {validation}, weights kept: {kept}; "
+        f"{train.get('optimizer', 'adam')} lr {train['lr']}{decay}, {sizes}, {order}, {validation}, "
+        f"weights kept: {kept}; "
         f"seeds {', '.join(map(str, config['seeds']))}.{models}{per_model}{precision}")
 
 
