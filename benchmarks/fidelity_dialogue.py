@@ -35,6 +35,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.fidelity import load_records
 from harness.config import REPO_ROOT, ExperimentConfig, RunConfig
 from harness.data.dialogue import DialogueDataset, preprocess_dialogue
 from harness.data.vocab import Vocab
@@ -189,10 +190,6 @@ def _get(record: dict, path: tuple[str, ...]):
             return None
         value = value[key]
     return value
-
-
-def load_records(paths: list[Path]) -> list[dict]:
-    return [json.loads(line) for path in paths for line in path.read_text().splitlines() if line.strip()]
 
 
 def summary_table(records: list[dict]) -> str:

@@ -1,6 +1,7 @@
 """Shared fixtures: tiny models and batches, and where the optional dataset mirror lives."""
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -44,6 +45,17 @@ def device(request) -> torch.device:
     from harness.io import resolve_device
 
     return resolve_device(request.config.getoption("--device"))  # on a GPU: set up as the harness runs there
+
+
+@pytest.fixture(scope="module")
+def ptb_sample(tmp_path_factory) -> Path:
+    """The committed tiny PTB sample, preprocessed as the workflow does (once per test module)."""
+    from harness.data.preprocess import preprocess_lm
+
+    root = tmp_path_factory.mktemp("ptb")
+    shutil.copytree(FIXTURES / "ptb_tiny", root / "raw" / "ptb")
+    preprocess_lm("ptb", root / "raw", root / "processed")
+    return root / "processed"
 
 
 def make_batch(rows: list[list[int]]):

@@ -2,29 +2,18 @@
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-from conftest import FIXTURES, make_batch, tiny_model
+from conftest import make_batch, tiny_model
 from harness.config import ExperimentConfig, InterpolateConfig
 from harness.data.lm_dataset import LMDataset
-from harness.data.preprocess import preprocess_lm
 from harness.data.vocab import EOS_ID, Vocab
 from harness.interpolate import interpolate_pairs, interpolate_run, random_pairs
 from harness.train import MODEL, train_run
 from metrics.rouge import interpolation_curves, rouge_f1
-
-
-@pytest.fixture(scope="module")
-def ptb_sample(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("ptb")
-    shutil.copytree(FIXTURES / "ptb_tiny", root / "raw" / "ptb")
-    preprocess_lm("ptb", root / "raw", root / "processed")
-    return root / "processed"
 
 
 class PerfectAutoencoder(nn.Module):

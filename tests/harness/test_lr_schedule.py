@@ -5,16 +5,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import FIXTURES, REPO_ROOT
+from conftest import REPO_ROOT
 from harness import train as train_module
 from harness.config import ConfigError, ExperimentConfig, LrDecayConfig, RunConfig, TrainConfig, validate_config
-from harness.data.preprocess import preprocess_lm
 from harness.lr_schedule import LrSchedule, describe
 from harness.optim import Optimisation
 from harness.train import MODEL, train_run
@@ -177,14 +175,6 @@ def test_setting_the_lr_keeps_or_drops_the_optimizer_state(restart):
 
 
 # --------------------------------------------------------------------------- the trainer
-
-
-@pytest.fixture(scope="module")
-def ptb_sample(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("ptb")
-    shutil.copytree(FIXTURES / "ptb_tiny", root / "raw" / "ptb")
-    preprocess_lm("ptb", root / "raw", root / "processed")
-    return root / "processed"
 
 
 def tiny_sgd_run(lr_decay: dict, epochs: int = 10):

@@ -13,17 +13,8 @@ from conftest import FIXTURES
 from harness import train as train_module
 from harness.config import (ArchitectureConfig, DataOptions, EvaluateConfig, ExperimentConfig, ModelEntry, RunConfig,
                             TrainConfig)
-from harness.data.preprocess import preprocess_lm
 from harness.evaluate import evaluate_run
 from harness.train import MODEL, TRAIN_LOG, TrainingDiverged, train_run
-
-
-@pytest.fixture(scope="module")
-def ptb_sample(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("ptb")
-    shutil.copytree(FIXTURES / "ptb_tiny", root / "raw" / "ptb")
-    preprocess_lm("ptb", root / "raw", root / "processed")
-    return root / "processed"
 
 
 def tiny_run(model="twr-vae", epochs=2, device="cpu", **train):
