@@ -410,3 +410,12 @@ class ExperimentConfig:
             if options.get("tokenization", "released") != "released" and DATASETS[dataset].kind != "lm":
                 raise ConfigError(f"data_options.{dataset}.tokenization: only language-modelling corpora can be "
                                   "re-tokenised (dialogue data are tokenised as the reference dialogue code does)")
+
+
+def command_line_booleans(values: Mapping[str, Any], schema_path: Path) -> dict[str, bool]:
+    """The top-level keys the schema types as boolean whose value is the text 'true' or 'false' (any case), as
+    booleans: Snakemake's `--config key=false` passes a string, which the schema would reject."""
+    properties = yaml.safe_load(Path(schema_path).read_text()).get("properties", {})
+    return {key: value.lower() == "true" for key, value in values.items()
+            if properties.get(key, {}).get("type") == "boolean" and isinstance(value, str)
+            and value.lower() in ("true", "false")}

@@ -109,3 +109,12 @@ def test_a_model_entry_can_override_training_settings():
     with pytest.raises(ConfigError, match="model_defs.bn-vae.train"):
         ExperimentConfig.from_mapping({"models": ["bn-vae"],
                                        "model_defs": {"bn-vae": {"method": "bn-vae", "train": {"lerning_rate": 1}}}})
+
+
+def test_command_line_booleans_become_booleans_for_boolean_schema_keys_only():
+    from harness.config import REPO_ROOT, command_line_booleans
+
+    schema = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+    given = {"allow_download": "false", "allow_unverified_downloads": "True", "experiment": "false", "device": "cpu"}
+    assert command_line_booleans(given, schema) == {"allow_download": False, "allow_unverified_downloads": True}
+    assert command_line_booleans({"allow_download": "no"}, schema) == {}  # not a boolean word: the schema says so

@@ -281,3 +281,11 @@ def test_a_tokenization_option_gets_its_own_preprocessing_job(tmp_path):
     text = out.stdout + out.stderr
     assert "data/processed/ptb.twr-vae-code-tokens/train.txt" in text
     assert any("harness.data.preprocess" in line and "--tokenization twr-vae-code" in line for line in text.splitlines())
+
+
+def test_the_offline_instruction_of_paper_yaml_works_as_typed(tmp_path):
+    # config/paper.yaml's comment: add `--config allow_download=false`; Snakemake passes 'false' as a string
+    assert "--config allow_download=false" in (REPO_ROOT / "config" / "paper.yaml").read_text()
+    out = snakemake(tmp_path, "-n", "--configfile", str(REPO_ROOT / "config" / "paper.yaml"),
+                    "--config", "allow_download=false", "data_mirror=no-mirror-here")
+    assert "downloads are off (allow_download: false)" in out.stdout + out.stderr
