@@ -293,9 +293,7 @@ def _build(cls, values: Mapping[str, Any], where: str):
         raise ConfigError(f"{where}: unknown key(s) {unknown}; known keys: {sorted(names)}")
     try:
         return cls(**values)
-    except TypeError as exc:  # e.g. a required key missing
-        raise ConfigError(f"{where}: {exc}") from None
-    except ConfigError as exc:  # a value rejected by the dataclass's own checks
+    except (TypeError, ConfigError) as exc:  # a required key missing, or a value the dataclass's checks reject
         raise ConfigError(f"{where}: {exc}") from None
 
 

@@ -116,17 +116,22 @@ def train_setting(key, value):
     return f"{key} ({describe_lr_decay(value)})" if key == "lr_decay" and value is not None else f"{key} {value}"
 
 
+DIALOGUE_SIZE_DEFAULTS = {"emb_dim": 200, "hidden_dim": 300, "z_dim": 200}  # the CVAE family's (Appendix F)
+
+
+def dialogue_model_description(name, options):
+    """`name: emb/hidden/z 200/300/200, key value, ...`: every option a config sets is named (KL schedule, init,
+    padded KL, ...)."""
+    sizes = "/".join(str(options.get(key, default)) for key, default in DIALOGUE_SIZE_DEFAULTS.items())
+    others = "".join(f", {key} {value}" for key, value in sorted(options.items()) if key not in DIALOGUE_SIZE_DEFAULTS)
+    return f"{name}: emb/hidden/z {sizes}{others}"
+
+
 def training_budget_caption(table="2"):
     """Table captions' account of how every run of this experiment was trained (LaTeX-escaped plain text)."""
     train = config["train"]
     if str(table) == "5":  # dialogue models carry their layer sizes in their options
-        size_keys = (("emb_dim", 200), ("hidden_dim", 300), ("z_dim", 200))
-        def described(name, options):  # every option a config sets is named: KL schedule, init, padded KL, ...
-            sizes = "/".join(str(options.get(key, default)) for key, default in size_keys)
-            others = "".join(f", {key} {value}" for key, value in sorted(options.items()) if key not in dict(size_keys))
-            return f"{name}: emb/hidden/z {sizes}{others}"
-
-        models = "; ".join(described(name, run.model.options)
+        models = "; ".join(dialogue_model_description(name, run.model.options)
                            for name, run in {run.model.name: run for run in runs() if "5" in run.model.paper_tables}.items())
         sizes, models = "sizes and options per model below", f" Models: {models}."
     else:
