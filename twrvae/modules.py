@@ -50,6 +50,11 @@ class Dropout(nn.Dropout):
 class TimestepEncoder(nn.Module):
     """Runs the RNN over <s> x </s> and maps *every* hidden state h_t to (mu_t, logvar_t) (paper Eq. 3)."""
 
+    # None: float32. torch.bfloat16: the RNN runs under autocast (bf16 matmuls, float32 weights); its states are
+    # turned back into float32 before the mu / logvar heads, so the posteriors and the KL are float32 arithmetic.
+    # Set by the harness (harness.precision), as LatentDecoder.compute_dtype.
+    compute_dtype: torch.dtype | None = None
+
     def __init__(self, vocab_size, emb_dim, hidden_dim, z_dim, num_layers, dropout, rnn_type):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=PAD_ID)
@@ -64,7 +69,10 @@ class TimestepEncoder(nn.Module):
         A unidirectional RNN's state at t depends only on tokens <= t, so trailing padding cannot change any
         real position: the result for a sentence is the same whatever it is batched with.
         """
-        hidden, _ = self.rnn(self.dropout(self.embedding(tokens)))
+        with torch.autocast(tokens.device.type, dtype=self.compute_dtype or torch.bfloat16,
+                            enabled=self.compute_dtype is not None):
+            hidden, _ = self.rnn(self.dropout(self.embedding(tokens)))
+        hidden = hidden.to(self.to_mu.weight.dtype)  # bf16 states back to the heads' dtype
         return self.to_mu(hidden), self.to_logvar(hidden)
 
 
@@ -130,7 +138,8 @@ class LatentDecoder(nn.Module):
         """-log p(target | state) [N] for decoder states [N, H], the V-wide logits made OUTPUT_ROWS rows at a time
         (on a GPU OUTPUT_ROWS_GPU) and never stored (twrvae.output_layer), in training and in evaluation."""
         rows = self.OUTPUT_ROWS if hidden.device.type == "cpu" else self.OUTPUT_ROWS_GPU
-        return linear_cross_entropy(hidden, self.out.weight, self.out.bias, targets, self.compute_dtype, rows)
+        return linear_cross_entropy(hidden, self.out.weight, self.out.bias, targets, self.compute_dtype, rows,
+                                    eager_gradient=hidden.device.type == "cpu")
 
     @torch.no_grad()
     def greedy(self, z: torch.Tensor, max_length: int) -> list[list[int]]:

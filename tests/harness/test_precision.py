@@ -21,12 +21,24 @@ def loss_of(model, batch, seed=0) -> torch.Tensor:
     return model.loss(batch, 0).loss
 
 
-def test_bfloat16_reaches_the_decoder_only_and_float32_restores_it():
+def test_bfloat16_reaches_the_encoder_and_decoder_and_float32_restores_them():
     model = TWRVAE(60, ARCH, TWRVAEOptions())
-    assert set_compute_precision(model, "bfloat16") == 1
-    assert model.decoder.compute_dtype is torch.bfloat16
+    assert set_compute_precision(model, "bfloat16") == 2
+    assert model.encoder.compute_dtype is torch.bfloat16 and model.decoder.compute_dtype is torch.bfloat16
     set_compute_precision(model, "float32")
-    assert model.decoder.compute_dtype is None
+    assert model.encoder.compute_dtype is None and model.decoder.compute_dtype is None
+
+
+def test_bfloat16_encoder_keeps_float32_posteriors_close_to_float32():
+    torch.manual_seed(0)
+    model = TWRVAE(60, ARCH, TWRVAEOptions()).eval()
+    batch = toy_batch()
+    exact = model.encoder(batch.tokens)
+    set_compute_precision(model, "bfloat16")
+    reduced = model.encoder(batch.tokens)
+    for a, b in zip(reduced, exact):
+        assert a.dtype == torch.float32 and not torch.equal(a, b)  # computed in bf16, returned as float32
+        assert torch.allclose(a, b, atol=2e-2)
 
 
 def test_bfloat16_losses_are_close_to_float32_and_differ_from_them(device):

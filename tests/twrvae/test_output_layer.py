@@ -30,6 +30,42 @@ def test_values_and_gradients_equal_the_plain_computation(rows):
         assert torch.allclose(a, b, atol=1e-5)
 
 
+@pytest.mark.parametrize("upstream_kind", ["uniform", "per_row"])
+@pytest.mark.parametrize("rows", [1, 3, 100])
+def test_eager_gradient_equals_the_plain_computation(rows, upstream_kind):
+    """The gradient formed in the forward pass (used when every row's incoming gradient is the same) and its
+    fallback (any other incoming gradient) both equal the plain computation's."""
+    hidden, weight, bias, targets = problem(dtype=torch.float32)
+    upstream = torch.full((hidden.size(0),), 0.25) if upstream_kind == "uniform" else torch.rand(hidden.size(0))
+    plain = F.cross_entropy(F.linear(hidden, weight, bias), targets, reduction="none")
+    expected = torch.autograd.grad((plain * upstream).sum(), (hidden, weight, bias))
+    fused = linear_cross_entropy(hidden, weight, bias, targets, rows=rows, eager_gradient=True)
+    got = torch.autograd.grad((fused * upstream).sum(), (hidden, weight, bias))
+    assert torch.allclose(fused, plain, atol=1e-5)
+    for a, b in zip(got, expected):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_eager_gradient_is_scaled_not_recomputed_for_a_uniform_upstream(monkeypatch):
+    """With a uniform incoming gradient the backward pass does no V-wide matmul (the point of the eager gradient);
+    a test that would pass with the recomputation alone could not tell."""
+    import twrvae.output_layer as output_layer
+
+    hidden, weight, bias, targets = problem(dtype=torch.float32)
+    loss = linear_cross_entropy(hidden, weight, bias, targets, rows=3, eager_gradient=True).sum()
+    calls = []
+    monkeypatch.setattr(output_layer, "_block_logits", lambda *a: calls.append(a) or torch.zeros(0))
+    loss.backward()
+    assert calls == [] and hidden.grad is not None
+
+
+def test_eager_gradient_with_double_backward():
+    hidden, weight, bias, targets = problem()
+    function = lambda h, w, b: linear_cross_entropy(h, w, b, targets, rows=3, eager_gradient=True)  # noqa: E731
+    assert torch.autograd.gradcheck(function, (hidden, weight, bias))
+    assert torch.autograd.gradgradcheck(function, (hidden, weight, bias))
+
+
 def test_gradcheck_and_gradgradcheck():
     hidden, weight, bias, targets = problem()
     function = lambda h, w, b: linear_cross_entropy(h, w, b, targets, rows=3)  # noqa: E731
