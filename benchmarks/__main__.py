@@ -29,7 +29,9 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.measure import benchmark_data, cpu_model, cpuinfo, iwnll_benchmark, native_bf16, train_benchmark
+from benchmarks.epoch import epoch_benchmark
+from benchmarks.measure import (benchmark_data, cpu_model, cpuinfo, iwnll_benchmark, matmul_peak, native_bf16,
+                                train_benchmark, training_flops_per_token)
 from harness.config import REPO_ROOT, ArchitectureConfig
 from harness.data.lm_dataset import LMDataset
 from harness.data.vocab import Vocab
@@ -48,6 +50,8 @@ def main(argv=None) -> int:
     parser.add_argument("--iw-repeats", type=int, default=3)
     parser.add_argument("--iw-chunk", type=int, default=50, help="samples per decoder pass (config evaluate.iw_chunk)")
     parser.add_argument("--arch", default="512,256,32", help="emb,hidden,z sizes (default: the paper's)")
+    parser.add_argument("--no-epoch", action="store_true",
+                        help="skip the end-to-end epochs (harness float32 / bfloat16, original-style) on the data")
     args = parser.parse_args(argv)
     emb, hidden, z = (int(v) for v in args.arch.split(","))
     arch = ArchitectureConfig(emb_dim=emb, hidden_dim=hidden, z_dim=z, num_layers=1, dropout=0.5)
@@ -66,6 +70,23 @@ def main(argv=None) -> int:
           f"{train['bfloat16_speedup_vs_original']:.2f}x ({train['bfloat16_speedup_vs_per_step_loop']:.2f}x vs the "
           f"per-step loop); loss differs by {train['loss_check']['bfloat16_relative_difference']:.1e} (relative)",
           file=sys.stderr)
+    peak = matmul_peak(args.threads)
+    flops = training_flops_per_token(arch, len(vocab))
+    fraction_of_peak = {
+        name: train["tokens_per_second"][key] * flops["per_token"] / 1e9 / peak["gflops"][precision]
+        for name, key, precision in (("float32", "ours", "float32"), ("bfloat16", "ours_bfloat16", "bfloat16"),
+                                     ("original_float32", "original", "float32"))}
+    print(f"matmul peak: {peak['gflops']['float32']:.0f} GFLOP/s float32, {peak['gflops']['bfloat16']:.0f} bfloat16; "
+          f"training step {flops['per_token'] / 1e6:.1f} MFLOP/token -> ours at "
+          f"{fraction_of_peak['float32']:.0%} of the float32 peak, {fraction_of_peak['bfloat16']:.0%} of the bfloat16 "
+          f"peak (original-style {fraction_of_peak['original_float32']:.0%} of float32)", file=sys.stderr)
+    epoch = None
+    if not args.no_epoch:
+        epoch = epoch_benchmark(data_dir, arch)
+        print(f"epoch end to end: harness {epoch['seconds']['harness']:.0f} s float32, "
+              f"{epoch['seconds']['harness_bfloat16']:.0f} s bfloat16; original-style {epoch['seconds']['original']:.0f} s "
+              f"-> {epoch['speedup_vs_original']:.2f}x float32, {epoch['bfloat16_speedup_vs_original']:.2f}x bfloat16",
+              file=sys.stderr)
     iw = iwnll_benchmark(LMDataset(data_dir / "test.txt", vocab), len(vocab), args.iw_sentences, args.iw_samples, args.iw_chunk, 32,
                          arch, args.iw_repeats)
     print(f"iwnll (K={args.iw_samples}): ours {iw['sentences_per_second']['ours']:.2f} sentences/s, naive "
@@ -83,6 +104,11 @@ def main(argv=None) -> int:
                      "note": "precision: bfloat16 (decoder RNN and output-layer matmuls in bf16; the rest float32); "
                              "the original-style and naive baselines run in float32, as the original does",
                      "cpu_has_native_bf16": native_bf16(info)},
+        "train_tokens_per_second": {"float32": train["tokens_per_second"]["ours"],
+                                    "bfloat16": train["tokens_per_second"]["ours_bfloat16"],
+                                    "original_style": train["tokens_per_second"]["original"]},
+        "matmul_peak": peak, "flops": flops, "fraction_of_peak": fraction_of_peak,
+        "epoch": epoch,
         "train": train, "iwnll": iw,
         "data": data_note, "vocab_size": len(vocab),
         "architecture": {"emb_dim": arch.emb_dim, "hidden_dim": arch.hidden_dim, "z_dim": arch.z_dim, "dropout": arch.dropout},

@@ -233,3 +233,29 @@ def cpu_model(info: str | None) -> str:
 def native_bf16(info: str | None) -> bool | None:
     """Whether this CPU multiplies bf16 natively (AMX or AVX512-BF16); None where /proc/cpuinfo is unreadable."""
     return None if info is None else ("amx_bf16" in info or "avx512_bf16" in info)
+
+
+def matmul_peak(threads: int, size: int = 2048, repeats: int = 10) -> dict:
+    """GFLOP/s of a `size`² matmul in float32 and in bfloat16 on this CPU (the best of three timings of `repeats`
+    products each): the ceiling the training step's matmul work is compared with."""
+    torch.set_num_threads(threads)
+    peaks = {}
+    for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
+        a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+        for _ in range(3):
+            a @ b
+        best = min(timed(lambda: [a @ b for _ in range(repeats)]) for _ in range(3))
+        peaks[name] = 2 * size ** 3 * repeats / best / 1e9
+    return {"gflops": peaks, "size": size, "threads": threads}
+
+
+def training_flops_per_token(arch: ArchitectureConfig, vocab_size: int) -> dict:
+    """Matmul FLOPs of one TWR-VAE training step per predicted token: forward + the two backward products (inputs,
+    weights) of the encoder LSTM, the posterior heads, the decoder LSTM (input = embedding ; z) and the V-wide
+    output layer. The model's necessary work, counted once (the harness's recomputed logits, when they happen, and
+    elementwise work are not counted); the encoder's extra <s> per sentence is not counted either."""
+    e, h, z, v = arch.emb_dim, arch.hidden_dim, arch.z_dim, vocab_size
+    parts = {"encoder_rnn": 2 * 4 * h * (e + h), "posterior_heads": 2 * 2 * h * z,
+             "decoder_rnn": 2 * 4 * h * (e + z + h), "output_layer": 2 * h * v}
+    parts = {name: 3 * flops for name, flops in parts.items()}  # forward, grad of inputs, grad of weights
+    return {"per_token": sum(parts.values()), "parts": parts}

@@ -46,8 +46,9 @@ class OriginalStyleTWRVAE(nn.Module):
             mine.load_state_dict(theirs.state_dict())
         return self
 
-    def loss(self, sen: torch.Tensor) -> torch.Tensor:
-        """kl_loss + recon_loss of one batch, sen = [L, B] time-major, padded with 0 (main.py `train`)."""
+    def loss(self, sen: torch.Tensor, return_prediction: bool = False):
+        """kl_loss + recon_loss of one batch, sen = [L, B] time-major, padded with 0 (main.py `train`); with
+        `return_prediction` also the [L-1, B, V] logits (the decoder's output, which main.py scores for accuracy)."""
         output, _ = self.enc_rnn(self.dropout(self.enc_embedding(sen)))
         mu_, logvar_ = self.linear_mu(output), self.linear_var(output)  # [L, B, Z]
         mu, logvar = mu_[-1], logvar_[-1]
@@ -70,4 +71,4 @@ class OriginalStyleTWRVAE(nn.Module):
         prediction = self.out(output)  # [L-1, B, V], padding positions included
         recon = F.cross_entropy(prediction.view(-1, prediction.shape[2]), sen[1:].reshape(-1), ignore_index=0,
                                 reduction="sum")
-        return kl + recon
+        return (kl + recon, prediction) if return_prediction else kl + recon
