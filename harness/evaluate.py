@@ -35,8 +35,11 @@ from metrics.lm import (active_units, batchwise_mutual_information, gaussian_kl_
 
 
 @torch.no_grad()
-def evaluate_model(model, dataset: LMDataset, run: RunConfig, device, progress: bool = True) -> dict:
-    """Both protocols' metrics for `model` on `dataset`."""
+def evaluate_model(model, dataset: LMDataset, run: RunConfig, device, progress: bool = True,
+                   protocols: tuple[str, ...] = ("uniform", "paper")) -> dict:
+    """Both protocols' metrics for `model` on `dataset`; `protocols=("paper",)` computes only the paper protocol (a
+    learning curve's cheap point): the same NLL, PPL, KL and recon as a full evaluation, MI from other draws."""
+    uniform_wanted = "uniform" in protocols
     model.eval()
     cfg = run.evaluate
     generator = torch.Generator().manual_seed(run.seed)  # CPU draws: the same samples on every device
@@ -48,12 +51,13 @@ def evaluate_model(model, dataset: LMDataset, run: RunConfig, device, progress: 
     for batch in batches(dataset, cfg.batch_size, shuffle=False, generator=None):
         batch = batch.to(device)
         mu, logvar = model.posterior(batch)
-        parts["log_px"].append(importance_weighted_log_marginal(
-            lambda z: model.log_likelihood(batch, z), mu, logvar, cfg.iw_samples, cfg.iw_chunk, generator))
-        parts["recon"].append(-model.log_likelihood(batch, sample_gaussian(mu, logvar, 1, generator))[0])
-        parts["kl"].append(gaussian_kl_standard_normal(mu, logvar))
-        parts["mu"].append(mu)
-        parts["logvar"].append(logvar)
+        if uniform_wanted:
+            parts["log_px"].append(importance_weighted_log_marginal(
+                lambda z: model.log_likelihood(batch, z), mu, logvar, cfg.iw_samples, cfg.iw_chunk, generator))
+            parts["recon"].append(-model.log_likelihood(batch, sample_gaussian(mu, logvar, 1, generator))[0])
+            parts["kl"].append(gaussian_kl_standard_normal(mu, logvar))
+            parts["mu"].append(mu)
+            parts["logvar"].append(logvar)
         terms = model.paper_protocol_terms(batch, (mu, logvar))  # the same posterior under both protocols
         parts["paper_recon"].append(terms.recon)
         parts["paper_kl"].append(terms.kl)
@@ -62,10 +66,10 @@ def evaluate_model(model, dataset: LMDataset, run: RunConfig, device, progress: 
         parts["lengths"].append(batch.lengths)
         bar.update(batch.size)
     bar.close()
-    v = {key: torch.cat(values).double().cpu() for key, values in parts.items()}
+    v = {key: torch.cat(values).double().cpu() for key, values in parts.items() if values}
     predicted_tokens = float((v["lengths"] - 1).sum())  # words + </s>
     cpu_generator = torch.Generator().manual_seed(run.seed)
-    uniform = {
+    uniform = None if not uniform_wanted else {
         "NLL": float(-v["log_px"].mean()),
         "PPL": math.exp(float(-v["log_px"].sum()) / predicted_tokens),
         "KL": float(v["kl"].mean()),
@@ -85,7 +89,8 @@ def evaluate_model(model, dataset: LMDataset, run: RunConfig, device, progress: 
                                            cfg.paper_batch_size, cpu_generator),
         "recon": float(v["paper_recon"].mean()),
     }
-    return {"uniform": uniform, "paper": paper, "predicted_tokens": int(predicted_tokens)}
+    result = {"uniform": uniform, "paper": paper, "predicted_tokens": int(predicted_tokens)}
+    return {key: value for key, value in result.items() if key != "uniform" or uniform_wanted}
 
 
 def data_description(run: RunConfig, data_dir: Path, train_sentences: int, test: LMDataset) -> dict:
