@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from harness.config import ConfigError
+from harness.contract import ConfigError
 from harness.model_api import LossTerms, TextVAE
 from harness.registry import register_method
 from metrics.lm import gaussian_kl_standard_normal

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.config import ConfigError
+from harness.contract import ConfigError
 from harness.registry import register_method
 from harness.schedules import cyclical_beta
 
@@ -37,5 +37,5 @@ class CyclicalVAE(BasicVAE):
     Options = CyclicalVAEOptions
 
     def kl_weight(self, step: int) -> float:
-        o = self.basic_options
+        o = self.options
         return cyclical_beta(step, o.cycle_steps, o.ratio, o.cycles)

@@ -2,50 +2,7 @@
 Auto-Encoder"), with the Gaussian-mixture prior (their DialogWAE-GMP) or a single Gaussian (plain DialogWAE), a
 dialogue baseline beside the CVAE.
 
-Following guxd/DialogWAE `models/dialogwae.py` (class DialogWAE), `models/dialogwae_gmp.py` (DialogWAE_GMP),
-`modules.py` (Variation, MixVariation), `train.py` (the per-batch schedule) and `configs.py` (sizes):
-
-    c  = ContextEncoder(utterances, floors)               the dialogue context (shared with the CVAE here)
-    x  = UtteranceEncoder(response)
-    eps  ~ q(eps|x, c)   Gaussian recognition net (`Variation` on [x; c])    z  = G_q(eps)   posterior code
-    eps~ ~ p(eps|c)      K-component Gaussian mixture, one component picked
-                         by a hard Gumbel-softmax (`MixVariation` on c)      z~ = G_p(eps~)  prior code
-    decoder p(x | [z; c]),  critic D([z; c]) -> R (MLP with BatchNorm + LeakyReLU)
-
-Every training batch runs three phases (reference `train_AE`, `train_G`, `train_D`), each one
-`optimisation.minimise(..., groups=...)` on a named parameter group:
-  1. "ae": -log p(x|z, c) with z from the posterior; updates embedding, encoders, recognition net, G_q, decoder.
-  2. "generators": D([z~; c]) - D([z; c]) with x and c detached and D frozen; updates the recognition net, G_q,
-     the prior net and G_p, so that the prior codes move towards the posterior codes (Wasserstein distance).
-  3. "critic", n_critic times: D([z; c]) - D([z~; c]) + lambda * (||grad_zhat D([zhat; c])|| - 1)^2 (WGAN-GP),
-     zhat a random interpolation of z~ and z (both detached); updates D only.
-In phases 2 and 3 the context/utterance encoders run in eval mode (no dropout), as the reference does.
-Responses are generated greedily from [z~; c], z~ from the prior generator.
-
-`loss()` (used for validation) returns recon = -log p(x|z, c) at a posterior sample and, as `kl`, the critic's
-per-example estimate of the Wasserstein distance D([z~; c]) - D([z; c]) (the sign of the reference's costG /
--costD without the penalty); `loss == recon` and `beta == 0` since the autoencoder phase minimises recon only,
-so the harness's validation criterion recon + kl is the WAE objective recon + W. `training_step` reports the
-AE phase's recon and the generator phase's Wasserstein estimate.
-
-Deviations from the reference (on purpose or forced by the harness):
-- Optimisers: the harness gives each group one Adam with `train.lr`; the reference uses SGD lr 1.0 (AE, with
-  StepLR 0.6 every 10 epochs), RMSprop 5e-5 (generators) and RMSprop 1e-5 (critic). Clipping is the harness's
-  `grad_clip` over the stepped group (the reference clips only context encoder + decoder at 1.0 in phase 1).
-- Schedule: the reference draws critic iterations 2..n_iters_d from the *next* training batches and so does
-  phases 1-2 on one batch in n_iters_d. Here phases 1-2 run on every batch; critic iterations 2..n_critic use
-  `optimisation.random_batch()` when the trainer provides it (`critic_fresh_batches`), else the same batch.
-- Reconstruction is summed per response and reduced by the harness (reference: mean token cross-entropy).
-- Gradient penalty: per-example gradient of D (WGAN-GP, Gulrajani et al. 2017). The reference differentiates
-  the *batch mean* of D, which scales every gradient by 1/B and so enforces norm B rather than 1.
-- BatchNorm layers (as the reference's, in the generators, Variation nets and critic) fall back to their
-  running statistics for a training batch of one example, where batch statistics are undefined.
-- The noise eps has the size of z (the reference's noise size = z_size); encoder noise (`noise_radius`) is
-  unused in the reference's training path and omitted. Softmax temperature 1.0 (`temp`) is omitted.
-- `kl_warmup_steps` is accepted (the shared tiny-model helper passes it) and ignored: there is no KL term.
-- K: the reference config sets n_prior_components = 3 (its comment says "DailyDial 5 SWDA 3"); default 3 here.
-  `prior_components: 1` is plain DialogWAE (its prior net is a single-Gaussian `Variation`, as the posterior's),
-  the variant whose published numbers the TWR-VAE paper's "WAE" row repeats (config/paper.yaml).
+Reference code, details and deviations: docs/methods.md, "DialogWAE (baselines/dialogwae.py)".
 """
 from __future__ import annotations
 
@@ -56,12 +13,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.config import ConfigError
+from harness.contract import ConfigError
 from harness.data.vocab import BOS_ID, EOS_ID, PAD_ID
 from harness.dialogue_api import DialogueVAE
 from harness.model_api import LossTerms
 from harness.registry import register_method
-from twrvae.dialogue_modules import ContextEncoder, ResponseDecoder, UtteranceEncoder, reference_initialisation
+from layers.dialogue import ContextEncoder, ResponseDecoder, UtteranceEncoder, reference_initialisation
 
 
 @dataclass(frozen=True)
@@ -75,7 +32,6 @@ class DialogWAEOptions:
     n_critic: int = 5  # n_iters_d
     gp_lambda: float = 10.0  # lambda_gp
     critic_fresh_batches: bool = True  # critic iterations after the first on optimisation.random_batch()
-    kl_warmup_steps: int = 0  # accepted for the shared dialogue helpers; ignored (no KL term)
 
     def __post_init__(self):
         if min(self.emb_dim, self.hidden_dim, self.z_dim) <= 0 or not 0 <= self.dropout < 1:
@@ -83,8 +39,6 @@ class DialogWAEOptions:
         if self.prior_components < 1 or self.n_critic < 1 or self.gumbel_temp <= 0 or self.gp_lambda < 0:
             raise ConfigError(f"dialogwae: prior_components and n_critic must be >= 1, gumbel_temp > 0 and "
                               f"gp_lambda >= 0, got {self}")
-        if self.kl_warmup_steps < 0:
-            raise ConfigError(f"dialogwae: kl_warmup_steps must be >= 0, got {self}")
 
 
 class _BatchNorm1d(nn.BatchNorm1d):

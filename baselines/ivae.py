@@ -1,38 +1,7 @@
 """iVAE_MI for dialogue response generation (Fang et al., EMNLP 2019, "Implicit Deep Latent Variable Models for Text
 Generation", §3 and the dialogue experiments of their §5), a baseline of the TWR-VAE paper's Table 5.
 
-    c = ContextEncoder(utterances, floors), x = UtteranceEncoder(response)   (shared with the CVAE, cvae.py)
-    q(z|x, c):  e = mu(x, c) + sigma(x, c) * eps, eps ~ N(0, I);  z = G_q(e)   implicit posterior (sample-based;
-                the MLP G_q makes its density intractable)
-    p(z|c):     e = mu'(c) + sigma'(c) * eps;                     z = G_p(e)   implicit prior, sampled the same way
-    KL(q(z|c) || p(z|c)) = max_nu  E_q[nu(z, c)] - E_p[exp(nu(z, c))] + 1        (Fang et al. Eq. 6-8: the Fenchel
-                dual of the KL f-divergence, *not* Donsker-Varadhan's log E_p[exp nu]; the optimum is
-                nu* = log q/p)
-The critic nu(z, c) sees z and c but not x, so it compares the aggregated posterior q(z|c) = E_{x|c} q(z|x,c)
-with the prior: the iVAE_MI variant (their Eq. 11-12; the per-sample iVAE would need nu(z, x, c)).
-
-Training (`training_step`): `critic_steps` updates of nu (parameter group "critic") maximising
-E_q[nu] - E_p[exp nu] on detached samples, then one update of everything else (group "model": embedding,
-encoders, posterior and prior networks, decoder) minimising recon + beta * KL_dual, beta annealed with
-`linear_warmup(kl_warmup_steps, kl_start)`. Responses are generated greedily with z ~ p(z|c).
-
-Reference followed (read, not copied): fangleai/Implicit-LVM dialog_dailydial/models_dailydial.py (ILVM:
-RecognitionEncoder/Prior Gaussian nets followed by post_generator/prior_generator MLPs, nu_net on [z; c]) and
-dialog_dailydial/train_dailydial.py (the three update phases and the signs of the nu objectives).
-
-Deviations from the reference, on purpose or for brevity:
-- One objective for the model group instead of the reference's two phases (reconstruction with SGD on encoders,
-  posterior and decoder; then the dual KL with RMSprop on prior/posterior networks): here recon + beta * KL is
-  minimised in one step, and all groups use the harness's Adam (the reference uses SGD lr 1.0, RMSprop 5e-5 and
-  RMSprop 1e-5 for nu, StepLR decay). Order: critic first, then the model (the reference does model then critic).
-- As in the reference's KL phase, the dual KL sees x and c detached (the KL does not train the utterance/context
-  encoders); its posterior sample is therefore a second sample, drawn independently of the reconstruction's.
-- KL annealing is an option (default 10,000 steps as our CVAE); the reference has it commented out
-  (kl_warmup_steps: 0 reproduces that). No bag-of-words loss (the reference has none).
-- No BatchNorm in the MLPs (the reference has it in every MLP) so per-example losses do not depend on the batch;
-  default PyTorch initialisation instead of the reference's uniform(-0.02, 0.02); the encoders are not switched to
-  eval mode for the critic's samples; no word2vec initialisation of the embedding; no clamp on exp(nu).
-- `noise_dim` (size of the Gaussian noise e fed to the generators) defaults to z_dim, as in the reference.
+Reference code, details and deviations: docs/methods.md, "iVAE (baselines/ivae.py)".
 """
 from __future__ import annotations
 
@@ -41,13 +10,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from harness.config import ConfigError
+from harness.contract import ConfigError
 from harness.data.vocab import BOS_ID, EOS_ID, PAD_ID
 from harness.dialogue_api import DialogueVAE
 from harness.model_api import LossTerms
 from harness.registry import register_method
 from harness.schedules import linear_warmup
-from twrvae.dialogue_modules import ContextEncoder, ResponseDecoder, UtteranceEncoder
+from layers.dialogue import ContextEncoder, ResponseDecoder, UtteranceEncoder
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,6 @@
 """Lagging VAE (He et al., ICLR 2019, "Lagging Inference Networks and Posterior Collapse in VAEs", Algorithm 1).
 
-The basic VAE-LSTM (KL on the last encoder state, KL weight warmed up from `kl_start`) trained *aggressively*:
-before each decoder update the encoder alone is updated on random training batches until its loss stops
-improving, so that the inference network catches up with the model posterior. Aggressive training stops, for
-good, at the end of the first epoch whose validation MI I_q(x; z) is lower than the previous epoch's.
-
-Follows jxhe/vae-lagging-encoder text.py (read, not copied):
-  * inner loop: at most `inner_max_steps` (100) encoder updates; the first on the current batch, the rest on
-    random training batches; every `inner_check_every` (15) updates the loss per predicted word over that
-    window is compared with the previous window's and the loop stops when it went up;
-  * then one update on the current batch: decoder only while aggressive, encoder and decoder afterwards;
-  * validation MI is `calc_mi` (He et al.'s estimator per batch, averaged weighted by batch size).
-Difference: the harness's optimiser (Adam, one per group: encoder / decoder) replaces their SGD with lr 1.0 and
-its decay-on-plateau, so all methods here share one optimiser. The aggressive flag and the previous MI are
-buffers, so a resumed run continues in the same phase.
+Reference code, details and deviations: docs/methods.md, "Lagging VAE (baselines/lagging_vae.py)".
 """
 from __future__ import annotations
 
@@ -22,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from harness.config import ConfigError
+from harness.contract import ConfigError
 from harness.model_api import LossTerms
 from harness.registry import register_method
 from metrics.lm import mutual_information
@@ -57,7 +44,7 @@ class LaggingVAE(BasicVAE):
 
     def aggressive_encoder_updates(self, batch, step: int, optimisation) -> int:
         """Algorithm 1, inner loop: encoder-only updates until the loss stops improving; returns how many."""
-        o = self.basic_options
+        o = self.options
         window_loss, window_words, previous = 0.0, 0, float("inf")
         current = batch
         for inner in range(1, o.inner_max_steps + 1):

@@ -1,22 +1,6 @@
 """SA-VAE: semi-amortised VAE (Kim et al., ICML 2018, "Semi-Amortized Variational Autoencoders", Algorithm 1).
 
-The encoder of the basic VAE-LSTM gives an initial posterior lambda_0 = (mu_0, log sigma_0^2); K steps of
-stochastic variational inference (SGD with momentum on the per-sentence negative ELBO, one z sample per step)
-refine it to lambda_K; the decoder is trained on the ELBO at lambda_K, and the encoder by backpropagating that
-ELBO through the K refinement steps to lambda_0 (their end-to-end training, `--train_n2n 1`).
-
-Follows harvardnlp/sa-vae (train_text.py, optim_n2n.py; read, not copied):
-  * the SVI update is m_k = momentum * m_{k-1} - g_k, lambda_{k+1} = lambda_k + lr * m_k, with the gradients of
-    mu and of log sigma^2 each clipped to norm `svi_max_grad_norm`;
-  * training backpropagates through the unrolled steps, to the encoder and (second-order terms) to the decoder;
-    the encoder's own ELBO at lambda_0 is not part of the loss;
-  * evaluation refines the posterior the same way before any metric is computed (`svi_at_eval`), so the IW-NLL
-    proposal is the refined q(z|x), as in their `eval`.
-Differences, on purpose: they compute Hessian-vector products by finite differences, we let autograd
-differentiate the unrolled steps exactly (double backward; cuDNN is switched off for the SVI steps on a GPU, as its
-RNN has no double backward and no backward in eval mode). They take the SVI gradient of the *batch-mean* ELBO and
-clip the whole batch's gradient; we use each sentence's own ELBO and clip per sentence, so a sentence's posterior
-does not depend on its batch. Their lr 1 on batches of 32 corresponds to svi_lr = 1/32 here.
+Reference code, details and deviations: docs/methods.md, "SA-VAE (baselines/sa_vae.py)".
 """
 from __future__ import annotations
 
@@ -25,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from harness.config import ConfigError
+from harness.contract import ConfigError
 from harness.model_api import LossTerms, TextVAE
 from harness.registry import register_method
 from metrics.lm import gaussian_kl_standard_normal
@@ -68,7 +52,7 @@ class SAVAE(BasicVAE):
 
     def refine(self, batch, mu, logvar, beta: float, differentiable: bool):
         """K SVI steps from (mu, logvar); with `differentiable` the steps stay in the autograd graph."""
-        o = self.basic_options
+        o = self.options
         differentiable = differentiable and mu.requires_grad and logvar.requires_grad
         if not differentiable:
             mu, logvar = mu.detach().requires_grad_(), logvar.detach().requires_grad_()
@@ -98,7 +82,7 @@ class SAVAE(BasicVAE):
 
     def posterior(self, batch):
         mu0, logvar0 = super().posterior(batch)
-        if not self.basic_options.svi_at_eval:
+        if not self.options.svi_at_eval:
             return mu0, logvar0
         return self.refine(batch, mu0, logvar0, beta=1.0, differentiable=False)
 

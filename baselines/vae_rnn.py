@@ -1,14 +1,13 @@
-"""Basic VAE-RNN/GRU/LSTM (Bowman et al. 2016): KL on the last encoder state only, optional KL annealing.
-
-It is TWR-VAE with `kl_timesteps="last"` and z = z_T, so it reuses that implementation; only the options it
-accepts differ (no timestep or z choice).
-"""
+"""Basic VAE-RNN/GRU/LSTM (Bowman et al. 2016): the KL of the last encoder state only, optional KL annealing and
+word dropout. It is layers.sequence_vae's RNN-VAE as it stands; the language-model baselines extend it."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
+from harness.contract import ConfigError
 from harness.registry import register_method
-from twrvae.model import TWRVAE, TWRVAEOptions
+from layers.recurrent import RNN_TYPES
+from layers.sequence_vae import SequenceVAE
 
 
 @dataclass(frozen=True)
@@ -19,21 +18,16 @@ class BasicVAEOptions:
     word_dropout: float = 0.0  # 0 = none; VAE-LSTM of Bowman et al. uses annealing + word dropout
 
     def __post_init__(self):
-        self.as_twr_options()  # validates the values
-
-    def as_twr_options(self) -> TWRVAEOptions:
-        return TWRVAEOptions(rnn_type=self.rnn_type, z_mode="normal", kl_timesteps="last",
-                             kl_warmup_steps=self.kl_warmup_steps, kl_start=self.kl_start,
-                             word_dropout=self.word_dropout)
+        if self.rnn_type not in RNN_TYPES:
+            raise ConfigError(f"rnn_type must be lstm, gru or rnn, got '{self.rnn_type}'")
+        if self.kl_warmup_steps < 0 or not 0.0 <= self.kl_start <= 1.0:
+            raise ConfigError("kl_warmup_steps must be >= 0 and kl_start in [0, 1]")
+        if not 0.0 <= self.word_dropout < 1.0:
+            raise ConfigError(f"word_dropout must be in [0, 1), got {self.word_dropout}")
 
 
 @register_method("vae-rnn")
-class BasicVAE(TWRVAE):
+class BasicVAE(SequenceVAE):
+    """Bowman et al.'s VAE; `options` is a BasicVAEOptions (or a baseline's extension of it)."""
+
     Options = BasicVAEOptions
-
-    def __init__(self, vocab_size, arch, options: BasicVAEOptions):
-        super().__init__(vocab_size, arch, options.as_twr_options())
-        self.basic_options = options
-
-    def options_dict(self) -> dict:
-        return asdict(self.basic_options)

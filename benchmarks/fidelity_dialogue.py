@@ -37,7 +37,8 @@ import torch
 
 from benchmarks.fidelity import load_records
 from harness.config import REPO_ROOT, ExperimentConfig, RunConfig
-from harness.data.dialogue import DialogueDataset, preprocess_dialogue
+from harness.data.dialogue import preprocess_dialogue
+from harness.data.dialogue_dataset import DialogueDataset
 from harness.data.vocab import Vocab
 from harness.dialogue_evaluate import generate_responses, paper_protocol_bleu
 from harness.io import code_version, set_threads

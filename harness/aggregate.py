@@ -15,7 +15,8 @@ from typing import Sequence
 from harness.results import ResultError, collect_results, load_paper_values, summarise
 from harness.significance import compare_to_best_baseline
 from harness.dialogue_tables import render_dialogue_table
-from harness.tables import render_lm_table, write_atomic, write_tidy_csv
+from harness.io import write_text_atomic
+from harness.tables import render_lm_table, write_tidy_csv
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_tidy_csv(tidy, args.out_csv)
     if args.out_significance is not None:
         write_tidy_csv(compare_to_best_baseline(tidy), args.out_significance)
-    write_atomic(args.out_tex, tex)
+    write_text_atomic(args.out_tex, tex)
     print(f"wrote {args.out_csv} ({len(tidy)} rows) and {args.out_tex}")
     return 0
 

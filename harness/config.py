@@ -16,12 +16,12 @@ from typing import Any, Mapping
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from harness.contract import ArchitectureConfig, ConfigError, build_dataclass
+from harness.paths import REPO_ROOT
+
+__all__ = ["ArchitectureConfig", "ConfigError", "REPO_ROOT"]  # re-exported: drivers and tests take them from here
+
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
-
-
-class ConfigError(ValueError):
-    """A configuration file or value is invalid; the message names the key."""
 
 
 # --------------------------------------------------------------------------- schema validation
@@ -123,15 +123,6 @@ class DataOptions:
 
 
 @dataclass(frozen=True)
-class ArchitectureConfig:
-    emb_dim: int = 512
-    hidden_dim: int = 256
-    z_dim: int = 32
-    num_layers: int = 1
-    dropout: float = 0.5
-
-
-@dataclass(frozen=True)
 class LrDecayConfig:
     """Learning-rate decay on a validation plateau (`train.lr_decay`); the recipes and the exact rules of each mode
     are in harness.lr_schedule. Epochs are counted from 1, as in train_log.json. Unlike the other sections, its
@@ -181,7 +172,7 @@ class TrainConfig:
 
     def __post_init__(self):
         if isinstance(self.lr_decay, Mapping):  # as read from a config file or a run config's JSON
-            object.__setattr__(self, "lr_decay", _build(LrDecayConfig, self.lr_decay, "lr_decay"))
+            object.__setattr__(self, "lr_decay", build_dataclass(LrDecayConfig, self.lr_decay, "lr_decay"))
         if self.lr_decay is not None:
             if self.validate_every != 1:
                 raise ConfigError(f"lr_decay needs a validation after every epoch (validate_every 1, not "
@@ -268,11 +259,11 @@ class RunConfig:
                 dataset=raw["dataset"],
                 seed=int(raw["seed"]),
                 device=raw["device"],
-                data=_build(DataOptions, raw["data"], "data"),
-                architecture=_build(ArchitectureConfig, raw["architecture"], "architecture"),
-                train=_build(TrainConfig, raw["train"], "train"),
-                evaluate=_build(EvaluateConfig, raw.get("evaluate", {}), "evaluate"),
-                model=_build(ModelEntry, model, "model"),
+                data=build_dataclass(DataOptions, raw["data"], "data"),
+                architecture=build_dataclass(ArchitectureConfig, raw["architecture"], "architecture"),
+                train=build_dataclass(TrainConfig, raw["train"], "train"),
+                evaluate=build_dataclass(EvaluateConfig, raw.get("evaluate", {}), "evaluate"),
+                model=build_dataclass(ModelEntry, model, "model"),
                 plugins=tuple(raw.get("plugins", ())),
             )
         except KeyError as exc:
@@ -283,23 +274,6 @@ class RunConfig:
         payload = self.to_dict()
         payload.pop("evaluate")
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _build(cls, values: Mapping[str, Any], where: str):
-    """Instantiate a dataclass, naming the offending key on an unknown one."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; known keys: {sorted(names)}")
-    try:
-        return cls(**values)
-    except (TypeError, ConfigError) as exc:  # a required key missing, or a value the dataclass's checks reject
-        raise ConfigError(f"{where}: {exc}") from None
-
-
-def build_options(cls, values: Mapping[str, Any], where: str):
-    """Public form of `_build` for method option dataclasses."""
-    return _build(cls, values, where)
 
 
 @dataclass(frozen=True)
@@ -340,27 +314,27 @@ class ExperimentConfig:
             dataset=dataset,
             seed=int(seed),
             device=raw["device"],
-            data=_build(DataOptions, data_options, f"data_options.{dataset}"),
-            architecture=_build(ArchitectureConfig, raw["architecture"], "architecture"),
+            data=build_dataclass(DataOptions, data_options, f"data_options.{dataset}"),
+            architecture=build_dataclass(ArchitectureConfig, raw["architecture"], "architecture"),
             train=self.train_config(model),
-            evaluate=_build(EvaluateConfig, raw["evaluate"], "evaluate"),
+            evaluate=build_dataclass(EvaluateConfig, raw["evaluate"], "evaluate"),
             model=self.model_entry(model),
             plugins=tuple(raw["plugins"]),
         )
 
     def train_config(self, model: str) -> TrainConfig:
         """The experiment's train settings with the model entry's overrides (unknown keys name the entry)."""
-        return _build(TrainConfig, {**self.raw["train"], **self.model_entry(model).train}, f"model_defs.{model}.train")
+        return build_dataclass(TrainConfig, {**self.raw["train"], **self.model_entry(model).train}, f"model_defs.{model}.train")
 
     def interpolate_config(self) -> InterpolateConfig:
         values = dict(self.raw["interpolate"])
         if values.get("models") is not None:
             values["models"] = tuple(values["models"])
-        return _build(InterpolateConfig, values, "interpolate")
+        return build_dataclass(InterpolateConfig, values, "interpolate")
 
     def interpolation_models(self, dataset: str) -> list[str]:
         """The configured models that are interpolated on `dataset` (language-modelling models only)."""
-        from harness.registry import get_method
+        from harness.methods import get_method
 
         chosen = self.interpolate_config().models
         return [model for model in self.raw["models"]
@@ -371,7 +345,7 @@ class ExperimentConfig:
         """Whether `model` runs on `dataset`: its entry's `datasets` allow it and its method's task (language
         modelling or dialogue) is the dataset's."""
         from harness.data.registry import DATASETS
-        from harness.registry import get_method
+        from harness.methods import get_method
 
         entry = self.model_entry(model)
         if entry.datasets is not None and dataset not in entry.datasets:
@@ -390,7 +364,7 @@ class ExperimentConfig:
     def check(self) -> None:
         """Fail early: every selected model exists, its method is registered and its options are valid."""
         from harness.data.registry import DATASETS
-        from harness.registry import get_method, load_plugins
+        from harness.methods import get_method, load_plugins
 
         load_plugins(self.raw["plugins"])
         for name in self.raw["models"]:
@@ -401,7 +375,7 @@ class ExperimentConfig:
         for name in self.interpolate_config().models or ():
             if name not in self.raw["models"]:
                 raise ConfigError(f"interpolate.models: '{name}' is not one of models {list(self.raw['models'])}")
-        known = {"ptb", "yahoo", "yelp15", "swda", "dailydialog"}
+        known = set(DATASETS)
         for dataset, options in self.raw["data_options"].items():
             if dataset not in known:
                 raise ConfigError(f"data_options: unknown dataset '{dataset}' (known: {sorted(known)})")

@@ -1,7 +1,7 @@
 """The interface of dialogue response-generation methods (CVAE family, paper §4.2), beside `model_api.TextVAE`.
 
 A dialogue method is registered in the same registry (`@register_method`) and declares `task = "dialogue"`.
-It trains on `DialogueBatch`es (harness.data.dialogue) and generates responses for evaluation; the metrics
+It trains on `DialogueBatch`es (harness.data.dialogue_dataset) and generates responses for evaluation; the metrics
 (BLEU-P/R/F1, BOW embedding, distinct) are computed by the harness from the generated text, so every method is
 scored the same way. Layer sizes are method options (the paper's dialogue models use emb 200, hidden 300,
 z 200; Appendix F), not the language-model `architecture` block.
@@ -16,6 +16,8 @@ from harness.model_api import Method
 
 
 class DialogueVAE(Method):
+    """Base class of registered dialogue methods: trained on `DialogueBatch`es, evaluated on sampled responses."""
+
     task: ClassVar[str] = "dialogue"
 
     @classmethod
@@ -23,7 +25,7 @@ class DialogueVAE(Method):
         """`architecture` (the language-model sizes) is ignored: dialogue sizes are options."""
         return cls(vocab_size, cls.parse_options(options))
 
-    # Encoders shared by the CVAE family (twrvae/dialogue_modules.py): subclasses define `context_encoder` and
+    # Encoders shared by the CVAE family (layers/dialogue.py): subclasses define `context_encoder` and
     # `utterance_encoder`.
     def encode_context(self, batch):
         """c [B, H] and the context encoder's states [B, J, H]. The context utterances are encoded without their

@@ -31,13 +31,13 @@ import torch
 from tqdm.auto import tqdm
 
 from harness.config import RunConfig
-from harness.data.dialogue import DialogueDataset, dialogue_batches
+from harness.data.dialogue_dataset import DialogueDataset, dialogue_batches
 from harness.data.vocab import EOS, Vocab
-from harness.evaluate import data_description, load_trained
-from harness.io import code_version, environment_info, now_iso, progress_interval, set_threads, write_json_atomic
-from harness.tables import write_atomic
-from harness.train import DIALOGUE_TASK
-from harness.word_vectors import load_vectors
+from harness.io import (code_version, environment_info, now_iso, progress_interval, set_threads, write_json_atomic,
+                        write_text_atomic)
+from harness.runs import data_description, load_trained
+from harness.tasks.dialogue import DIALOGUE_TASK
+from harness.data.vectors import load_vectors
 from metrics.dialogue import bow_embedding_scores, corpus_bleu_prf, corpus_distinct
 
 
@@ -128,7 +128,7 @@ def evaluate_dialogue_run(model_path: Path, data_dir: Path, vectors_path: Path, 
         "training": {"selected_epoch": summary["selected_epoch"], "steps": summary["steps"]},
         "finished": now_iso(),
     }
-    write_atomic(Path(samples_path), "".join(json.dumps(r) + "\n" for r in records))
+    write_text_atomic(Path(samples_path), "".join(json.dumps(r) + "\n" for r in records))
     write_json_atomic(Path(out_path), payload)  # last: its presence means the samples are complete too
     return payload
 

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from harness.io import read_jsonl
-from harness.tables import write_atomic
+from harness.io import write_text_atomic
 
 
 def read_samples(path: Path) -> tuple[str, str, dict[int, dict]]:
@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     parser.add_argument("--contexts", type=int, default=5)
     parser.add_argument("--responses", type=int, default=3)
     args = parser.parse_args(argv)
-    write_atomic(args.out, render_examples([read_samples(p) for p in args.samples], args.contexts, args.responses))
+    write_text_atomic(args.out, render_examples([read_samples(p) for p in args.samples], args.contexts, args.responses))
     return 0
 
 

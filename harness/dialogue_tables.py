@@ -11,7 +11,7 @@ import re
 import pandas as pd
 
 from harness.results import paper_dataset_name
-from harness.significance import DIALOGUE_METRICS
+from metrics.catalogue import DIALOGUE_METRICS
 from harness.tables import MISSING, NO_PAPER, latex_escape
 
 PAPER_ROW_ORDER = ("SeqGAN", "CVAE", "WAE", "iVAE", "TWR-VAE")

@@ -25,11 +25,9 @@ from tqdm.auto import tqdm
 
 from harness.config import RunConfig
 from harness.data.lm_dataset import LMDataset, batches
-from harness.data.vocab import Vocab
-from harness.io import (code_version, environment_info, now_iso, progress_interval, resolve_device, set_threads,
+from harness.io import (code_version, environment_info, now_iso, progress_interval, set_threads,
                         write_json_atomic)
-from harness.precision import set_compute_precision
-from harness.train import build_model, load_split
+from harness.runs import data_description, load_split, load_trained
 from metrics.lm import (active_units, batchwise_mutual_information, gaussian_kl_standard_normal,
                         importance_weighted_log_marginal, paired_mutual_information, sample_gaussian)
 
@@ -91,50 +89,6 @@ def evaluate_model(model, dataset: LMDataset, run: RunConfig, device, progress: 
     }
     result = {"uniform": uniform, "paper": paper, "predicted_tokens": int(predicted_tokens)}
     return {key: value for key, value in result.items() if key != "uniform" or uniform_wanted}
-
-
-def data_description(run: RunConfig, data_dir: Path, train_sentences: int, test: LMDataset) -> dict:
-    """What the numbers were computed on, and a human-readable note when anything was reduced."""
-    stats_path = Path(data_dir) / "stats.json"
-    stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
-    full = {split: info.get("sentences", info.get("examples")) for split, info in stats.get("splits", {}).items()}
-    unit = "examples" if stats.get("kind") == "dialogue" or any("examples" in info for info in stats.get("splits", {}).values()) else "sentences"
-    remapped = run.data.remapped()
-    notes = [f"{out} split built from the released {src} file" for out, src in remapped.items()]
-    if remapped.get("train") == run.data.source_splits["valid"]:
-        notes.append("model selection on the training data")
-    if full.get("train") and train_sentences < full["train"]:
-        notes.append(f"train capped at {train_sentences} of {full['train']} {unit}")
-    if full.get("test") and len(test) < full["test"]:
-        notes.append(f"test capped at {len(test)} of {full['test']} {unit}")
-    unverified = sorted(key for key, source in stats.get("sources", {}).items() if source.get("verified") is False)
-    reduced = bool(notes)
-    if run.data.tokenization != "released":  # not less data, other tokens: named, but not "reduced"
-        notes.append(f"{run.data.tokenization} tokenization (as the original TWR-VAE code reads the corpus)")
-    return {
-        "train_sentences": train_sentences, "test_sentences": len(test), "test_tokens": int(test.num_tokens),
-        "full_train_sentences": full.get("train"), "full_test_sentences": full.get("test"),
-        "source_splits": dict(run.data.source_splits), "vocab_size": stats.get("vocab_size"),
-        "unverified_sources": unverified,
-        "tokenization": run.data.tokenization, "reduced": reduced, "note": "; ".join(notes),
-    }
-
-
-def load_trained(model_path: Path, data_dir: Path, run: RunConfig | None = None):
-    """(run config, training summary, model on its device, vocab, device) of a finished training run; `run` (the
-    evaluation's config) must match the training config, evaluation settings aside."""
-    checkpoint = torch.load(model_path, map_location="cpu", weights_only=False)
-    summary = checkpoint["summary"]
-    trained = RunConfig.from_dict(summary["run_config"])
-    run = run or trained
-    if run.training_fingerprint() != trained.training_fingerprint():
-        raise ValueError(f"{model_path} was trained with another config than the one given for evaluation")
-    device = resolve_device(run.device)
-    vocab = Vocab.load(Path(data_dir) / "vocab.txt")
-    model = build_model(run, len(vocab))
-    model.load_state_dict(checkpoint["state_dict"])
-    set_compute_precision(model, run.evaluate.precision)
-    return run, summary, model.to(device), vocab, device
 
 
 def evaluate_run(model_path: Path, data_dir: Path, out_path: Path, run: RunConfig | None = None,

@@ -19,13 +19,13 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from harness.config import InterpolateConfig, RunConfig, build_options
+from harness.config import InterpolateConfig, RunConfig
+from harness.contract import build_dataclass
 from harness.data.lm_dataset import LMDataset
 from harness.data.vocab import Vocab
-from harness.evaluate import data_description, load_trained
 from harness.io import (atomic_write, code_version, environment_info, now_iso, progress_interval, set_threads,
                         write_json_atomic)
-from harness.train import load_split
+from harness.runs import data_description, load_split, load_trained
 from metrics.rouge import interpolation_curves
 
 
@@ -125,7 +125,7 @@ def main(argv=None) -> int:
     set_threads(args.threads)
     values = json.loads(args.settings)
     values["models"] = tuple(values["models"]) if values.get("models") is not None else None
-    settings = build_options(InterpolateConfig, values, "interpolate")
+    settings = build_dataclass(InterpolateConfig, values, "interpolate")
     run = RunConfig.from_dict(json.loads(args.run_config)) if args.run_config else None
     payload = interpolate_run(args.model, args.data, args.out, args.samples_out, settings, run,
                               progress=not args.no_progress)

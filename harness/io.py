@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from harness.config import REPO_ROOT
+from harness.paths import REPO_ROOT
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
@@ -25,6 +25,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600; results and data are ordinary readable files
     try:
         write(Path(tmp))
         os.replace(tmp, path)
@@ -44,10 +45,11 @@ def read_jsonl(path: str | Path) -> Iterator[dict]:
 
 
 def write_json_atomic(path: str | Path, payload: Any) -> None:
-    def write(tmp: Path) -> None:
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
-    atomic_write(path, write)
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def save_torch_atomic(path: str | Path, payload: Any) -> None:

@@ -1,28 +1,6 @@
 """Learning-rate decay when validation stops improving, as the language-modelling baselines' own code trains.
 
-`train.lr_decay` (harness.config.LrDecayConfig) picks one of two rules, both applied after each epoch's validation
-(epochs counted from 1; "loss" is the harness's validation criterion, harness.train.validation_loss):
-
-* mode `plateau` -- He et al. 2019, github.com/jxhe/vae-lagging-encoder `text.py` (constants lines 18-20, loop
-  lines 475-500), the code behind Lag-VAE and their VAE-LSTM baseline; Zhu et al. 2020's BN-VAE code,
-  github.com/valdersoul/bn-vae `text_anneal_fb.py` (lines 19-21, 66, 429-454), is the same loop. A reference loss
-  starts at infinity. A loss above it counts one more validation without improvement; once `patience` have
-  accumulated and the epoch is at least `start_epoch`, the lr is multiplied by `factor`, the best weights so far are
-  reloaded (`reload_best`), a fresh optimizer is built (`restart_optimizer`), the count restarts from 0 and the
-  reference becomes *this* epoch's loss. A loss not above the reference resets the count and becomes the reference.
-  Training stops right after the `max_decays`-th decay. (He et al.: factor 0.5, patience 2 (`decay_epoch`),
-  0-based `epoch >= 15` = start_epoch 16, max 5 decays; BN-VAE: patience 5, otherwise the same.) Note that the
-  count is not reset by epochs before `start_epoch`: a plateau that began earlier decays at `start_epoch` at once.
-* mode `every-epoch-after-plateau` -- Kim et al. 2018, github.com/harvardnlp/sa-vae `train_text.py` (arguments
-  lines 52-53 and 59-61, loop lines 244-266). A loss that does not beat the best so far (strictly), at an epoch of at
-  least `start_epoch` (`min_epochs`, 15), switches decaying on (with `patience` 1, their rule; a larger patience
-  asks for that many such validations in a row). From that epoch on the lr is multiplied by `factor` (0.5) after
-  every epoch, improving or not, and training stops once it falls below `min_lr` (0.03): from lr 1 that is the
-  sixth halving, 0.015625. The weights are not reloaded and the optimizer is kept.
-
-`LrSchedule` is bookkeeping only: `step` takes an epoch's validation loss and returns a `Decision`; the trainer
-(harness.train) applies it -- sets the lr, reloads its kept best weights, restarts the optimizer, stops -- and
-keeps `state_dict()` in checkpoint.pt so that a resumed run continues the schedule exactly.
+Reference code, details and deviations: docs/methods.md, "Learning-rate decay on plateau (harness/lr_schedule.py)".
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Mapping
 import torch
 from torch import nn
 
-from harness.config import ArchitectureConfig, build_options
+from harness.contract import ArchitectureConfig, build_dataclass
 from metrics.lm import gaussian_kl_standard_normal
 
 
@@ -50,7 +50,7 @@ class Method(nn.Module):
 
     @classmethod
     def parse_options(cls, values: Mapping[str, Any], where: str = "options"):
-        return build_options(cls.Options, dict(values), where)
+        return build_dataclass(cls.Options, dict(values), where)
 
     def options_dict(self) -> dict:
         return dataclasses.asdict(self.options)

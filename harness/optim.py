@@ -17,6 +17,8 @@ class TrainingDiverged(RuntimeError):
 
 
 class Optimisation:
+    """The optimisers of one run (one per parameter group of the method) and the update a method asks for."""
+
     def __init__(self, groups: dict[str, list[torch.nn.Parameter]], cfg: TrainConfig):
         self.cfg = cfg
         self.groups = groups

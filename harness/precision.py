@@ -1,7 +1,7 @@
 """Reduced-precision compute for the costly part of a model (config `train.precision`, `evaluate.precision`).
 
-A module opts in by having a `compute_dtype` attribute (None = float32), as `twrvae.modules.LatentDecoder` does for
-its RNN (bf16 autocast) and V-wide output layer (bf16 matmul operands, float32 softmax: twrvae.output_layer); the
+A module opts in by having a `compute_dtype` attribute (None = float32), as `layers.recurrent.LatentDecoder` does for
+its RNN (bf16 autocast) and V-wide output layer (bf16 matmul operands, float32 softmax: layers.output_layer); the
 harness sets it, so methods need no config of their own. Weights, optimiser state, the encoder, KL terms and
 cross-entropies stay float32. bfloat16 pays off where the hardware multiplies it
 natively (AMX / AVX512-BF16 on recent x86 CPUs, tensor cores on GPUs); elsewhere it is emulated and slower.

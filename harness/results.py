@@ -12,14 +12,10 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-#: dataset registry key -> dataset name used in the paper's tables (`../shared/paper/tables.csv`).
-PAPER_DATASET_NAMES: dict[str, str] = {
-    "ptb": "PTB",
-    "yelp15": "Yelp15",
-    "yahoo": "Yahoo",
-    "swda": "Switchboard",
-    "dailydialog": "DailyDialog",
-}
+from harness.data.registry import DATASETS
+
+#: dataset registry key -> dataset name used in the paper's tables (`../shared/paper/tables.csv`), in their order.
+PAPER_DATASET_NAMES: dict[str, str] = {name: spec.paper_name or name for name, spec in DATASETS.items()}
 
 PROTOCOLS: tuple[str, ...] = ("uniform", "paper")
 

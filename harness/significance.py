@@ -9,9 +9,8 @@ import math
 import pandas as pd
 from scipy import stats
 
-DIALOGUE_METRICS = ("BLEU-R", "BLEU-P", "BLEU-F1", "BOW-A", "BOW-E", "BOW-G",
-                    "Intra-dist1", "Intra-dist2", "Inter-dist1", "Inter-dist2")
-BETTER = {"NLL": "lower", "PPL": "lower", "MI": "higher", **{metric: "higher" for metric in DIALOGUE_METRICS}}
+from metrics.catalogue import better
+
 COLUMNS = ["experiment", "dataset", "metric", "better", "reference", "baseline", "reference_mean", "baseline_mean",
            "reference_seeds", "baseline_seeds", "t_statistic", "p_value", "note"]
 
@@ -33,14 +32,14 @@ def compare_to_best_baseline(tidy: pd.DataFrame, reference: str = "TWR-VAE", pro
         return pd.DataFrame(columns=COLUMNS)
     data["label"] = data.apply(_label, axis=1)
     for (experiment, dataset, metric), group in data.groupby(["experiment", "dataset", "metric"], sort=True):
-        if metric not in BETTER:
+        if better(metric) is None:
             continue
         ref = group[group["label"] == reference]["value"]
         baselines = group[~group["label"].str.startswith("TWR-VAE")]
         if ref.empty or baselines.empty:
             continue
         means = baselines.groupby("label")["value"].mean()
-        best = means.idxmin() if BETTER[metric] == "lower" else means.idxmax()
+        best = means.idxmin() if better(metric) == "lower" else means.idxmax()
         base = baselines[baselines["label"] == best]["value"]
         t, p, note = math.nan, math.nan, ""
         if len(ref) < 2 or len(base) < 2:
@@ -50,6 +49,6 @@ def compare_to_best_baseline(tidy: pd.DataFrame, reference: str = "TWR-VAE", pro
             t, p = float(result.statistic), float(result.pvalue)
             if math.isnan(p):
                 note = "no test: both samples have zero variance"
-        rows.append([experiment, dataset, metric, BETTER[metric], reference, best, float(ref.mean()),
+        rows.append([experiment, dataset, metric, better(metric), reference, best, float(ref.mean()),
                      float(base.mean()), len(ref), len(base), t, p, note])
     return pd.DataFrame(rows, columns=COLUMNS)

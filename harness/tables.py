@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.io import atomic_write
+from harness.io import write_text_atomic
+from metrics.catalogue import LM_TABLE_METRICS, better
 from harness.results import NOTE_SEP, PAPER_DATASET_NAMES, paper_dataset_name
 
-LM_METRICS: tuple[str, ...] = ("NLL", "PPL", "MI", "KL")
-#: +1: higher is better, -1: lower is better; metrics not listed (KL) are never bolded.
-BETTER: dict[str, int] = {"NLL": -1, "PPL": -1, "MI": +1}
+LM_METRICS = LM_TABLE_METRICS  # KL is reported, never bolded (metrics.catalogue)
 #: (protocol key in the summary, header text); the third column of each metric group is the paper's value.
 OUR_COLUMNS: tuple[tuple[str, str], ...] = (("uniform", "ours (IW)"), ("paper", "ours (paper prot.)"))
 PAPER_HEADER = "paper"
@@ -67,10 +66,10 @@ def _best(lm: pd.DataFrame) -> dict[tuple[str, str, str], float]:
     """Best rounded mean per (dataset, metric, protocol), only where at least two rows compete."""
     best: dict[tuple[str, str, str], float] = {}
     for (dataset, metric, protocol), group in lm.groupby(["dataset", "metric", "protocol"]):
-        if metric not in BETTER or len(group) < 2:
+        if better(metric) is None or len(group) < 2:
             continue
         rounded = group["mean"].round(1)
-        best[(dataset, metric, protocol)] = rounded.max() if BETTER[metric] > 0 else rounded.min()
+        best[(dataset, metric, protocol)] = rounded.max() if better(metric) == "higher" else rounded.min()
     return best
 
 
@@ -193,11 +192,6 @@ def render_lm_table(summary: pd.DataFrame, paper: pd.DataFrame, table: str = "2"
     return "\n".join(lines) + "\n"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` atomically (temp file in the same directory + rename)."""
-    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-
-
 def write_tidy_csv(df: pd.DataFrame, path: Path) -> None:
     """Write a (tidy) frame as CSV, atomically."""
-    write_atomic(Path(path), df.to_csv(index=False))
+    write_text_atomic(path, df.to_csv(index=False))

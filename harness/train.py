@@ -14,17 +14,13 @@ import json
 import math
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
 
 from harness.config import RunConfig
-from harness.data.dialogue import DialogueDataset, dialogue_batches
-from harness.data.lm_dataset import LMDataset, batches
-from harness.data.registry import DATASETS
 from harness.data.vocab import Vocab
 from harness.io import (code_version, environment_info, now_iso, progress_interval, resolve_device,
                         save_torch_atomic, set_threads, write_json_atomic)
@@ -32,65 +28,10 @@ from harness.lr_schedule import LrSchedule
 from harness.model_api import TextVAE
 from harness.optim import Optimisation, TrainingDiverged  # noqa: F401  (re-exported for callers)
 from harness.precision import set_compute_precision
-from harness.registry import get_method, load_plugins
-
-CHECKPOINT = "checkpoint.pt"
-MODEL = "model.pt"
-TRAIN_LOG = "train_log.json"
-
-
-def _open_lm_split(path: Path, vocab: Vocab, cap: int | None, max_length: int | None) -> LMDataset:
-    return LMDataset(path, vocab, max_sentences=cap, max_length=max_length)
-
-
-def _open_dialogue_split(path: Path, vocab: Vocab, cap: int | None, max_length: int | None) -> DialogueDataset:
-    return DialogueDataset(path, vocab, max_examples=cap)  # utterances are already cut by preprocessing
-
-
-@dataclass(frozen=True)
-class Task:
-    """What differs between language modelling and dialogue: data files, batching, the validation criterion."""
-
-    name: str
-    suffix: str  # processed split files: <role><suffix>
-    open_split: Callable[[Path, Vocab, int | None, int | None], Any]
-    batches: Callable[..., Iterator]
-    selection_terms: Callable[[Any, Any], Any]  # (model, batch) -> terms whose recon + kl select the epoch
-
-    def load_split(self, run: RunConfig, data_dir: Path, vocab: Vocab, role: str, apply_max_length: bool = False):
-        """The processed `role` split (train/valid/test), capped as the run config says."""
-        cap = getattr(run.data, f"max_{role}_sentences")
-        return self.open_split(Path(data_dir) / f"{role}{self.suffix}", vocab, cap,
-                               run.data.max_length if apply_max_length else None)
-
-
-# Language models: recon at the posterior mean + KL term (the original TWR-VAE code's criterion).
-# Dialogue: recon + KL at full weight (no auxiliary losses).
-LM_TASK = Task("lm", ".txt", _open_lm_split, batches, lambda model, batch: model.paper_protocol_terms(batch))
-DIALOGUE_TASK = Task("dialogue", ".jsonl", _open_dialogue_split, dialogue_batches,
-                     lambda model, batch: model.loss(batch, step=0))
-TASKS = {task.name: task for task in (LM_TASK, DIALOGUE_TASK)}
-
-
-def task_of(run: RunConfig) -> Task:
-    """The task of the run's method; a clear error when it does not fit the dataset (e.g. a CVAE on PTB)."""
-    load_plugins(run.plugins)
-    method_task = get_method(run.model.method).task
-    dataset_task = DATASETS[run.dataset].kind if run.dataset in DATASETS else method_task
-    if method_task != dataset_task:
-        raise ValueError(f"model '{run.model.name}' (method {run.model.method}) is a {method_task} method but dataset "
-                         f"'{run.dataset}' is a {dataset_task} dataset; restrict the model with `datasets:` in model_defs")
-    return TASKS[method_task]
-
-
-def load_split(run: RunConfig, data_dir: Path, vocab: Vocab, role: str, apply_max_length: bool = False):
-    return task_of(run).load_split(run, data_dir, vocab, role, apply_max_length)
-
-
-def build_model(run: RunConfig, vocab_size: int) -> TextVAE:
-    load_plugins(run.plugins)
-    return get_method(run.model.method).build(vocab_size, run.architecture, run.model.options)
-
+from harness.runs import CHECKPOINT, MODEL, TRAIN_LOG, build_model  # noqa: F401  (file names re-exported)
+from harness.tasks import task_of
+from harness.tasks.base import Task
+from harness.tasks.lm import LM_TASK
 
 def seed_everything(seed: int) -> torch.Generator:
     torch.manual_seed(seed)
@@ -171,7 +112,7 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
     model = build_model(run, len(vocab))
     embedding_init = None
     if vectors_path is not None:  # dialogue: pretrained word vectors initialise the embedding (before any resume)
-        from harness.word_vectors import load_vectors
+        from harness.data.vectors import load_vectors
 
         embedding_init = model.initialise_embeddings(vocab, *load_vectors(vectors_path))
         print(f"embedding initialisation: {embedding_init}", file=sys.stderr)

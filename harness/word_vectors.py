@@ -9,11 +9,10 @@ training responses and contexts of the dataset. Every table built from them name
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from gensim.models import KeyedVectors, Word2Vec
+from gensim.models import Word2Vec
 
 from harness.io import read_jsonl, write_json_atomic
 
@@ -44,21 +43,6 @@ def train_word2vec(train_path: Path, out_path: Path, dim: int = 200, seed: int =
                    "kind": "word2vec", "dim": dim, "vocabulary": len(model.wv)}
     write_json_atomic(out_path.with_name(out_path.name + ".json"), description)
     return description
-
-
-def load_vectors(path: Path) -> tuple[KeyedVectors, str]:
-    """KeyedVectors from a gensim `.kv` file (with its `.json` description) or a word2vec/GloVe text file."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"word vectors {path} do not exist (config key `word_vectors`)")
-    if path.suffix == ".kv":
-        description = json.loads(path.with_name(path.name + ".json").read_text())["name"]
-        return KeyedVectors.load(str(path)), description
-    with open(path, encoding="utf-8") as handle:
-        first = handle.readline().split()
-    has_header = len(first) == 2 and all(part.isdigit() for part in first)  # word2vec text; GloVe has none
-    vectors = KeyedVectors.load_word2vec_format(str(path), binary=False, no_header=not has_header)
-    return vectors, f"{path.name} ({vectors.vector_size}d, {len(vectors)} words)"
 
 
 def main(argv=None) -> int:

@@ -2,38 +2,7 @@
 pure functions. Tokens are lists of str; for each test context there are S sampled responses (hypotheses, S = 10)
 and one reference response or several.
 
-Definitions and the reference implementation each follows (guxd/DialogWAE `experiments/metrics.py`, which the
-TWR-VAE dialogue code uses; snakeztc/NeuralDialog-CVAE `utils.get_bleu_stats`; both read, not copied):
-
-* BLEU precision / recall (Zhao et al. 2017, "Learning Discourse-level Diversity for Neural Dialog Models using
-  CVAEs", §5.2): with d(h, r) the smoothed sentence BLEU of hypothesis h against reference r (uniform weights over
-  n = 1..3, NLTK's `SmoothingFunction().method7`, as both reference codes),
-      precision(c) = mean over hypotheses h of  max over references r of d(h, r)
-      recall(c)    = mean over references r of  max over hypotheses h of d(h, r).
-  With the one reference these datasets have, precision is the mean and recall the max of the S hypotheses'
-  BLEU: exactly DialogWAE's `sim_bleu` / Zhao's `get_bleu_stats`, which return (max, mean) = (recall, precision).
-  Corpus P and R are means over contexts; F1 = 2PR / (P + R) of those means (DialogWAE `sample.py`).
-* BOW embedding Average / Extrema / Greedy (Liu et al. 2016, "How NOT to evaluate your dialogue system", §3.2;
-  Extrema: Forgues et al. 2014): cosine similarity of the mean word vectors, of the per-dimension signed extreme
-  vectors, and the greedy matching score (for each word of one sentence its best cosine with the other
-  sentence's words, averaged over the words, then the two directions averaged). Per context: the max over the
-  hypothesis x reference pairs (DialogWAE `sim_bow`); per corpus: the mean over contexts.
-  Differences from DialogWAE, on purpose: words without a vector are skipped (DialogWAE has a vector, possibly
-  zero, for every vocabulary id, and its Greedy also averages over padding positions); a sentence with no known
-  word gives None instead of scoring a zero vector, and contexts without any scorable pair are left out of the
-  mean (`bow_embedding_per_context` shows which).
-* distinct-n (Li et al. 2016, "A Diversity-Promoting Objective Function for Neural Conversation Models"; as
-  DialogWAE `div_distinct`): intra-dist-n = mean over a context's responses of #distinct n-grams / #n-grams within
-  each response; inter-dist-n = #distinct n-grams over all the context's responses / their total number of
-  n-grams; per corpus both are means over contexts. A response without any n-gram (empty, or shorter than n)
-  scores 0 and still counts in the intra mean (DialogWAE: (0 + 1e-12) / (0 + 1e-5)).
-
-BLEU values depend on the NLTK version. Method 7 is method 4 then method 5 of Chen & Cherry (2014); NLTK's method 5
-averages p_1 with p_1 + 1 (and the last order with the 5-gram precision), so a hypothesis identical to a reference
-of >= 5 tokens scores (4/3 * 10/9 * 28/27)^(1/3) = 1.154 at n <= 3, not 1 -- kept, as the published numbers
-carry it. NLTK's method 4 has been rewritten since the reference codes ran (nltk issues #2204, #2341, #2838):
-older versions raised ZeroDivisionError for a one-token hypothesis, which both reference codes caught and
-scored 0, while the NLTK used here scores it (e.g. "yes" against "yes" = 1/3).
+Reference code, details and deviations: docs/methods.md, "Dialogue metrics (metrics/dialogue.py)".
 """
 from __future__ import annotations
 

@@ -1,16 +1,7 @@
 """TWR-VAE for dialogue (Li et al. 2020, §4.2 and Eq. 7): the CVAE of Zhao et al. with the KL term applied to
 the posterior of *every* context-encoder timestep.
 
-For the context states c_1..c_n of the n context utterances,
-    q(z_i | x, c_i) = N(mu_i, sigma_i^2) from [x; c_i],   p(z_i | c_i) = N(mu'_i, sigma'_i^2) from c_i,
-    KL term = (1/n) sum_i KL(q(z_i|x, c_i) || p(z_i|c_i))                              (Eq. 7)
-while the decoder is fed z ~ q(z|x, c_n) of the last state, and responses are generated with z ~ p(z|c_n).
-As ruizheliUOA/TWR-VAE dialogue_dd/models_dailydial.py (`sample_code_post`, `sample_code_prior`, `kl_loss`),
-which trains without the bag-of-words loss (bow_weight 0 by default here).
-Option `timesteps`: "own" (default) averages over each dialogue's own n real utterances, so padding does not
-dilute it; "padded" is the original's arithmetic (`kl_loss`): the KL summed over the batch's padded context length
-(the most utterances of any dialogue in the batch, at most 10), padding slots included -- their context state is
-the zero vector, so they add KL(q(z|x, 0) || p(z|0)) -- and divided by that length for every dialogue.
+Reference code, details and deviations: docs/methods.md, "TWR-VAE for dialogue (twrvae/dialogue.py)".
 """
 from __future__ import annotations
 
@@ -18,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from harness.config import ConfigError
+from harness.contract import ConfigError
 from harness.registry import register_method
 from metrics.lm import gaussian_kl
 

@@ -17,7 +17,7 @@ from harness.config import REPO_ROOT
 
 #: the test files holding device tests (only these are collected: the others may import what the GPU image lacks)
 DEVICE_TEST_FILES = (
-    "tests/twrvae/test_output_layer.py",
+    "tests/layers/test_output_layer.py",
     "tests/metrics/test_lm.py",
     "tests/harness/test_precision.py",
     "tests/harness/test_model_api.py",

@@ -33,6 +33,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from harness.data.files import manifest_path, sha256_file  # noqa: F401  (part of this module's API)
+from harness.io import atomic_write, write_json_atomic
 from harness.data.registry import (
     ChecksumError,
     DataError,
@@ -56,15 +58,6 @@ class UnverifiedFileError(DataError):
     """The registry has no checksum for a file and the caller did not pass ``allow_unverified=True``."""
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def verify_file(path: Path, spec: FileSpec, label: str) -> tuple[str, int]:
     """Check `path` against `spec` (size first, then sha256); return ``(sha256, size)``.
 
@@ -79,11 +72,6 @@ def verify_file(path: Path, spec: FileSpec, label: str) -> tuple[str, int]:
     if spec.sha256 is not None and digest != spec.sha256:
         raise ChecksumError(f"{label}: sha256 mismatch: expected {spec.sha256}, got {digest}")
     return digest, size
-
-
-def manifest_path(name: str, dest: Path) -> Path:
-    """Where `fetch_dataset` writes the manifest of dataset `name`."""
-    return Path(dest) / name / "manifest.json"
 
 
 def available_files(name: str, mirror: Path | None) -> dict[str, bool]:
@@ -207,22 +195,8 @@ def _cached_archive(url: str, dest: Path) -> Path:
     path = dest / ".downloads" / f"{key}-{url.rsplit('/', 1)[-1].split('?')[0] or 'archive'}"
     if path.is_file():
         return path
-    tmp = _temp_beside(path)
-    try:
-        _download(url, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, lambda tmp: _download(url, tmp))
     return path
-
-
-def _write_json_atomic(path: Path, payload: Any) -> None:
-    tmp = _temp_beside(path)
-    try:
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _load_manifest(path: Path) -> dict[str, Any]:
@@ -267,8 +241,9 @@ def _fetch_one(ds: DatasetSpec, key: str, spec: FileSpec, dest: Path, mirror: Pa
         raise UnverifiedFileError(_unverified_msg(ds, key, spec))
 
     # 3. copy/download to a temp file beside the target, verify, rename into place.
-    tmp = _temp_beside(target)
-    try:
+    verified = {}
+
+    def fetch_and_verify(tmp: Path) -> None:
         if source == spec.url:
             try:
                 if spec.archive_member:
@@ -279,10 +254,10 @@ def _fetch_one(ds: DatasetSpec, key: str, spec: FileSpec, dest: Path, mirror: Pa
                 raise MissingSourceError(_missing_msg(ds, key, spec, mirror_file, str(e))) from e
         else:
             shutil.copyfile(mirror_file, tmp)  # type: ignore[arg-type]
-        digest, size = verify_file(tmp, spec, f"{label} from {source}")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+        verified["digest"], verified["size"] = verify_file(tmp, spec, f"{label} from {source}")
+
+    atomic_write(target, fetch_and_verify)
+    digest, size = verified["digest"], verified["size"]
     if spec.archive_member and source == spec.url:
         source = f"{source}!{spec.archive_member}"
     return {"relpath": spec.relpath, "source": source, "sha256": digest, "size": size,
@@ -332,7 +307,7 @@ def fetch_dataset(name: str, dest: Path, mirror: Path | None, allow_download: bo
         "all_verified": all(e["verified"] for e in entries.values()),
         "complete": set(entries) == set(ds.files),
     }
-    _write_json_atomic(mpath, manifest)
+    write_json_atomic(mpath, manifest)
     return manifest
 
 

@@ -1,4 +1,5 @@
-"""Turn fetched language-modelling corpora (PTB, Yahoo, Yelp15) into one canonical format.
+"""Turn fetched corpora into their task's canonical format: language modelling here, dialogue in
+harness.data.dialogue; this module's CLI preprocesses either (the workflow's one `preprocess` rule).
 
 Output in `out_dir`:
   train.txt / valid.txt / test.txt -- one sentence (document) per line, tokens joined by single spaces,
@@ -13,7 +14,7 @@ Output in `out_dir`:
 Yelp15 lines are ``label<TAB>text`` in the He et al. (2019) release (jxhe/vae-lagging-encoder
 config/config_yelp.py, label=True; data/text_data.py splits on the tab); the label is dropped.
 
-CLI: ``python -m harness.data.preprocess --dataset ptb --raw data/raw --out data/processed/ptb``
+CLI: ``python -m harness.data.preprocess --dataset ptb|yahoo|yelp15|swda|dailydialog --raw data/raw --out data/processed/<dataset>``
 """
 from __future__ import annotations
 
@@ -26,12 +27,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from harness.data.fetch import manifest_path, sha256_file
-from harness.data.registry import DataError, DatasetSpec, get_spec
+from harness.data.dialogue import preprocess_dialogue
+from harness.data.dialogue_corpora import CONTEXT_WINDOW, MAX_UTT_LEN
+from harness.data.files import manifest_path, sha256_file
+from harness.data.sources import add_source_arguments, resolve_splits
+from harness.data.registry import DATASETS, DataError, get_spec
 from harness.data.tokenization import TOKENIZATIONS, tokenize
 from harness.data.vocab import UNK, UNK_ID, Vocab
 
-OUTPUT_SPLITS: tuple[str, ...] = ("train", "valid", "test")
 
 
 def read_sentences(path: Path, oov_marker: str | None, label_column: bool,
@@ -83,19 +86,6 @@ def _split_stats(sents: list[list[str]], vocab: Vocab, empty: int) -> dict[str, 
     }
 
 
-def _resolve_splits(ds: DatasetSpec, splits: dict[str, str] | None) -> dict[str, str]:
-    mapping = {s: s for s in OUTPUT_SPLITS}
-    for out, src in (splits or {}).items():
-        if out not in OUTPUT_SPLITS:
-            raise DataError(f"unknown output split {out!r}; expected one of {OUTPUT_SPLITS}")
-        mapping[out] = src
-    for out, src in mapping.items():
-        if src not in ds.files:
-            raise DataError(f"dataset {ds.name!r} has no file {src!r} (for output split {out!r}); "
-                            f"registered: {sorted(ds.files)}")
-    return mapping
-
-
 def preprocess_lm(name: str, raw_dir: Path, out_dir: Path, max_vocab: int | None = None,
                   splits: dict[str, str] | None = None, tokenization: str = "released") -> dict[str, Any]:
     """Write the canonical ``{train,valid,test}.txt``, ``vocab.txt`` and ``stats.json``; return the stats.
@@ -112,7 +102,7 @@ def preprocess_lm(name: str, raw_dir: Path, out_dir: Path, max_vocab: int | None
     if ds.kind != "lm":
         raise DataError(f"dataset {name!r} is a {ds.kind} dataset, not a language-modelling corpus")
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
-    mapping = _resolve_splits(ds, splits)
+    mapping = resolve_splits(ds, splits)
     cap = ds.max_vocab if max_vocab is None else (None if max_vocab == 0 else max_vocab)
     manifest = json.loads(manifest_path(name, raw_dir).read_text()) if manifest_path(name, raw_dir).is_file() else None
 
@@ -170,38 +160,34 @@ def _write_outputs(out_dir: Path, texts: dict[str, list[list[str]]], vocab: Voca
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _parse_split(s: str) -> tuple[str, str]:
-    if "=" not in s:
-        raise argparse.ArgumentTypeError(f"expected OUT=SRC (e.g. train=valid), got {s!r}")
-    out, src = s.split("=", 1)
-    return out, src
-
-
-def add_source_arguments(p: argparse.ArgumentParser) -> None:
-    """The arguments every preprocessing CLI shares (language modelling and dialogue): where the fetched files
-    are, where the output goes, the vocabulary cap and substitute source splits."""
-    p.add_argument("--raw", type=Path, required=True, help="fetch destination (e.g. data/raw)")
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--max-vocab", type=int, default=None,
-                   help="vocab cap incl. specials (default: registry value; 0 = no cap)")
-    p.add_argument("--split", type=_parse_split, action="append", default=[], metavar="OUT=SRC",
-                   help="use source file SRC for output split OUT (repeatable), e.g. train=valid")
-
-
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Preprocess a fetched LM corpus into the canonical format.")
-    p.add_argument("--dataset", required=True)
+    p = argparse.ArgumentParser(description="Preprocess a fetched corpus (language modelling or dialogue) into the "
+                                            "canonical format of its task.")
+    p.add_argument("--dataset", required=True, choices=list(DATASETS))
     add_source_arguments(p)
     p.add_argument("--tokenization", choices=TOKENIZATIONS, default="released",
-                   help="twr-vae-code: as the original TWR-VAE code reads the corpus (harness.data.tokenization)")
+                   help="language modelling: twr-vae-code reads the corpus as the original TWR-VAE code "
+                        "(harness.data.tokenization)")
+    p.add_argument("--context-window", type=int, default=CONTEXT_WINDOW,
+                   help="dialogue: utterances per window incl. the response (reference diaglen; default %(default)s)")
+    p.add_argument("--max-utt-len", type=int, default=MAX_UTT_LEN,
+                   help="dialogue: tokens per utterance incl. <s> and </s> (reference maxlen; default %(default)s)")
     a = p.parse_args(argv)
+    dialogue = DATASETS[a.dataset].kind == "dialogue"
     try:
-        stats = preprocess_lm(a.dataset, a.raw, a.out, a.max_vocab, dict(a.split) or None, a.tokenization)
+        if dialogue and a.tokenization != "released":
+            raise DataError(f"--tokenization {a.tokenization}: only language-modelling corpora can be re-tokenised")
+        if dialogue:
+            stats = preprocess_dialogue(a.dataset, a.raw, a.out, a.max_vocab, dict(a.split) or None,
+                                        context_window=a.context_window, max_utt_len=a.max_utt_len)
+        else:
+            stats = preprocess_lm(a.dataset, a.raw, a.out, a.max_vocab, dict(a.split) or None, a.tokenization)
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    counts = " / ".join(f"{s['sentences']}" for s in stats["splits"].values())
-    print(f"{a.dataset}: {counts} sentences, vocab {stats['vocab_size']} -> {a.out}")
+    unit = "examples" if dialogue else "sentences"
+    counts = " / ".join(f"{s[unit]}" for s in stats["splits"].values())
+    print(f"{a.dataset}: {counts} {unit}, vocab {stats['vocab_size']} -> {a.out}")
     return 0
 
 

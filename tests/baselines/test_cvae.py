@@ -2,7 +2,7 @@
 import torch
 
 from conftest import assert_greedy_generation, make_dialogue_batch, tiny_dialogue_model
-from harness.registry import registered_methods
+from harness.methods import registered_methods
 from metrics.lm import gaussian_kl
 
 DIALOGUES = [([[4, 5], [6, 7, 8], [9]], [10, 4]), ([[5, 6, 7, 8, 9]], [11, 11, 5, 4])]

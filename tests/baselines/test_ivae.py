@@ -6,7 +6,7 @@ from conftest import assert_greedy_generation, make_dialogue_batch, tiny_dialogu
 from baselines.ivae import DualCritic, dual_kl
 from harness.config import ConfigError, TrainConfig
 from harness.optim import Optimisation
-from harness.registry import registered_methods
+from harness.methods import registered_methods
 
 DIALOGUES = [([[4, 5], [6, 7, 8], [9]], [10, 4]), ([[5, 6, 7, 8, 9]], [11, 11, 5, 4])]
 

@@ -90,7 +90,7 @@ def test_models_only_run_on_datasets_of_their_task():
 
 
 def test_training_a_dialogue_method_on_a_language_modelling_dataset_is_a_clear_error():
-    from harness.train import task_of
+    from harness.tasks import task_of
 
     experiment = ExperimentConfig.from_mapping({"models": ["cvae"], "model_defs": {"cvae": {"method": "cvae"}}})
     with pytest.raises(ValueError, match="cvae.*dialogue method.*'ptb'"):
@@ -118,3 +118,14 @@ def test_command_line_booleans_become_booleans_for_boolean_schema_keys_only():
     given = {"allow_download": "false", "allow_unverified_downloads": "True", "experiment": "false", "device": "cpu"}
     assert command_line_booleans(given, schema) == {"allow_download": False, "allow_unverified_downloads": True}
     assert command_line_booleans({"allow_download": "no"}, schema) == {}  # not a boolean word: the schema says so
+
+
+def test_dataset_names_are_defined_once_the_schema_enum_is_the_registry():
+    """The schema's dataset enum and the config's known datasets are harness.data.registry.DATASETS."""
+    from harness.config import load_schema
+    from harness.data.registry import DATASETS
+
+    enum = load_schema()["properties"]["datasets"]["items"]["enum"]
+    assert enum == list(DATASETS)
+    with pytest.raises(ConfigError, match="unknown dataset 'imdb'"):
+        ExperimentConfig.from_mapping({"data_options": {"imdb": {}}})

@@ -10,7 +10,7 @@ import torch
 from conftest import make_batch, tiny_model
 from harness.config import TrainConfig
 from harness.optim import Optimisation
-from harness.registry import registered_methods
+from harness.methods import registered_methods
 
 BATCH = make_batch([[4, 5, 6, 7, 8], [9, 10, 29], [11, 12, 13, 14, 15, 16, 17, 18], [20], [21, 22, 23, 24]])
 

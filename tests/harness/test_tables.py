@@ -12,7 +12,8 @@ import pytest
 
 from harness import aggregate
 from harness.results import collect_results, load_paper_values, summarise
-from harness.tables import latex_escape, render_lm_table, write_atomic, write_tidy_csv
+from harness.io import write_text_atomic
+from harness.tables import latex_escape, render_lm_table, write_tidy_csv
 
 PAPER_CSV = """table,dataset,model,metric,value
 2,PTB,TWR-VAE,NLL,86.6
@@ -156,8 +157,8 @@ def test_latex_escape() -> None:
 
 def test_write_atomic_and_csv(tmp_path: Path) -> None:
     target = tmp_path / "out" / "t.tex"
-    write_atomic(target, "x\n")
-    write_atomic(target, "y\n")
+    write_text_atomic(target, "x\n")
+    write_text_atomic(target, "y\n")
     assert target.read_text() == "y\n"
     write_tidy_csv(pd.DataFrame({"a": [1]}), tmp_path / "out" / "r.csv")
     assert (tmp_path / "out" / "r.csv").read_text() == "a\n1\n"

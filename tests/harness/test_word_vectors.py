@@ -4,7 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from harness.word_vectors import load_vectors, train_word2vec, training_sentences
+from harness.data.vectors import load_vectors
+from harness.word_vectors import train_word2vec, training_sentences
 
 
 def write_examples(path, examples):

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import make_batch, tiny_model
-from harness.registry import registered_methods
+from harness.methods import registered_methods
 from metrics.lm import importance_weighted_log_marginal
 
 

@@ -39,7 +39,7 @@ def test_the_slurm_profile_requests_a_gpu_for_training_and_none_for_tables(tmp_p
     for rule in ("train", "evaluate", "evaluate_dialogue", "interpolate"):
         assert resources[rule] and all("gpu=1" in line for line in resources[rule]), (rule, resources.get(rule))
     assert all("runtime=1440" in line for line in resources["train"])
-    for rule in ("fetch_dataset", "preprocess_lm", "table"):
+    for rule in ("fetch_dataset", "preprocess", "table"):
         assert resources[rule] and not any("gpu=" in line for line in resources[rule]), (rule, resources[rule])
 
 

@@ -47,9 +47,9 @@ def processed_dir(wildcards):
 
 
 def processed_files(wildcards):
+    """The preprocess rule's outputs: its stats.json is written after the split files (and marks them complete)."""
     folder = processed_dir(wildcards)
-    suffix = ".jsonl" if DATASETS[wildcards.dataset].kind == "dialogue" else ".txt"
-    return {"splits": [f"{folder}/{split}{suffix}" for split in ("train", "valid", "test")], "vocab": f"{folder}/vocab.txt"}
+    return {"stats": f"{folder}/stats.json", "vocab": f"{folder}/vocab.txt"}
 
 
 def training_inputs(wildcards):

@@ -15,11 +15,12 @@ rule fetch_dataset:
         "python -m harness.data.fetch --dataset {wildcards.dataset} --dest {params.raw} {params.flags} 2>&1 | tee {log}"
 
 
-rule preprocess_lm:
+rule preprocess:
+    # one rule for both tasks: harness.data.preprocess writes the task's split files (<role>.txt or <role>.jsonl),
+    # vocab.txt and, last, stats.json, whose presence marks a complete output (later rules take it as input)
     input:
         manifest=lambda w: f"data/raw/{split_dataset_name(w.processed)[0]}/manifest.json",
     output:
-        splits=multiext("data/processed/{processed}/", "train.txt", "valid.txt", "test.txt"),
         vocab="data/processed/{processed}/vocab.txt",
         stats="data/processed/{processed}/stats.json",
     params:
@@ -27,8 +28,6 @@ rule preprocess_lm:
         raw=lambda w, input: os.path.dirname(os.path.dirname(input.manifest)),
         out=lambda w, output: os.path.dirname(output.vocab),
         flags=preprocess_arguments,
-    wildcard_constraints:
-        processed=rf"({LM_DATASET_PATTERN})(\..+)?",
     log:
         "logs/preprocess/{processed}.log",
     conda:
@@ -38,32 +37,9 @@ rule preprocess_lm:
         "{params.flags} 2>&1 | tee {log}"
 
 
-rule preprocess_dialogue:
-    input:
-        manifest=lambda w: f"data/raw/{split_dataset_name(w.processed)[0]}/manifest.json",
-    output:
-        splits=multiext("data/processed/{processed}/", "train.jsonl", "valid.jsonl", "test.jsonl"),
-        vocab="data/processed/{processed}/vocab.txt",
-        stats="data/processed/{processed}/stats.json",
-    params:
-        dataset=lambda w: split_dataset_name(w.processed)[0],
-        raw=lambda w, input: os.path.dirname(os.path.dirname(input.manifest)),
-        out=lambda w, output: os.path.dirname(output.vocab),
-        flags=preprocess_arguments,
-    wildcard_constraints:
-        processed=rf"({DIALOGUE_DATASET_PATTERN})(\..+)?",
-    log:
-        "logs/preprocess/{processed}.log",
-    conda:
-        "../envs/harness.yaml"
-    shell:
-        "python -m harness.data.dialogue --dataset {params.dataset} --raw {params.raw} --out {params.out} "
-        "{params.flags} 2>&1 | tee {log}"
-
-
 rule word_vectors:
     input:
-        train="data/processed/{processed}/train.jsonl",
+        stats="data/processed/{processed}/stats.json",
     output:
         vectors="data/processed/{processed}/word2vec.kv",
         description="data/processed/{processed}/word2vec.kv.json",
@@ -72,4 +48,5 @@ rule word_vectors:
     conda:
         "../envs/harness.yaml"
     shell:
-        "python -m harness.word_vectors --train {input.train} --out {output.vectors} 2>&1 | tee {log}"
+        "python -m harness.word_vectors --train data/processed/{wildcards.processed}/train.jsonl --out {output.vectors} "
+        "2>&1 | tee {log}"

@@ -1,4 +1,4 @@
-"""harness.data.dialogue: parsers, context/response examples, preprocessing outputs, dialogue batches."""
+"""harness.data.dialogue_corpora / dialogue / dialogue_dataset: parsers, context/response examples, preprocessing outputs, dialogue batches."""
 from __future__ import annotations
 
 import json
@@ -9,8 +9,10 @@ import pytest
 import torch
 
 from conftest import SHARED_DATA, needs_mirror, tiny_dialogue_model
-from harness.data.dialogue import (START_TOKEN, DialogueDataset, Utterance, build_examples, dialogue_batches, main,
-                                   preprocess_dialogue, read_dailydialog, read_swda_jsonl, tokenize)
+from harness.data.dialogue import preprocess_dialogue
+from harness.data.dialogue_corpora import START_TOKEN, Utterance, build_examples, read_dailydialog, read_swda_jsonl, tokenize
+from harness.data.dialogue_dataset import DialogueDataset, dialogue_batches
+from harness.data.preprocess import main
 from harness.data.registry import DataError
 from harness.data.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK, UNK_ID, Vocab
 

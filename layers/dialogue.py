@@ -11,7 +11,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from harness.data.vocab import PAD_ID
-from twrvae.modules import length_mask, row_sums
+from layers.recurrent import length_mask, row_sums
 
 
 class UtteranceEncoder(nn.Module):

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from twrvae.output_layer import linear_cross_entropy
+from layers.output_layer import linear_cross_entropy
 
 
 def problem(n=7, h=5, v=11, dtype=torch.float64, seed=0):
@@ -49,7 +49,7 @@ def test_eager_gradient_equals_the_plain_computation(rows, upstream_kind):
 def test_eager_gradient_is_scaled_not_recomputed_for_a_uniform_upstream(monkeypatch):
     """With a uniform incoming gradient the backward pass does no V-wide matmul (the point of the eager gradient);
     a test that would pass with the recomputation alone could not tell."""
-    import twrvae.output_layer as output_layer
+    import layers.output_layer as output_layer
 
     hidden, weight, bias, targets = problem(dtype=torch.float32)
     loss = linear_cross_entropy(hidden, weight, bias, targets, rows=3, eager_gradient=True).sum()
@@ -92,7 +92,7 @@ def test_rows_must_be_positive():
 def decoder_output_problem(device, compute_dtype=None):
     """The decoder's own output layer on `device`, over more rows than one of its blocks there (16,384 on a GPU,
     256 on a CPU), against the plain float64 computation on the CPU: values and gradients."""
-    from twrvae.modules import LatentDecoder
+    from layers.recurrent import LatentDecoder
 
     decoder = LatentDecoder(300, 8, 32, 4, 1, 0.0, "lstm")
     decoder.compute_dtype = compute_dtype

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from harness.data.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
-from twrvae.output_layer import linear_cross_entropy
+from layers.output_layer import linear_cross_entropy
 
 RNN_TYPES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
@@ -136,7 +136,7 @@ class LatentDecoder(nn.Module):
 
     def output_nll(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """-log p(target | state) [N] for decoder states [N, H], the V-wide logits made OUTPUT_ROWS rows at a time
-        (on a GPU OUTPUT_ROWS_GPU) and never stored (twrvae.output_layer), in training and in evaluation."""
+        (on a GPU OUTPUT_ROWS_GPU) and never stored (layers.output_layer), in training and in evaluation."""
         rows = self.OUTPUT_ROWS if hidden.device.type == "cpu" else self.OUTPUT_ROWS_GPU
         return linear_cross_entropy(hidden, self.out.weight, self.out.bias, targets, self.compute_dtype, rows,
                                     eager_gradient=hidden.device.type == "cpu")

@@ -1,24 +1,6 @@
 """-log softmax(h Wᵀ + b)[target] for every decoder state, without ever holding the N x V logits.
 
-The V-wide output layer dominates a text VAE's cost (V = 10k words against a 256-wide state). Computed the plain
-way -- logits, log_softmax, cross-entropy and their backward -- most of its time goes into passes over the N x V
-tensors in memory (the float32 copy of bf16 logits, log_softmax and its backward, the zero-filled gradient of
-the logits), not into the matmuls. Here the rows are taken `rows` at a time, so that a block of logits stays in
-the cache: the forward pass keeps only each row's log-sum-exp, and the backward pass recomputes the block's
-logits (one more matmul) and forms softmax - onehot in place of the stored N x V gradient. This is the chunked
-"fused linear cross-entropy" of e.g. Liger-Kernel (Hsu et al. 2024), written here for per-row losses. The
-backward is built from differentiable operations, so double backward works (SA-VAE differentiates through its
-SVI steps).
-
-`eager_gradient`: the forward pass also forms each block's softmax - onehot while its logits are at hand and
-accumulates the gradients for an incoming gradient of 1 per row (Liger-Kernel computes its gradient in the forward
-pass the same way). The backward pass then only scales them, which is exact when every row's incoming gradient is
-the same number -- the case of every training loss here (per-row NLLs summed, or averaged, into the loss) -- and
-saves the recomputed logits (one of the four V-wide matmuls) and a pass over them. Any other incoming gradient,
-or a double backward, falls back to the recomputation above.
-
-`compute_dtype` (None or torch.bfloat16) is the dtype of the matmuls' operands; log-sum-exp, the softmax and the
-results are float32 (or the input dtype when it is wider, e.g. float64 in gradient checks).
+Reference code, details and deviations: docs/methods.md, "The blockwise output layer (layers/output_layer.py)".
 """
 from __future__ import annotations
 

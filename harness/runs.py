@@ -1,0 +1,75 @@
+"""A run's folder and how every stage opens it: the model a run config builds, its data splits, a trained model.
+
+Shared by the stages (train, evaluate, interpolate, dialogue evaluation), so that none imports another's module.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from harness.config import RunConfig
+from harness.data.vocab import Vocab
+from harness.io import resolve_device
+from harness.model_api import Method
+from harness.precision import set_compute_precision
+from harness.methods import get_method, load_plugins
+from harness.tasks import task_of
+
+CHECKPOINT = "checkpoint.pt"  # refreshed after every epoch while training; removed at the end
+MODEL = "model.pt"  # the kept weights, the vocabulary size and the training summary
+TRAIN_LOG = "train_log.json"  # the training summary
+
+
+def build_model(run: RunConfig, vocab_size: int) -> Method:
+    load_plugins(run.plugins)
+    return get_method(run.model.method).build(vocab_size, run.architecture, run.model.options)
+
+
+def load_split(run: RunConfig, data_dir: Path, vocab: Vocab, role: str, apply_max_length: bool = False):
+    return task_of(run).load_split(run, data_dir, vocab, role, apply_max_length)
+
+
+def load_trained(model_path: Path, data_dir: Path, run: RunConfig | None = None):
+    """(run config, training summary, model on its device, vocab, device) of a finished training run; `run` (the
+    evaluation's config) must match the training config, evaluation settings aside."""
+    checkpoint = torch.load(model_path, map_location="cpu", weights_only=False)
+    summary = checkpoint["summary"]
+    trained = RunConfig.from_dict(summary["run_config"])
+    run = run or trained
+    if run.training_fingerprint() != trained.training_fingerprint():
+        raise ValueError(f"{model_path} was trained with another config than the one given for evaluation")
+    device = resolve_device(run.device)
+    vocab = Vocab.load(Path(data_dir) / "vocab.txt")
+    model = build_model(run, len(vocab))
+    model.load_state_dict(checkpoint["state_dict"])
+    set_compute_precision(model, run.evaluate.precision)
+    return run, summary, model.to(device), vocab, device
+
+
+def data_description(run: RunConfig, data_dir: Path, train_sentences: int, test) -> dict:
+    """What the numbers were computed on, and a human-readable note when anything was reduced."""
+    stats_path = Path(data_dir) / "stats.json"
+    stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
+    full = {split: info.get("sentences", info.get("examples")) for split, info in stats.get("splits", {}).items()}
+    unit = "examples" if stats.get("kind") == "dialogue" or any("examples" in info for info in stats.get("splits", {}).values()) else "sentences"
+    remapped = run.data.remapped()
+    notes = [f"{out} split built from the released {src} file" for out, src in remapped.items()]
+    if remapped.get("train") == run.data.source_splits["valid"]:
+        notes.append("model selection on the training data")
+    if full.get("train") and train_sentences < full["train"]:
+        notes.append(f"train capped at {train_sentences} of {full['train']} {unit}")
+    if full.get("test") and len(test) < full["test"]:
+        notes.append(f"test capped at {len(test)} of {full['test']} {unit}")
+    unverified = sorted(key for key, source in stats.get("sources", {}).items() if source.get("verified") is False)
+    reduced = bool(notes)
+    if run.data.tokenization != "released":  # not less data, other tokens: named, but not "reduced"
+        notes.append(f"{run.data.tokenization} tokenization (as the original TWR-VAE code reads the corpus)")
+    return {
+        "train_sentences": train_sentences, "test_sentences": len(test), "test_tokens": int(test.num_tokens),
+        "full_train_sentences": full.get("train"), "full_test_sentences": full.get("test"),
+        "source_splits": dict(run.data.source_splits), "vocab_size": stats.get("vocab_size"),
+        "unverified_sources": unverified,
+        "tokenization": run.data.tokenization, "reduced": reduced, "note": "; ".join(notes),
+    }
