@@ -3,6 +3,8 @@
     python -m harness.aggregate --results results/*/*/*/seed*/metrics.json \
         --paper ../shared/paper/tables.csv --out-csv results/tables/results.csv \
         --out-tex results/tables/table2.tex --table 2 [--caption-extra TEXT]
+
+The caption says how the runs were trained, from the run configs in the metrics.json files (harness.captions).
 """
 from __future__ import annotations
 
@@ -12,11 +14,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from harness.captions import training_caption
 from harness.results import ResultError, collect_results, load_paper_values, summarise
 from harness.significance import compare_to_best_baseline
 from harness.dialogue_tables import render_dialogue_table
 from harness.io import write_text_atomic
-from harness.tables import render_lm_table, write_tidy_csv
+from harness.tables import latex_escape, render_lm_table, write_tidy_csv
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--table", default="2", help="paper table to compare with (default: 2)")
     parser.add_argument("--out-significance", type=Path, default=None,
                         help="CSV of Welch t-tests of TWR-VAE against the best baseline per metric")
-    parser.add_argument("--caption-extra", default="", help="text appended to the caption (LaTeX)")
+    parser.add_argument("--caption-extra", default="", help="text appended to the caption (LaTeX), e.g. provenance")
     return parser
 
 
@@ -42,13 +45,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         tidy = collect_results(args.results)
         paper = load_paper_values(args.paper)
-        caption = args.caption_extra
+        records = [json.loads(Path(path).read_text()) for path in args.results]
+        caption = " ".join(part for part in (latex_escape(training_caption(records, args.table)), args.caption_extra)
+                           if part)
         if args.out_significance is not None:
             caption += (f" Significance of TWR-VAE against the best baseline (Welch t-test over seeds, uniform "
                         f"protocol): {args.out_significance.name}.")
         if str(args.table) == "5":
-            vectors = [json.loads(Path(path).read_text()).get("word_vectors") or "unnamed vectors"
-                       for path in args.results]
+            vectors = [record.get("word_vectors") or "unnamed vectors" for record in records]
             tex = render_dialogue_table(summarise(tidy), paper, vectors, caption_extra=caption)
         else:
             tex = render_lm_table(summarise(tidy), paper, table=args.table, caption_extra=caption)

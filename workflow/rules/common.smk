@@ -3,8 +3,6 @@ import json
 
 from harness.data.fetch import unavailable_reason
 from harness.data.registry import DATASETS
-from harness.lr_schedule import describe as describe_lr_decay
-from harness.tables import latex_escape
 
 LM_DATASETS = sorted(name for name, spec in DATASETS.items() if spec.kind == "lm")
 DIALOGUE_DATASETS = sorted(name for name, spec in DATASETS.items() if spec.kind == "dialogue")
@@ -109,60 +107,6 @@ def preprocess_arguments(wildcards):
     if size:
         flags.append(f"--max-vocab {size}")
     return " ".join(flags)
-
-
-def train_setting(key, value):
-    """One train override as a caption lists it: `key value`, the lr decay rule in words."""
-    return f"{key} ({describe_lr_decay(value)})" if key == "lr_decay" and value is not None else f"{key} {value}"
-
-
-DIALOGUE_SIZE_DEFAULTS = {"emb_dim": 200, "hidden_dim": 300, "z_dim": 200}  # the CVAE family's (Appendix F)
-
-
-def dialogue_model_description(name, options):
-    """`name: emb/hidden/z 200/300/200, key value, ...`: every option a config sets is named (KL schedule, init,
-    padded KL, ...)."""
-    sizes = "/".join(str(options.get(key, default)) for key, default in DIALOGUE_SIZE_DEFAULTS.items())
-    others = "".join(f", {key} {value}" for key, value in sorted(options.items()) if key not in DIALOGUE_SIZE_DEFAULTS)
-    return f"{name}: emb/hidden/z {sizes}{others}"
-
-
-def training_budget_caption(table="2"):
-    """Table captions' account of how every run of this experiment was trained (LaTeX-escaped plain text)."""
-    train = config["train"]
-    if str(table) == "5":  # dialogue models carry their layer sizes in their options
-        models = "; ".join(dialogue_model_description(name, run.model.options)
-                           for name, run in {run.model.name: run for run in runs() if "5" in run.model.paper_tables}.items())
-        sizes, models = "sizes and options per model below", f" Models: {models}."
-    else:
-        arch = config["architecture"]
-        sizes, models = f"emb/hidden/z {arch['emb_dim']}/{arch['hidden_dim']}/{arch['z_dim']}", ""
-    table_models = {run.model.name: run.model for run in runs() if str(table) in run.model.paper_tables}
-    grouped = {}  # identical overrides are listed once, with every model that has them
-    for name, model in sorted(table_models.items()):
-        if model.train:
-            grouped.setdefault(", ".join(train_setting(k, v) for k, v in sorted(model.train.items())), []).append(name)
-    changed = "".join(f" {', '.join(names)}: {values}." for values, names in grouped.items())
-    padded = sorted(name for name, model in table_models.items() if model.options.get("timesteps") == "padded")
-    if padded:
-        changed += (f" {', '.join(padded)}: KL and latent read over the batch's padded length, padding included "
-                    "(timesteps padded, the original code's arithmetic).")
-    precision = "".join(
-        f" {stage} precision: {section['precision']} (decoder RNN and output-layer matmuls; the rest float32)."
-        for stage, section in (("Training", train), ("Evaluation", config["evaluate"]))
-        if section.get("precision", "float32") != "float32")
-    order = ("batches in ascending length order every epoch" if train.get("shuffle") is False
-             else "length-bucketed batches in random order")
-    validation = (f"validated every {train['validate_every']} epochs" if train.get("validate_every", 1) > 1
-                  else "validated every epoch")
-    kept = "the last epoch's" if train.get("select_by") == "last" else "the validated epoch with the lowest loss"
-    decay = f" with decay ({describe_lr_decay(train['lr_decay'])})" if train.get("lr_decay") else ""
-    per_model = f" Per model:{changed}" if changed else ""
-    return latex_escape(
-        f"Training budget of experiment {config['experiment']}: {train['epochs']} epochs, batch {train['batch_size']}, "
-        f"{train.get('optimizer', 'adam')} lr {train['lr']}{decay}, {sizes}, {order}, {validation}, "
-        f"weights kept: {kept}; "
-        f"seeds {', '.join(map(str, config['seeds']))}.{models}{per_model}{precision}")
 
 
 def interpolation_files(dataset):

@@ -17,7 +17,6 @@ rule table:
         table="[235]",
     params:
         paper=config["paper_values"] or "",
-        caption=lambda w: training_budget_caption(w.table),
         provenance=lambda w: report_provenance(),
     log:
         "logs/tables/table{table}.log",
@@ -25,7 +24,7 @@ rule table:
         "../envs/harness.yaml"
     shell:
         "python -m harness.aggregate --results {input.metrics} --paper '{params.paper}' "
-        "--out-csv {output.csv} --out-tex {output.tex} --out-significance {output.significance} --table {wildcards.table} --caption-extra {params.caption:q} "
+        "--out-csv {output.csv} --out-tex {output.tex} --out-significance {output.significance} --table {wildcards.table} "
         "2>&1 | tee {log}"
 
 
