@@ -1,26 +1,13 @@
-"""Evaluate one trained dialogue run: sample responses for every test context and score them.
+"""Evaluate one trained dialogue run: sample responses for every test context and score them (Table 5).
 
-    python -m harness.dialogue_evaluate --model results/.../model.pt --data data/processed/dailydialog \
-        --vectors data/processed/dailydialog/word2vec.kv --out results/.../metrics.json --samples-out .../samples.jsonl
-
-For each test context, `responses_per_context` responses are decoded greedily with z ~ p(z|c) (Zhao et al. 2017;
-the TWR-VAE dialogue code's `sample`), and scored against the reference response with BLEU-P/R/F1, BOW embedding
-Average/Extrema/Greedy and intra/inter distinct-1/2 (metrics.dialogue). Writes `samples.jsonl` (context,
-reference, samples and whether each sample ended with </s>, per line) and `metrics.json` (format:
-docs/results_format.md), atomically.
-
-Two protocols, as for the language models:
-* "uniform": every metric on the words alone (no <s>, </s>, padding);
-* "paper": BLEU-R/P/F1 as the code behind the paper's Table 5 computes them. ruizheliUOA/TWR-VAE
-  dialogue_dd/train_dailydial.py and dialogue_switchboard/train_swda.py (and guxd/DialogWAE sample.py) turn ids
-  into text with `indexes2sent`, which keeps the end token: the reference is its words + </s>, and a sample is its
-  words + </s> when decoding produced </s> within the length limit (a sample cut at the limit has none). That
-  code's BOW and distinct metrics count words only (its sample lengths stop before </s>), so the paper protocol
-  lists BLEU only and the other Table 5 columns are the uniform ones.
+Called by the one evaluation command, `python -m harness.evaluate ... --vectors V --samples-out S`. For each test
+context `responses_per_context` responses are decoded greedily with z ~ p(z|c) (Zhao et al. 2017) and scored with
+BLEU-P/R/F1, BOW embedding Average/Extrema/Greedy and intra/inter distinct-1/2 (metrics.dialogue) under two
+protocols: "uniform" (words only) and "paper" (BLEU with </s> as the TWR-VAE dialogue code's `indexes2sent`).
+Files and protocols in detail: docs/results_format.md.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -33,7 +20,7 @@ from tqdm.auto import tqdm
 from harness.config import RunConfig
 from harness.data.dialogue_dataset import DialogueDataset, dialogue_batches
 from harness.data.vocab import EOS, Vocab
-from harness.io import (code_version, environment_info, now_iso, progress_interval, set_threads, write_json_atomic,
+from harness.io import (code_version, environment_info, now_iso, progress_interval, write_json_atomic,
                         write_text_atomic)
 from harness.runs import data_description, load_trained
 from harness.tasks.dialogue import DIALOGUE_TASK
@@ -131,28 +118,3 @@ def evaluate_dialogue_run(model_path: Path, data_dir: Path, vectors_path: Path, 
     write_text_atomic(Path(samples_path), "".join(json.dumps(r) + "\n" for r in records))
     write_json_atomic(Path(out_path), payload)  # last: its presence means the samples are complete too
     return payload
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, type=Path)
-    parser.add_argument("--data", required=True, type=Path)
-    parser.add_argument("--vectors", required=True, type=Path)
-    parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--samples-out", required=True, type=Path)
-    parser.add_argument("--run-config", default=None, help="JSON of the RunConfig (evaluation settings included)")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
-    set_threads(args.threads)
-    run = RunConfig.from_dict(json.loads(args.run_config)) if args.run_config else None
-    payload = evaluate_dialogue_run(args.model, args.data, args.vectors, args.out, args.samples_out, run,
-                                    progress=not args.no_progress)
-    m = payload["metrics"]["uniform"]
-    print(f"{payload['model']} on {payload['dataset']}: BLEU-F1 {m['BLEU-F1']:.3f}, BOW-A {m['BOW-A']:.3f}, "
-          f"inter-dist2 {m['Inter-dist2']:.3f}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

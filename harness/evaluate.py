@@ -1,4 +1,5 @@
-"""Evaluate a trained run under two protocols and write `metrics.json` (format: docs/results_format.md).
+"""Evaluate a trained run under two protocols and write `metrics.json` (format: docs/results_format.md); the one
+evaluation command of both tasks (a dialogue run is evaluated by harness.dialogue_evaluate). Language models:
 
 uniform  this suite's protocol, identical for every method (He et al. 2019):
          NLL  = -mean_x log p(x), log p(x) by importance sampling with K draws from q(z|x)
@@ -26,8 +27,9 @@ from tqdm.auto import tqdm
 from harness.config import RunConfig
 from harness.data.lm_dataset import LMDataset, batches
 from harness.io import (code_version, environment_info, now_iso, progress_interval, set_threads,
-                        write_json_atomic)
-from harness.runs import data_description, load_split, load_trained
+                        write_json_atomic, write_text_atomic)
+from harness.runs import data_description, load_split, load_trained, trained_run_config
+from harness.tasks import task_of
 from metrics.lm import (active_units, batchwise_mutual_information, gaussian_kl_standard_normal,
                         importance_weighted_log_marginal, paired_mutual_information, sample_gaussian)
 
@@ -92,7 +94,7 @@ def evaluate_model(model, dataset: LMDataset, run: RunConfig, device, progress: 
 
 
 def evaluate_run(model_path: Path, data_dir: Path, out_path: Path, run: RunConfig | None = None,
-                 progress: bool = True) -> dict:
+                 progress: bool = True, samples_path: Path | None = None) -> dict:
     run, summary, model, vocab, device = load_trained(model_path, data_dir, run)
     test = load_split(run, data_dir, vocab, "test")
     started = time.perf_counter()
@@ -120,8 +122,30 @@ def evaluate_run(model_path: Path, data_dir: Path, out_path: Path, run: RunConfi
                    "eval_sentences_per_second": len(test) / max(eval_seconds, 1e-9)},
         "created": now_iso(),
     }
-    write_json_atomic(out_path, payload)
+    if samples_path is not None:  # after the metrics: decoding draws nothing, so the numbers do not depend on it
+        records = reconstructions(model, test, vocab, run, device)
+        write_text_atomic(samples_path, "".join(json.dumps(record) + "\n" for record in records))
+    write_json_atomic(out_path, payload)  # last: its presence means the samples are complete too
     return payload
+
+
+@torch.no_grad()
+def reconstructions(model, dataset: LMDataset, vocab, run: RunConfig, device) -> list[dict]:
+    """Every test sentence with its greedy reconstruction from the posterior mean (as the original code writes
+    `TWRvae_outcome_<epoch>.txt`); `reconstruction` is null for a method without greedy decoding."""
+    model.eval()
+    records = []
+    for batch in batches(dataset, run.evaluate.batch_size, shuffle=False, generator=None):
+        batch = batch.to(device)
+        mu, _ = model.posterior(batch)
+        try:
+            decoded = model.greedy_decode(mu, int(batch.lengths.max()))
+        except NotImplementedError:
+            decoded = [None] * batch.size
+        for tokens, length, ids in zip(batch.tokens.tolist(), batch.lengths.tolist(), decoded):
+            records.append({"sentence": " ".join(vocab.decode(tokens[1:length - 1])),
+                            "reconstruction": None if ids is None else " ".join(vocab.decode(ids))})
+    return records
 
 
 def main(argv=None) -> int:
@@ -129,13 +153,29 @@ def main(argv=None) -> int:
     parser.add_argument("--model", required=True, type=Path, help="model.pt written by harness.train")
     parser.add_argument("--data", required=True, type=Path, help="preprocessed dataset folder")
     parser.add_argument("--out", required=True, type=Path, help="metrics.json to write")
+    parser.add_argument("--samples-out", type=Path, default=None,
+                        help="samples.jsonl to write: reconstructions (language models; optional), sampled "
+                             "responses (dialogue; required)")
+    parser.add_argument("--vectors", type=Path, default=None, help="dialogue: word vectors of the BOW metrics")
     parser.add_argument("--run-config", default=None, help="JSON RunConfig (evaluation settings may differ)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     set_threads(args.threads)
     run = RunConfig.from_dict(json.loads(args.run_config)) if args.run_config else None
-    payload = evaluate_run(args.model, args.data, args.out, run, progress=not args.no_progress)
+    if task_of(run or trained_run_config(args.model)).name == "dialogue":
+        if args.vectors is None or args.samples_out is None:
+            parser.error("a dialogue model needs --vectors and --samples-out")
+        from harness.dialogue_evaluate import evaluate_dialogue_run
+
+        payload = evaluate_dialogue_run(args.model, args.data, args.vectors, args.out, args.samples_out, run,
+                                        progress=not args.no_progress)
+        m = payload["metrics"]["uniform"]
+        print(f"{payload['model']} on {payload['dataset']}: BLEU-F1 {m['BLEU-F1']:.3f}, BOW-A {m['BOW-A']:.3f}, "
+              f"inter-dist2 {m['Inter-dist2']:.3f}", file=sys.stderr)
+        return 0
+    payload = evaluate_run(args.model, args.data, args.out, run, progress=not args.no_progress,
+                           samples_path=args.samples_out)
     u, p = payload["metrics"]["uniform"], payload["metrics"]["paper"]
     print(f"{payload['model']} on {payload['dataset']}: uniform NLL {u['NLL']:.2f} PPL {u['PPL']:.2f} "
           f"KL {u['KL']:.3f} MI {u['MI']:.3f} AU {u['AU']} | paper NLL {p['NLL']:.2f} PPL {p['PPL']:.2f} "

@@ -31,6 +31,11 @@ def load_split(run: RunConfig, data_dir: Path, vocab: Vocab, role: str, apply_ma
     return task_of(run).load_split(run, data_dir, vocab, role, apply_max_length)
 
 
+def trained_run_config(model_path: Path) -> RunConfig:
+    """The run config a model.pt was trained with."""
+    return RunConfig.from_dict(torch.load(model_path, map_location="cpu", weights_only=False)["summary"]["run_config"])
+
+
 def load_trained(model_path: Path, data_dir: Path, run: RunConfig | None = None):
     """(run config, training summary, model on its device, vocab, device) of a finished training run; `run` (the
     evaluation's config) must match the training config, evaluation settings aside."""

@@ -1,21 +1,6 @@
 """Fetch registered dataset files from an offline mirror or their upstream URL, verified.
 
-For every requested file of a dataset (see `harness.data.registry`):
-
-1. an existing destination file is re-hashed; if it verifies it is kept (not re-copied), otherwise it
-   is deleted and fetched again;
-2. else, if ``mirror/relpath`` exists it is copied; else, if the file has a URL and downloads are
-   allowed, it is downloaded (urllib, timeout, tqdm progress bar) and, for archive members,
-   extracted (the archive is cached under ``dest/.downloads/``);
-3. the copy goes to a temp file *next to* the destination, its size and then its sha256 are checked,
-   and only then is it renamed into ``dest/relpath``. On a mismatch the temp file is deleted and
-   `ChecksumError` names the file, the expected and the actual values.
-
-``dest/<name>/manifest.json`` (source, sha256, size, verified flag per file) is written atomically and
-only once every requested file is present and verified (or accepted unverified with
-``allow_unverified=True`` because the registry has no checksum for it).
-
-CLI: ``python -m harness.data.fetch --dataset ptb --dest data/raw --mirror ../shared/data``
+Details: docs/data.md, "Fetching (harness/data/fetch.py)".
 """
 from __future__ import annotations
 

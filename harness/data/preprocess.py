@@ -1,20 +1,7 @@
 """Turn fetched corpora into their task's canonical format: language modelling here, dialogue in
 harness.data.dialogue; this module's CLI preprocesses either (the workflow's one `preprocess` rule).
 
-Output in `out_dir`:
-  train.txt / valid.txt / test.txt -- one sentence (document) per line, tokens joined by single spaces,
-      lower-cased (except PTB, already lower-case but for its number token ``N``), the source's OOV marker (``<unk>`` in PTB, ``_UNK`` in Yahoo/Yelp) written ``<unk>``,
-      no BOS/EOS, empty lines dropped. Words that are not in the train vocabulary are kept as words
-      (lossless); `Vocab.encode` maps them to <unk>.
-  vocab.txt  -- `Vocab` built from train.txt (specials first, most frequent first, ties alphabetical),
-      capped at `max_vocab` ids including the specials.
-  stats.json -- per-split counts, lengths, OOV rates, vocab size and the sha256 of every source file;
-      written last, so its presence marks a complete output.
-
-Yelp15 lines are ``label<TAB>text`` in the He et al. (2019) release (jxhe/vae-lagging-encoder
-config/config_yelp.py, label=True; data/text_data.py splits on the tab); the label is dropped.
-
-CLI: ``python -m harness.data.preprocess --dataset ptb|yahoo|yelp15|swda|dailydialog --raw data/raw --out data/processed/<dataset>``
+Details: docs/data.md, "Language-model preprocessing (harness/data/preprocess.py)".
 """
 from __future__ import annotations
 

@@ -1,19 +1,6 @@
 """Registry of the benchmark datasets: where each file comes from and what it must hash to.
 
-Every file of a dataset is a `FileSpec` whose `relpath` is its place both in the local offline
-mirror (``shared/data``, see its README.md / SHA256SUMS) and in the fetch destination
-(``data/raw``). `sha256`/`size` come from the mirror's SHA256SUMS and `stat` of the mirror files;
-files the mirror does not have carry ``sha256=None, size=None`` ("checksum unknown"): `fetch_dataset`
-only accepts them with ``allow_unverified=True`` and then records ``"verified": false``.
-
-Archive members (`FileSpec.archive_member`) use a ``!``-separated path through nested archives,
-relative to the root of the archive named by `url`:
-
-    "ijcnlp_dailydialog/train.zip!train/dialogues_train.txt"
-      = member ``ijcnlp_dailydialog/train.zip`` of the outer zip, then member
-        ``train/dialogues_train.txt`` of that inner zip.
-
-Supported archive types: .zip, .tar, .tar.gz/.tgz (detected from content, not from the name).
+Details: docs/data.md, "The dataset registry (harness/data/registry.py)".
 """
 from __future__ import annotations
 

@@ -243,3 +243,24 @@ def test_the_trainer_tells_the_method_its_batches_per_epoch_before_the_first_ste
               after_epoch=lambda entry, model: seen.append((entry["step"], model.batches_per_epoch,
                                                            model.kl_weight(entry["step"] - 1))))
     assert seen == [(4, 4, pytest.approx(0.2)), (8, 4, pytest.approx(0.3))]  # ceil(38 / 10) = 4 batches per epoch
+
+
+def test_the_one_evaluation_command_writes_reconstructions_without_changing_the_numbers(ptb_sample, tmp_path):
+    """`python -m harness.evaluate --samples-out`: the test set's greedy reconstructions beside metrics.json, with
+    the same metrics as without them (decoding draws nothing)."""
+    from harness.data.vocab import Vocab
+    from harness.evaluate import main as evaluate_main
+
+    train_run(tiny_run(epochs=1), ptb_sample, tmp_path, progress=False)
+    plain = evaluate_run(tmp_path / MODEL, ptb_sample, tmp_path / "plain.json", progress=False)
+    assert evaluate_main(["--model", str(tmp_path / MODEL), "--data", str(ptb_sample), "--out",
+                          str(tmp_path / "metrics.json"), "--samples-out", str(tmp_path / "samples.jsonl"),
+                          "--no-progress"]) == 0
+    assert metric_values(tmp_path / "metrics.json") == plain["metrics"]
+    records = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
+    vocab = Vocab.load(ptb_sample / "vocab.txt")
+    test = [" ".join(vocab.decode(vocab.encode(line.split())))
+            for line in (ptb_sample / "test.txt").read_text().splitlines() if line.strip()]
+    assert len(records) == plain["data"]["test_sentences"]
+    assert sorted(record["sentence"] for record in records) == sorted(test[:len(records)])
+    assert all(isinstance(record["reconstruction"], str) for record in records)

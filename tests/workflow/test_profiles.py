@@ -36,7 +36,7 @@ def test_the_slurm_profile_requests_a_gpu_for_training_and_none_for_tables(tmp_p
     out = dry_run(tmp_path, "--profile", str(REPO_ROOT / "profiles" / "slurm"),
                   "--configfile", str(REPO_ROOT / "config" / "paper.yaml"))
     resources = planned_resources(out)
-    for rule in ("train", "evaluate", "evaluate_dialogue", "interpolate"):
+    for rule in ("train", "evaluate", "interpolate"):
         assert resources[rule] and all("gpu=1" in line for line in resources[rule]), (rule, resources.get(rule))
     assert all("runtime=1440" in line for line in resources["train"])
     for rule in ("fetch_dataset", "preprocess", "table"):

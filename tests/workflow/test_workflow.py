@@ -40,12 +40,11 @@ def test_dry_run_lists_every_job(tmp_path, name):
     result = snakemake(tmp_path, "-n", "--configfile", str(REPO_ROOT / "config" / name))
     config = yaml.safe_load((REPO_ROOT / "config" / name).read_text())
     runs = ExperimentConfig.from_file(REPO_ROOT / "config" / name).runs()  # every (dataset, model, seed)
-    dialogue = sum(DATASETS[run.dataset].kind == "dialogue" for run in runs)
     out = result.stdout + result.stderr
     tables = {table for name in config["models"] for table in config["model_defs"][name].get("paper_tables", ["2"])}
     experiment = ExperimentConfig.from_file(REPO_ROOT / "config" / name)
     interpolated = sum(run.model.name in experiment.interpolation_models(run.dataset) for run in runs)
-    expected = {"train": len(runs), "evaluate": len(runs) - dialogue, "evaluate_dialogue": dialogue,
+    expected = {"train": len(runs), "evaluate": len(runs),
                 "table": len(tables), "interpolate": interpolated,
                 "interpolation_figure": len({run.dataset for run in runs if DATASETS[run.dataset].kind == "lm"
                                              and run.model.name in experiment.interpolation_models(run.dataset)})}

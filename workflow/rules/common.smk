@@ -5,10 +5,8 @@ from harness.data.fetch import unavailable_reason
 from harness.data.registry import DATASETS
 
 LM_DATASETS = sorted(name for name, spec in DATASETS.items() if spec.kind == "lm")
-DIALOGUE_DATASETS = sorted(name for name, spec in DATASETS.items() if spec.kind == "dialogue")
 # wildcard patterns: a dataset name, or a processed variant of it ("yahoo.train-from-valid")
 LM_DATASET_PATTERN = "|".join(LM_DATASETS)
-DIALOGUE_DATASET_PATTERN = "|".join(DIALOGUE_DATASETS)
 
 
 def _data_options(dataset):
@@ -48,6 +46,15 @@ def processed_files(wildcards):
     """The preprocess rule's outputs: its stats.json is written after the split files (and marks them complete)."""
     folder = processed_dir(wildcards)
     return {"stats": f"{folder}/stats.json", "vocab": f"{folder}/vocab.txt"}
+
+
+def evaluation_inputs(wildcards):
+    """Processed data and the trained model; for dialogue the word vectors of the BOW metrics."""
+    files = {**processed_files(wildcards),
+             "model": f"results/{wildcards.experiment}/{wildcards.dataset}/{wildcards.model}/seed{wildcards.seed}/model.pt"}
+    if DATASETS[wildcards.dataset].kind == "dialogue":
+        files["vectors"] = word_vectors_file(wildcards)
+    return files
 
 
 def training_inputs(wildcards):

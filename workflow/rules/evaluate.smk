@@ -1,47 +1,18 @@
-# Importance-weighted NLL, PPL, KL, MI, AU (uniform protocol) and the original code's numbers (paper protocol).
+# Language models: importance-weighted NLL, PPL, KL, MI, AU (uniform protocol), the original code's numbers (paper
+# protocol) and the test set's greedy reconstructions. Dialogue: responses sampled for every test context, scored with
+# BLEU / BOW embedding / distinct (Table 5). One command for both: harness.evaluate picks the run's task.
 
 
 rule evaluate:
     input:
-        unpack(processed_files),
-        model="results/{experiment}/{dataset}/{model}/seed{seed}/model.pt",
-    output:
-        metrics="results/{experiment}/{dataset}/{model}/seed{seed}/metrics.json",
-    params:
-        run=lambda w: run_config_json(w),
-        data=lambda w, input: os.path.dirname(input.vocab),
-    wildcard_constraints:
-        dataset=LM_DATASET_PATTERN,
-    threads: 2
-    resources:
-        gpu=1,
-        runtime=240,
-        mem_mb=8000,
-    log:
-        "logs/evaluate/{experiment}/{dataset}/{model}/seed{seed}.log",
-    conda:
-        "../envs/harness.yaml"
-    shell:
-        "python -m harness.evaluate --model {input.model} --data {params.data} --out {output.metrics} "
-        "--run-config {params.run:q} --threads {threads} 2>&1 | tee {log}"
-
-
-# Dialogue: sample responses for every test context, score BLEU / BOW embedding / distinct (Table 5).
-
-
-rule evaluate_dialogue:
-    input:
-        unpack(processed_files),
-        model="results/{experiment}/{dataset}/{model}/seed{seed}/model.pt",
-        vectors=word_vectors_file,
+        unpack(evaluation_inputs),
     output:
         metrics="results/{experiment}/{dataset}/{model}/seed{seed}/metrics.json",
         samples="results/{experiment}/{dataset}/{model}/seed{seed}/samples.jsonl",
     params:
         run=lambda w: run_config_json(w),
         data=lambda w, input: os.path.dirname(input.vocab),
-    wildcard_constraints:
-        dataset=DIALOGUE_DATASET_PATTERN,
+        vectors=lambda w, input: f"--vectors {input.vectors}" if "vectors" in input.keys() else "",
     threads: 2
     resources:
         gpu=1,
@@ -52,6 +23,5 @@ rule evaluate_dialogue:
     conda:
         "../envs/harness.yaml"
     shell:
-        "python -m harness.dialogue_evaluate --model {input.model} --data {params.data} --vectors {input.vectors} "
-        "--out {output.metrics} --samples-out {output.samples} --run-config {params.run:q} --threads {threads} "
-        "2>&1 | tee {log}"
+        "python -m harness.evaluate --model {input.model} --data {params.data} {params.vectors} --out {output.metrics} "
+        "--samples-out {output.samples} --run-config {params.run:q} --threads {threads} 2>&1 | tee {log}"
