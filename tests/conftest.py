@@ -1,6 +1,8 @@
 """Shared fixtures: tiny models and batches, and where the optional dataset mirror lives."""
 from __future__ import annotations
 
+import json
+
 import shutil
 import sys
 from pathlib import Path
@@ -127,3 +129,15 @@ def assert_greedy_generation(model, batch, num_samples: int = 4, max_len: int = 
         assert 3 not in row[:length].tolist()  # </s> ends a response
         if length < max_len:
             assert row[length] == 3
+
+
+def write_metrics(folder: Path, model: str, seed: int, metrics: dict, *, paper_name: str | None = None,
+                  reduced: bool = False, note: str = "", dataset: str = "ptb", paper_tables=("2",), **fields) -> Path:
+    """A minimal `folder/<model>/seed<k>/metrics.json` following docs/results_format.md (`fields`: more keys)."""
+    record = {"schema_version": 1, "experiment": "unit", "dataset": dataset, "model": model, "method": model,
+              "paper_name": paper_name, "paper_tables": list(paper_tables), "seed": seed,
+              "data": {"reduced": reduced, "note": note}, "metrics": metrics, **fields}
+    path = Path(folder) / model / f"seed{seed}" / "metrics.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record))
+    return path

@@ -1,13 +1,13 @@
 """Tests of harness.dialogue_tables: Table 5 with both BLEU protocols beside the paper's values."""
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from conftest import write_metrics
 from harness.dialogue_tables import render_dialogue_table
 from harness.results import collect_results, load_paper_values, summarise
 
@@ -24,13 +24,8 @@ PAPER_PROTOCOL = {"BLEU-R": 0.41, "BLEU-P": 0.30, "BLEU-F1": 0.35}
 
 
 def write_run(tmp: Path, model: str, paper_name: str, metrics: dict, seed: int = 1) -> Path:
-    record = {"schema_version": 1, "experiment": "unit_test", "dataset": "dailydialog", "model": model,
-              "method": model, "paper_name": paper_name, "paper_tables": ["5"], "seed": seed, "task": "dialogue",
-              "data": {"reduced": False, "note": ""}, "metrics": metrics}
-    path = tmp / "results" / model / f"seed{seed}" / "metrics.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record))
-    return path
+    return write_metrics(tmp / "results", model, seed, metrics, paper_name=paper_name, dataset="dailydialog",
+                         paper_tables=("5",), task="dialogue")
 
 
 def shifted(metrics: dict, by: float) -> dict:

@@ -7,24 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from conftest import write_metrics
 from harness.results import (
     PAPER_COLUMNS, PAPER_DATASET_NAMES, TIDY_COLUMNS, ResultError, collect_results, load_paper_values, summarise,
 )
 
 
-def write_run(tmp: Path, model: str, seed: int, uniform: dict, paper: dict | None = None, *,
-              paper_name: str | None = None, reduced: bool = False, note: str = "", dataset: str = "ptb") -> Path:
-    """A minimal metrics.json following docs/results_format.md."""
-    record = {
-        "schema_version": 1, "experiment": "unit", "dataset": dataset, "model": model, "method": model,
-        "paper_name": paper_name, "paper_tables": ["2"], "seed": seed,
-        "data": {"reduced": reduced, "note": note},
-        "metrics": {"uniform": uniform, **({"paper": paper} if paper is not None else {})},
-    }
-    path = tmp / model / f"seed{seed}" / "metrics.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record))
-    return path
+def write_run(tmp: Path, model: str, seed: int, uniform: dict, paper: dict | None = None, **fields) -> Path:
+    return write_metrics(tmp, model, seed, {"uniform": uniform, **({"paper": paper} if paper is not None else {})},
+                         **fields)
 
 
 @pytest.fixture

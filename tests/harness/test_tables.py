@@ -1,7 +1,6 @@
 """Tests of harness.tables and the harness.aggregate CLI: LaTeX layout, bolding, paper values, captions."""
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -10,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import write_metrics
 from harness import aggregate
 from harness.results import collect_results, load_paper_values, summarise
 from harness.io import write_text_atomic
@@ -25,19 +25,9 @@ PAPER_CSV = """table,dataset,model,metric,value
 """
 
 
-def write_run(tmp: Path, model: str, seed: int, uniform: dict, paper: dict | None = None, *,
-              paper_name: str | None = None, reduced: bool = False, note: str = "") -> Path:
-    """A minimal metrics.json following docs/results_format.md."""
-    record = {
-        "schema_version": 1, "experiment": "unit_test", "dataset": "ptb", "model": model, "method": model,
-        "paper_name": paper_name, "paper_tables": ["2"], "seed": seed,
-        "data": {"reduced": reduced, "note": note},
-        "metrics": {"uniform": uniform, **({"paper": paper} if paper is not None else {})},
-    }
-    path = tmp / "results" / model / f"seed{seed}" / "metrics.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record))
-    return path
+def write_run(tmp: Path, model: str, seed: int, uniform: dict, paper: dict | None = None, **fields) -> Path:
+    return write_metrics(tmp / "results", model, seed, {"uniform": uniform, **({"paper": paper} if paper is not None else {})},
+                         experiment="unit_test", **fields)  # an underscore, escaped in the caption
 
 
 def make_runs(tmp: Path, reduced: bool = True) -> list[Path]:
