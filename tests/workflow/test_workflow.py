@@ -259,3 +259,14 @@ def test_the_offline_instruction_of_paper_yaml_works_as_typed(tmp_path):
     out = snakemake(tmp_path, "-n", "--configfile", str(REPO_ROOT / "config" / "paper.yaml"),
                     "--config", "allow_download=false", "data_mirror=no-mirror-here")
     assert "downloads are off (allow_download: false)" in out.stdout + out.stderr
+
+
+def test_the_top_level_snakefile_is_the_one_entry_point():
+    """`snakemake --cores 2` from the repository root finds ./Snakefile, which includes workflow/Snakefile, and plans
+    the whole default experiment (its rule `default` stands for workflow/Snakefile's `all`)."""
+    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "2", "--forceall"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=900)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-3000:]
+    assert f"Snakefile: {REPO_ROOT / 'Snakefile'}" in out
+    assert any(line.split()[:2] == ["train", "2"] for line in out.splitlines()), out[-3000:]
