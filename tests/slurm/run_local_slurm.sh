@@ -121,7 +121,7 @@ PATH="$(dirname "$PYTHON"):$PATH" "$PYTHON" -m snakemake --snakefile "$REPO/work
 # ---- 4. checks: real Slurm job ids for train and evaluate jobs, and the results
 status=0
 grep -E "SLURM jobid" "$LOG" | sed 's/^/[slurm-test] /'
-for rule in fetch_dataset preprocess_lm train evaluate interpolate table; do
+for rule in fetch_dataset preprocess train evaluate interpolate table; do
   count="$(grep -cE "submitted with SLURM jobid [0-9]+ \(log: .*/rule_${rule}/" "$LOG" || true)"
   say "rule $rule: $count job(s) submitted with a Slurm job id"
   [ "$count" -gt 0 ] || { echo "no Slurm job id for rule $rule in the log" >&2; status=1; }
