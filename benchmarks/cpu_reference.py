@@ -32,7 +32,8 @@ from harness import aggregate
 from harness.config import REPO_ROOT, ExperimentConfig, RunConfig
 from harness.data.lm_dataset import LMDataset
 from harness.data.vocab import Vocab
-from harness.evaluate import evaluate_model, evaluate_run
+from harness.evaluate import evaluate_run
+from harness.lm_evaluate import evaluate_model
 from harness.io import code_version, now_iso, set_threads, write_json_atomic
 from harness.tables import latex_escape
 from harness.train import TRAIN_LOG, train_run

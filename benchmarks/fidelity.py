@@ -27,7 +27,7 @@ import torch
 from harness.config import REPO_ROOT, ExperimentConfig, RunConfig
 from harness.data.lm_dataset import LMDataset
 from harness.data.vocab import Vocab
-from harness.evaluate import evaluate_model
+from harness.lm_evaluate import evaluate_model
 from harness.data.preprocess import preprocess_lm
 from harness.data.tokenization import TOKENIZATIONS
 from harness.io import code_version, set_threads

@@ -17,9 +17,9 @@ from typing import Sequence
 from harness.captions import training_caption
 from harness.results import ResultError, collect_results, load_paper_values, summarise
 from harness.significance import compare_to_best_baseline
-from harness.dialogue_tables import render_dialogue_table
 from harness.io import write_text_atomic
-from harness.tables import latex_escape, render_lm_table, write_tidy_csv
+from harness.tables import latex_escape, write_tidy_csv
+from harness.tasks import TASKS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="CSV of Welch t-tests of TWR-VAE against the best baseline per metric")
     parser.add_argument("--caption-extra", default="", help="text appended to the caption (LaTeX), e.g. provenance")
     return parser
+
+
+def _task_of_records(records: list[dict]) -> str:
+    """The one task of a table's results (metrics.json `task`; files written before it existed are language models)."""
+    tasks = {record.get("task", "lm") for record in records}
+    if len(tasks) != 1:
+        raise ValueError(f"one table mixes tasks {sorted(tasks)}: pass the results of one task")
+    return tasks.pop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,11 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.out_significance is not None:
             caption += (f" Significance of TWR-VAE against the best baseline (Welch t-test over seeds, uniform "
                         f"protocol): {args.out_significance.name}.")
-        if str(args.table) == "5":
-            vectors = [record.get("word_vectors") or "unnamed vectors" for record in records]
-            tex = render_dialogue_table(summarise(tidy), paper, vectors, caption_extra=caption)
-        else:
-            tex = render_lm_table(summarise(tidy), paper, table=args.table, caption_extra=caption)
+        task = TASKS[_task_of_records(records)]
+        tex = task.render_table(summarise(tidy), paper, records, str(args.table), caption)
     except (ResultError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -22,8 +22,7 @@ from harness.data.dialogue_dataset import DialogueDataset, dialogue_batches
 from harness.data.vocab import EOS, Vocab
 from harness.io import (code_version, environment_info, now_iso, progress_interval, write_json_atomic,
                         write_text_atomic)
-from harness.runs import data_description, load_trained
-from harness.tasks.dialogue import DIALOGUE_TASK
+from harness.runs import data_description
 from harness.data.vectors import load_vectors
 from metrics.dialogue import bow_embedding_scores, corpus_bleu_prf, corpus_distinct
 
@@ -86,10 +85,14 @@ def score(records: list[dict], vectors) -> dict:
     return {"uniform": uniform, "paper": paper_protocol_bleu(records)}
 
 
-def evaluate_dialogue_run(model_path: Path, data_dir: Path, vectors_path: Path, out_path: Path, samples_path: Path,
-                          run: RunConfig | None = None, progress: bool = True) -> dict:
-    run, summary, model, vocab, device = load_trained(model_path, data_dir, run)
-    test = DIALOGUE_TASK.load_split(run, data_dir, vocab, "test")
+def evaluate_dialogue_run(loaded, test, data_dir: Path, out_path: Path, samples_path: Path | None = None,
+                          vectors_path: Path | None = None, progress: bool = True) -> dict:
+    """metrics.json and samples.jsonl of a trained dialogue model (`loaded`: harness.runs.load_trained's tuple) on
+    its test split; `samples_path` and `vectors_path` (the BOW metrics' word vectors) are required."""
+    if samples_path is None or vectors_path is None:
+        raise ValueError("a dialogue model is evaluated with word vectors (--vectors) and writes its samples "
+                         "(--samples-out)")
+    run, summary, model, vocab, device = loaded
     vectors, vectors_name = load_vectors(vectors_path)
     torch.manual_seed(run.seed)  # z ~ p(z|c) draws
     started = time.perf_counter()

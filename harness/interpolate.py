@@ -25,7 +25,8 @@ from harness.data.lm_dataset import LMDataset
 from harness.data.vocab import Vocab
 from harness.io import (atomic_write, code_version, environment_info, now_iso, progress_interval, set_threads,
                         write_json_atomic)
-from harness.runs import data_description, load_split, load_trained
+from harness.runs import data_description, load_trained
+from harness.tasks import task_of
 from metrics.rouge import interpolation_curves
 
 
@@ -76,7 +77,7 @@ def interpolate_pairs(model, dataset: LMDataset, vocab: Vocab, pairs: list[tuple
 def interpolate_run(model_path: Path, data_dir: Path, out_json: Path, out_samples: Path, settings: InterpolateConfig,
                     run: RunConfig | None = None, progress: bool = True) -> dict:
     run, summary, model, vocab, device = load_trained(model_path, data_dir, run)
-    test = load_split(run, data_dir, vocab, "test")
+    test = task_of(run).load_split(run, data_dir, vocab, "test")
     torch.manual_seed(run.seed)  # methods that draw noise inside `posterior` (SA-VAE's SVI) use the global RNG
     started = time.perf_counter()
     records = interpolate_pairs(model, test, vocab, random_pairs(len(test), settings.pairs, run.seed), settings,

@@ -15,7 +15,6 @@ from harness.io import resolve_device
 from harness.model_api import Method
 from harness.precision import set_compute_precision
 from harness.methods import get_method, load_plugins
-from harness.tasks import task_of
 
 CHECKPOINT = "checkpoint.pt"  # refreshed after every epoch while training; removed at the end
 MODEL = "model.pt"  # the kept weights, the vocabulary size and the training summary
@@ -25,10 +24,6 @@ TRAIN_LOG = "train_log.json"  # the training summary
 def build_model(run: RunConfig, vocab_size: int) -> Method:
     load_plugins(run.plugins)
     return get_method(run.model.method).build(vocab_size, run.architecture, run.model.options)
-
-
-def load_split(run: RunConfig, data_dir: Path, vocab: Vocab, role: str, apply_max_length: bool = False):
-    return task_of(run).load_split(run, data_dir, vocab, role, apply_max_length)
 
 
 def trained_run_config(model_path: Path) -> RunConfig:

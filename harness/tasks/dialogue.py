@@ -1,11 +1,13 @@
 """Dialogue (Switchboard, DailyDialog): one (context, response) example per JSON line; the epoch is kept by recon
-+ KL at full weight (no auxiliary losses)."""
++ KL at full weight (no auxiliary losses); sampled responses scored with BLEU / BOW / distinct; Table 5."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from harness.data.dialogue_dataset import DialogueDataset, dialogue_batches
 from harness.data.vocab import Vocab
+from harness.dialogue_evaluate import evaluate_dialogue_run
+from harness.dialogue_tables import render_dialogue_table
 from harness.tasks.base import Task
 
 
@@ -13,4 +15,10 @@ def _open_split(path: Path, vocab: Vocab, cap: int | None, max_length: int | Non
     return DialogueDataset(path, vocab, max_examples=cap)  # utterances are already cut by preprocessing
 
 
-DIALOGUE_TASK = Task("dialogue", ".jsonl", _open_split, dialogue_batches, lambda model, batch: model.loss(batch, step=0))
+def _render_table(summary, paper, records, table: str, caption: str) -> str:
+    vectors = [record.get("word_vectors") or "unnamed vectors" for record in records]
+    return render_dialogue_table(summary, paper, vectors, caption_extra=caption)
+
+
+DIALOGUE_TASK = Task("dialogue", ".jsonl", _open_split, dialogue_batches, lambda model, batch: model.loss(batch, step=0),
+                     evaluate_dialogue_run, _render_table)

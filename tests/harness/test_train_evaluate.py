@@ -264,3 +264,28 @@ def test_the_one_evaluation_command_writes_reconstructions_without_changing_the_
     assert len(records) == plain["data"]["test_sentences"]
     assert sorted(record["sentence"] for record in records) == sorted(test[:len(records)])
     assert all(isinstance(record["reconstruction"], str) for record in records)
+
+
+def test_the_one_evaluation_command_evaluates_a_dialogue_run(tmp_path):
+    """A dialogue run goes to its task's evaluation: samples.jsonl and metrics.json with Table 5's metrics; without
+    word vectors it is refused with a message (exit 2) and nothing is written."""
+    from harness.data.dialogue import preprocess_dialogue
+    from harness.evaluate import main as evaluate_main
+    from harness.word_vectors import train_word2vec
+
+    shutil.copytree(FIXTURES / "dialogue_tiny" / "dailydialog", tmp_path / "raw" / "dailydialog")
+    preprocess_dialogue("dailydialog", tmp_path / "raw", tmp_path / "data")
+    run = ExperimentConfig.from_mapping({
+        "device": "cpu", "datasets": ["dailydialog"], "models": ["cvae"], "train": {"epochs": 1, "batch_size": 10},
+        "evaluate": {"batch_size": 6, "responses_per_context": 2, "max_response_length": 6},
+        "model_defs": {"cvae": {"method": "cvae", "options": {"emb_dim": 8, "hidden_dim": 6, "z_dim": 3}}}}).runs()[0]
+    train_run(run, tmp_path / "data", tmp_path / "run", progress=False)
+    arguments = ["--model", str(tmp_path / "run" / MODEL), "--data", str(tmp_path / "data"), "--out",
+                 str(tmp_path / "metrics.json"), "--samples-out", str(tmp_path / "samples.jsonl"),
+                 "--run-config", run.to_json(), "--no-progress"]
+    assert evaluate_main(arguments) == 2 and not (tmp_path / "metrics.json").exists()
+    train_word2vec(tmp_path / "data" / "train.jsonl", tmp_path / "vectors.kv", dim=8, epochs=1)
+    assert evaluate_main([*arguments, "--vectors", str(tmp_path / "vectors.kv")]) == 0
+    payload = json.loads((tmp_path / "metrics.json").read_text())
+    assert payload["task"] == "dialogue" and {"BLEU-F1", "BOW-A", "Inter-dist2"} <= set(payload["metrics"]["uniform"])
+    assert len((tmp_path / "samples.jsonl").read_text().splitlines()) > 0
