@@ -23,10 +23,17 @@ class WordVectors(Protocol):
     def __getitem__(self, word: str) -> np.ndarray: ...
 
 
+def _token_list(tokens: Tokens, what: str) -> list[str]:
+    """`tokens` as a list; a plain string is refused (it would be scored character by character)."""
+    if isinstance(tokens, str):
+        raise TypeError(f"{what} must be a list of tokens, not the string {tokens[:40]!r} (split it first)")
+    return list(tokens)
+
+
 def _reference_set(references: Tokens | Sequence[Tokens]) -> list[list[str]]:
     """One reference (a token list) or several (a list of token lists), as a list of token lists. `[]` is read as
     one empty reference (datasets have empty utterances): it scores BLEU 0 and no BOW value."""
-    refs = list(references)
+    refs = _token_list(references, "references")
     if all(isinstance(token, str) for token in refs):
         return [list(refs)]
     if any(isinstance(ref, str) for ref in refs):
@@ -46,7 +53,8 @@ def smoothed_sentence_bleu(hypothesis: Tokens, reference: Tokens, max_n: int = 3
     """NLTK sentence BLEU of one hypothesis against one reference, uniform weights over n = 1..max_n, smoothed with
     method 7 as DialogWAE (`smoothing=False`: plain BLEU, for cross-checks). An empty hypothesis scores 0."""
     smoothing_function = SmoothingFunction().method7 if smoothing else None
-    return float(sentence_bleu([list(reference)], list(hypothesis), weights=(1.0 / max_n,) * max_n,
+    return float(sentence_bleu([_token_list(reference, "a reference")], _token_list(hypothesis, "a hypothesis"),
+                               weights=(1.0 / max_n,) * max_n,
                                smoothing_function=smoothing_function))
 
 
@@ -75,7 +83,7 @@ def corpus_bleu_prf(per_context_hyps: Sequence[Sequence[Tokens]], per_context_re
 # ---- BOW embedding (Liu et al. 2016; extrema: Forgues et al. 2014)
 def _known(tokens: Tokens, vectors: WordVectors) -> np.ndarray | None:
     """[k, d] vectors of the tokens that have one (repeats kept), or None when none has."""
-    rows = [np.asarray(vectors[w], dtype=np.float64) for w in tokens if w in vectors]
+    rows = [np.asarray(vectors[w], dtype=np.float64) for w in _token_list(tokens, "a response") if w in vectors]
     return np.stack(rows) if rows else None
 
 
@@ -150,7 +158,7 @@ def bow_embedding_scores(per_context_hyps: Sequence[Sequence[Tokens]],
 def _ngram_list(tokens: Tokens, n: int) -> list[tuple[str, ...]]:
     if n < 1:
         raise ValueError(f"n must be >= 1, not {n}")
-    return list(ngrams(list(tokens), n))
+    return list(ngrams(_token_list(tokens, "a response"), n))
 
 
 def intra_distinct(responses: Sequence[Tokens], n: int) -> float:

@@ -60,6 +60,8 @@ def importance_weighted_log_marginal(
     the NLL in expectation. `log_likelihood(z)` maps z [S, B, Z] to log p(x|z) [S, B]; samples are decoded
     `chunk` at a time (one decoder pass over chunk x B sequences).
     """
+    if num_samples < 1 or chunk < 1:
+        raise ValueError(f"importance sampling needs num_samples >= 1 and chunk >= 1, got {num_samples} and {chunk}")
     log_weights = []
     remaining = num_samples
     while remaining > 0:

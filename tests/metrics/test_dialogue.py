@@ -164,3 +164,14 @@ def test_corpus_distinct_averages_per_context_values_instead_of_pooling():
     intra, inter = corpus_distinct([[["a"], ["a"]], [["a"], ["b"]]], 1)
     assert intra == 1.0
     assert inter == pytest.approx((1 / 2 + 2 / 2) / 2)  # pooled over the corpus it would be 2/4
+
+
+@pytest.mark.parametrize("call", [
+    lambda: smoothed_sentence_bleu("yeah right", ["yeah", "right"]),
+    lambda: smoothed_sentence_bleu(["yeah"], "yeah"),
+    lambda: intra_distinct(["a b c"], 1),
+    lambda: inter_distinct(["a b c", "a b"], 2),
+])
+def test_a_plain_string_is_refused_not_scored_as_characters(call):
+    with pytest.raises(TypeError, match="list of tokens, not the string"):
+        call()

@@ -98,3 +98,11 @@ def test_the_iw_estimate_on_the_device_equals_the_cpu_one_on_the_same_draws(devi
     on_device = estimate(copy.deepcopy(model).to(device), batch.to(device), 0)
     torch.testing.assert_close(on_device, on_cpu, rtol=0, atol=1e-4)
     assert (estimate(model, batch, 1) - on_cpu).abs().max() > 1e-3  # other draws: a difference the check would see
+
+
+@pytest.mark.parametrize("samples, chunk", [(10, 0), (0, 5), (10, -1)])
+def test_importance_sampling_refuses_an_empty_chunk_or_sample_count(samples, chunk):
+    """chunk = 0 used to loop forever."""
+    mu = torch.zeros(2, 3)
+    with pytest.raises(ValueError, match="num_samples >= 1 and chunk >= 1"):
+        importance_weighted_log_marginal(lambda z: z.sum(-1), mu, mu, samples, chunk)
