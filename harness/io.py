@@ -70,7 +70,7 @@ def code_version() -> str:
 def environment_info() -> dict:
     return {
         "python": platform.python_version(),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),  # a plain str: model.pt is read with weights_only=True
         "platform": platform.platform(),
         "threads": torch.get_num_threads(),
         "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,

@@ -5,6 +5,7 @@ Shared by the stages (train, evaluate, interpolate, dialogue evaluation), so tha
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import torch
@@ -26,15 +27,26 @@ def build_model(run: RunConfig, vocab_size: int) -> Method:
     return get_method(run.model.method).build(vocab_size, run.architecture, run.model.options)
 
 
+def load_saved(path: Path, map_location="cpu") -> dict:
+    """A model.pt or checkpoint.pt: tensors and plain Python values only (weights_only=True), so that a results
+    folder from elsewhere cannot run code when it is opened; anything else is refused, naming the file."""
+    try:  # torch's version string (a str subclass) is what files written before 2026-11-28 carry besides plain values
+        with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ValueError(f"{path} holds more than tensors and plain values, so it is not opened (torch.load "
+                         f"weights_only=True refused it: {str(exc).splitlines()[0]})") from None
+
+
 def trained_run_config(model_path: Path) -> RunConfig:
     """The run config a model.pt was trained with."""
-    return RunConfig.from_dict(torch.load(model_path, map_location="cpu", weights_only=False)["summary"]["run_config"])
+    return RunConfig.from_dict(load_saved(model_path)["summary"]["run_config"])
 
 
 def load_trained(model_path: Path, data_dir: Path, run: RunConfig | None = None):
     """(run config, training summary, model on its device, vocab, device) of a finished training run; `run` (the
     evaluation's config) must match the training config, evaluation settings aside."""
-    checkpoint = torch.load(model_path, map_location="cpu", weights_only=False)
+    checkpoint = load_saved(model_path)
     summary = checkpoint["summary"]
     trained = RunConfig.from_dict(summary["run_config"])
     run = run or trained

@@ -28,7 +28,7 @@ from harness.lr_schedule import LrSchedule
 from harness.model_api import TextVAE
 from harness.optim import Optimisation, TrainingDiverged  # noqa: F401  (re-exported for callers)
 from harness.precision import set_compute_precision
-from harness.runs import CHECKPOINT, MODEL, TRAIN_LOG, build_model  # noqa: F401  (file names re-exported)
+from harness.runs import CHECKPOINT, MODEL, TRAIN_LOG, build_model, load_saved  # noqa: F401  (file names re-exported)
 from harness.tasks import task_of
 from harness.tasks.base import Task
 from harness.tasks.lm import LM_TASK
@@ -127,7 +127,7 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
              "train_tokens": 0, "lr_schedule": None if schedule is None else schedule.state_dict()}
     checkpoint_path = out_dir / CHECKPOINT
     if checkpoint_path.exists():
-        checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=False)
+        checkpoint = load_saved(checkpoint_path, map_location=device)
         if checkpoint.get("fingerprint") == fingerprint:
             model.load_state_dict(checkpoint["model"])
             optimisation.load_state_dict(checkpoint["optimizer"])

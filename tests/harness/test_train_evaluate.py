@@ -289,3 +289,15 @@ def test_the_one_evaluation_command_evaluates_a_dialogue_run(tmp_path):
     payload = json.loads((tmp_path / "metrics.json").read_text())
     assert payload["task"] == "dialogue" and {"BLEU-F1", "BOW-A", "Inter-dist2"} <= set(payload["metrics"]["uniform"])
     assert len((tmp_path / "samples.jsonl").read_text().splitlines()) > 0
+
+
+class _NotATensor:
+    """A pickled object of an arbitrary class: what a malicious model.pt could carry."""
+
+
+def test_a_model_file_with_a_pickled_object_is_refused(tmp_path):
+    from harness.runs import load_trained
+
+    torch.save({"state_dict": {}, "vocab_size": 3, "summary": {"payload": _NotATensor()}}, tmp_path / MODEL)
+    with pytest.raises(ValueError, match=r"model.pt holds more than tensors and plain values"):
+        load_trained(tmp_path / MODEL, tmp_path)
