@@ -1,8 +1,8 @@
 """CLI: metrics.json files -> tidy CSV + LaTeX table with the paper's values beside ours.
 
     python -m harness.aggregate --results results/*/*/*/seed*/metrics.json \
-        --paper ../shared/paper/tables.csv --out-csv results/tables/results.csv \
-        --out-tex results/tables/table2.tex --table 2 [--caption-extra TEXT]
+        --paper ../shared/paper/tables.csv --out-csv results/<experiment>/tables/results.csv \
+        --out-tex results/<experiment>/tables/table2.tex --table 2 [--caption-extra TEXT]
 
 The caption says how the runs were trained, from the run configs in the metrics.json files (harness.captions).
 """

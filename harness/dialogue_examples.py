@@ -1,7 +1,7 @@
 """Table 6-style examples: for a few test contexts, the reference and each model's sampled responses.
 
     python -m harness.dialogue_examples --samples results/<exp>/<ds>/<model>/seed1/samples.jsonl ... \
-        --out results/tables/table6.txt [--contexts 5] [--responses 3]
+        --out results/<experiment>/tables/table6.txt [--contexts 5] [--responses 3]
 
 Contexts are chosen deterministically (the first test examples with at least two context utterances that every
 model was evaluated on), so the examples are not cherry-picked.

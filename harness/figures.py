@@ -1,8 +1,8 @@
 """Figures 2-3 and Tables 4/7 of Li et al. 2020 from `results/` only: interpolation ROUGE curves and examples.
 
     python -m harness.figures --results results/<exp>/<ds>/<model>/seed<k>/interpolation.json ... \
-        --out-png results/figures/fig2_<ds>.png --out-pdf results/figures/fig2_<ds>.pdf \
-        --out-examples results/tables/table4_<ds>.txt [--examples 3]
+        --out-png results/<experiment>/figures/fig2_<ds>.png --out-pdf results/<experiment>/figures/fig2_<ds>.pdf \
+        --out-examples results/<experiment>/tables/table4_<ds>.txt [--examples 3]
 
 The figure has one panel per ROUGE type (1, 2, L); each model draws its F1 against s1 (solid) and against
 s2 (dashed) over alpha, the mean over its seeds (shaded: min-max over seeds when there are several). The

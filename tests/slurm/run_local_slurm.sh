@@ -132,6 +132,6 @@ say "$submitted jobs submitted through sbatch, $finished finished"
 for model in twr-vae vae-lstm-noanneal; do
   [ -s "$WORK/run/results/slurm-test/ptb/$model/seed1/metrics.json" ] || { echo "missing metrics.json of $model" >&2; status=1; }
 done
-[ -s "$WORK/run/results/tables/table2.tex" ] || { echo "missing table2.tex" >&2; status=1; }
+[ -s "$WORK/run/results/slurm-test/tables/table2.tex" ] || { echo "missing table2.tex" >&2; status=1; }
 if [ "$status" = 0 ]; then say "PASSED: every job went through sbatch; results written"; else say "FAILED"; fi
 exit "$status"

@@ -85,7 +85,7 @@ TINY = dict(
 def test_the_dag_runs_end_to_end_on_real_ptb(tmp_path):
     config = write_config(tmp_path / "tiny.yaml", **TINY)
     snakemake(tmp_path, "--cores", "2", "--configfile", str(config))
-    table = (tmp_path / "results" / "tables" / "table2.tex").read_text()
+    table = (tmp_path / "results" / "tiny" / "tables" / "table2.tex").read_text()
     assert "TWR-VAE" in table and "Reduced data" in table and "86.6" in table  # ours beside the paper's
     metrics = json.loads((tmp_path / "results/tiny/ptb/twr-vae/seed1/metrics.json").read_text())
     assert metrics["data"]["reduced"] and metrics["metrics"]["uniform"]["iw_samples"] == 5
@@ -95,9 +95,9 @@ def test_the_dag_runs_end_to_end_on_real_ptb(tmp_path):
     assert "Nothing to be done" in again.stdout + again.stderr
     # Figure 2 and the Table 4-style examples: drawn from the interpolation results; deleting the figure
     # rebuilds only the figure, nothing re-trains or re-evaluates
-    figure = tmp_path / "results" / "figures" / "fig2_ptb.png"
-    assert figure.read_bytes()[:4] == b"\x89PNG" and (tmp_path / "results/figures/fig2_ptb.pdf").exists()
-    assert "s1: " in (tmp_path / "results" / "tables" / "table4_ptb.txt").read_text()
+    figure = tmp_path / "results" / "tiny" / "figures" / "fig2_ptb.png"
+    assert figure.read_bytes()[:4] == b"\x89PNG" and (tmp_path / "results/tiny/figures/fig2_ptb.pdf").exists()
+    assert "s1: " in (tmp_path / "results" / "tiny" / "tables" / "table4_ptb.txt").read_text()
     interpolation = json.loads((tmp_path / "results/tiny/ptb/twr-vae/seed1/interpolation.json").read_text())
     assert interpolation["settings"]["pairs"] == 20 and len(interpolation["curves"]["rougeL"]["source"]) == 11
     figure.unlink()
@@ -173,7 +173,7 @@ def test_a_method_added_through_a_plugin_runs_through_the_dag(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / "results/tiny/ptb/half-kl/seed1/metrics.json").read_text())
     assert metrics["method"] == "half-kl" and metrics["config"]["model"]["options"] == {"beta": 0.25}
-    assert "half-kl" in (tmp_path / "results" / "tables" / "table2.tex").read_text()
+    assert "half-kl" in (tmp_path / "results" / "tiny" / "tables" / "table2.tex").read_text()
 
 
 @needs_mirror
@@ -212,7 +212,7 @@ TINY_DIALOGUE = dict(
 def test_the_dialogue_dag_runs_end_to_end_on_real_dailydialog(tmp_path):
     config = write_config(tmp_path / "dialogue.yaml", **TINY_DIALOGUE)
     snakemake(tmp_path, "--cores", "2", "--configfile", str(config))
-    table = (tmp_path / "results" / "tables" / "table5.tex").read_text()
+    table = (tmp_path / "results" / "tiny-dialogue" / "tables" / "table5.tex").read_text()
     assert "TWR-VAE" in table and "CVAE" in table and "0.407" in table  # ours beside the paper's BLEU-R
     assert "word2vec 200d trained on" in table and "iVAE$^\\ast$" in table and "Reduced data" in table
     assert "ours$^\\dagger$" in table  # the BLEU of the original code's protocol, in its own row
@@ -223,7 +223,7 @@ def test_the_dialogue_dag_runs_end_to_end_on_real_dailydialog(tmp_path):
     samples = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
     assert len(samples) == 12 and all(len(s["samples"]) == 3 and s["reference"] for s in samples)
     assert all(len(s["ended"]) == 3 for s in samples)
-    assert "reference:" in (tmp_path / "results" / "tables" / "table6.txt").read_text()
+    assert "reference:" in (tmp_path / "results" / "tiny-dialogue" / "tables" / "table6.txt").read_text()
     again = snakemake(tmp_path, "-n", "--configfile", str(config))
     assert "Nothing to be done" in again.stdout + again.stderr
 

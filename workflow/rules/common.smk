@@ -7,6 +7,9 @@ from harness.data.registry import DATASETS
 LM_DATASETS = sorted(name for name, spec in DATASETS.items() if spec.kind == "lm")
 # wildcard patterns: a dataset name, or a processed variant of it ("yahoo.train-from-valid")
 LM_DATASET_PATTERN = "|".join(LM_DATASETS)
+# every experiment's tables and figures in its own folder: one experiment's run never overwrites another's
+TABLES = f"results/{config['experiment']}/tables"
+FIGURES = f"results/{config['experiment']}/figures"
 
 
 def _data_options(dataset):
@@ -132,8 +135,7 @@ def figure_files():
         path
         for dataset in AVAILABLE_DATASETS
         if interpolation_files(dataset)
-        for path in (f"results/figures/fig2_{dataset}.png", f"results/figures/fig2_{dataset}.pdf",
-                     f"results/tables/table4_{dataset}.txt")
+        for path in (f"{FIGURES}/fig2_{dataset}.png", f"{FIGURES}/fig2_{dataset}.pdf", f"{TABLES}/table4_{dataset}.txt")
     ]
 
 

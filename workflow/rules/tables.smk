@@ -5,21 +5,21 @@ rule table:
     input:
         metrics=lambda w: metrics_files(w.table),
     output:
-        tex="results/tables/table{table}.tex",
+        tex=TABLES + "/table{table}.tex",
         csv=report(
-            "results/tables/table{table}.csv",
+            TABLES + "/table{table}.csv",
             caption="../report/table.rst",
             category="Tables",
             labels={"table": "{table}", "content": "ours beside the paper"},
         ),
-        significance="results/tables/table{table}_significance.csv",
+        significance=TABLES + "/table{table}_significance.csv",
     wildcard_constraints:
         table="[235]",
     params:
         paper=config["paper_values"] or "",
         provenance=lambda w: report_provenance(),
     log:
-        "logs/tables/table{table}.log",
+        "logs/" + config["experiment"] + "/tables/table{table}.log",
     conda:
         "../envs/harness.yaml"
     shell:
@@ -33,7 +33,7 @@ rule dialogue_examples:
         samples=lambda w: [path.replace("metrics.json", "samples.jsonl") for path in metrics_files("5", first_seed=True)],
     output:
         report(
-            "results/tables/table6.txt",
+            TABLES + "/table6.txt",
             caption="../report/dialogue_examples.rst",
             category="Tables",
             labels={"table": "6 dialogue examples", "content": "sampled responses"},
@@ -41,7 +41,7 @@ rule dialogue_examples:
     params:
         provenance=lambda w: report_provenance(),
     log:
-        "logs/tables/table6.log",
+        "logs/" + config["experiment"] + "/tables/table6.log",
     conda:
         "../envs/harness.yaml"
     shell:
