@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                            if part)
         if args.out_significance is not None:
             caption += (f" Significance of TWR-VAE against the best baseline (Welch t-test over seeds, uniform "
-                        f"protocol): {args.out_significance.name}.")
+                        f"protocol): {latex_escape(args.out_significance.name)}.")
         task = TASKS[_task_of_records(records)]
         tex = task.render_table(summarise(tidy), paper, records, str(args.table), caption)
     except (ResultError, ValueError) as exc:

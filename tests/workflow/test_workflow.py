@@ -72,6 +72,20 @@ def test_a_config_error_fails_before_any_job(tmp_path):
     assert not (tmp_path / "data").exists() and not (tmp_path / "results").exists()
 
 
+def compile_every_table(folder: Path) -> None:
+    """Every .tex the workflow wrote, compiled by pdflatex with -halt-on-error inside an article page (skipped, saying
+    so, where pdflatex is not installed: call it last in a test)."""
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex not installed: the workflow's LaTeX tables were not compiled")
+    for table in sorted(folder.glob("*.tex")):
+        document = folder / f"compile_{table.stem}.tex"
+        document.write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n"
+                            "\\begin{document}\n\\input{" + table.name + "}\n\\end{document}\n")
+        compiled = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", document.name],
+                                  cwd=folder, capture_output=True, text=True, timeout=120)
+        assert compiled.returncode == 0, (table.name, compiled.stdout[-2000:])
+
+
 TINY = dict(
     experiment="tiny",
     data_options={"ptb": {"max_train_sentences": 200, "max_valid_sentences": 40, "max_test_sentences": 40}},
@@ -114,6 +128,7 @@ def test_the_dag_runs_end_to_end_on_real_ptb(tmp_path):
     changed = write_config(tmp_path / "tiny2.yaml", **{**TINY, "evaluate": {**TINY["evaluate"], "iw_samples": 6}})
     plan = snakemake(tmp_path, "-n", "--configfile", str(changed)).stdout
     assert "evaluate" in plan and not any(line.split()[:1] == ["train"] for line in plan.splitlines())
+    compile_every_table(tmp_path / "results" / "tiny" / "tables")  # last: it skips where pdflatex is missing
 
 
 @needs_mirror
