@@ -48,6 +48,17 @@ def test_a_reduced_precision_is_named():
     caption = training_caption(records, "2")
     assert "Training precision: bfloat16 (twr-vae, vae-lstm-noanneal;" in caption
     assert "Evaluation precision" not in caption
+    assert "precision" not in training_caption(records_of("config.yaml", "2"), "2")
+
+
+def test_an_experiment_wide_lr_decay_is_named_once_in_the_shared_recipe():
+    records = records_of("config.yaml", "2")
+    for record in records:
+        record["config"]["train"]["lr_decay"] = {"mode": "plateau", "factor": 0.5, "patience": 2, "max_decays": 3}
+    caption = training_caption(records, "2")
+    assert "with decay (x0.5 after 2 epochs in a row without improvement; stop after 3 decays)" in caption
+    assert "Per model" not in caption
+    assert "decay" not in training_caption(records_of("config.yaml", "2"), "2")
 
 
 def test_the_caption_compiles(tmp_path):
