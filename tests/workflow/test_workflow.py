@@ -79,7 +79,7 @@ def compile_every_table(folder: Path) -> None:
         pytest.skip("pdflatex not installed: the workflow's LaTeX tables were not compiled")
     for table in sorted(folder.glob("*.tex")):
         document = folder / f"compile_{table.stem}.tex"
-        document.write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n"
+        document.write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage{array}\n\\usepackage{graphicx}\n"
                             "\\begin{document}\n\\input{" + table.name + "}\n\\end{document}\n")
         compiled = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", document.name],
                                   cwd=folder, capture_output=True, text=True, timeout=120)

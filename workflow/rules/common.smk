@@ -41,8 +41,12 @@ def runs():
     return [run for run in EXPERIMENT.runs() if run.dataset in AVAILABLE_DATASETS]
 
 
+def processed_dir_of(dataset):
+    return f"data/processed/{_data_options(dataset).processed_name(dataset)}"
+
+
 def processed_dir(wildcards):
-    return f"data/processed/{_data_options(wildcards.dataset).processed_name(wildcards.dataset)}"
+    return processed_dir_of(wildcards.dataset)
 
 
 def processed_files(wildcards):

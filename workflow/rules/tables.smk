@@ -46,3 +46,22 @@ rule dialogue_examples:
         "../envs/harness.yaml"
     shell:
         "python -m harness.dialogue_examples --samples {input.samples} --out {output} 2>&1 | tee {log}"
+
+
+rule dataset_table:
+    # Table 1: the datasets the experiment uses, from their processed stats.json and the config's data options
+    input:
+        stats=lambda w: [f"{processed_dir_of(dataset)}/stats.json" for dataset in AVAILABLE_DATASETS],
+    output:
+        tex=TABLES + "/table1.tex",
+        csv=TABLES + "/table1.csv",
+    params:
+        stats=lambda w, input: " ".join(f"{dataset}={path}" for dataset, path in zip(AVAILABLE_DATASETS, input.stats)),
+        options=json.dumps({dataset: config["data_options"].get(dataset, {}) for dataset in config["datasets"]}),
+    log:
+        "logs/" + config["experiment"] + "/tables/table1.log",
+    conda:
+        "../envs/harness.yaml"
+    shell:
+        "python -m harness.dataset_table --stats {params.stats} --data-options {params.options:q} "
+        "--experiment {config[experiment]:q} --out-tex {output.tex} --out-csv {output.csv} 2>&1 | tee {log}"
