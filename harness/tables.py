@@ -18,9 +18,6 @@ from metrics.catalogue import LM_TABLE_METRICS, better
 from harness.results import NOTE_SEP, PAPER_DATASET_NAMES, paper_dataset_name
 
 LM_METRICS = LM_TABLE_METRICS  # KL is reported, never bolded (metrics.catalogue)
-#: (protocol key in the summary, header text); the third column of each metric group is the paper's value.
-OUR_COLUMNS: tuple[tuple[str, str], ...] = (("uniform", "ours (IW)"), ("paper", "ours (paper prot.)"))
-PAPER_HEADER = "paper"
 MISSING = "--"
 NO_PAPER = "n/a"
 
@@ -73,44 +70,16 @@ def _best(lm: pd.DataFrame) -> dict[tuple[str, str, str], float]:
     return best
 
 
-def _caption(lm: pd.DataFrame, summary: pd.DataFrame, table: str, have_paper: bool, caption_extra: str) -> str:
+def _caption_common(lm: pd.DataFrame, caption_extra: str) -> list[str]:
+    """What both protocol tables' captions say: the experiment, the seeds and missing / bold conventions, the data."""
     experiments = ", ".join(latex_escape(e) for e in sorted(lm["experiment"].unique()))
-    iw = summary[(summary["metric"] == "iw_samples") & (summary["protocol"] == "uniform")
-                 & summary["experiment"].isin(lm["experiment"].unique())]["mean"]
-    ks = sorted({int(round(k)) for k in iw})
-    if not ks:
-        k_text = "$K$ samples ($K$ not recorded in the result files)"
-    elif len(ks) == 1:
-        k_text = f"$K={ks[0]}$ samples"
-    else:
-        k_text = f"$K \\in \\{{{', '.join(map(str, ks))}\\}}$ samples (varies by run)"
     seeds = sorted(set(int(n) for n in lm["n_seeds"]))
     parts = [
         f"Experiment: {experiments}.",
-        f"Ours (IW): this suite's uniform protocol, the same for every model: NLL is the importance-weighted "
-        f"estimate of $-\\log p(x)$ per sentence (nats) with {k_text}; "
-        f"PPL $=\\exp(\\sum_x \\mathrm{{NLL}}(x) / N)$ with $N$ the number of predicted test tokens (words and end-of-sentence); "
-        "the prior is $\\mathcal{N}(0, I)$ for every model, also for TWR-VAE-sum/mean, whose latent sums or averages "
-        "$T$ timestep samples: there it is this protocol's choice, not a prior their training sets.",
-        "Ours (paper prot.): the same trained model evaluated as the original TWR-VAE code does (NLL = "
-        "reconstruction at the posterior mean plus the timestep-averaged KL; PPL over a word count including "
-        "the start token; MI estimated per batch).",
+        f"Values are the mean with the std (ddof=1) over seeds below it when more than one seed ran (seeds per "
+        f"cell: {', '.join(map(str, seeds))}); {MISSING}: no value. Bold: best of our values per dataset and metric "
+        "(lower NLL and PPL, higher MI); KL is not bolded, since neither a larger nor a smaller KL is better in itself.",
     ]
-    if not have_paper:
-        parts.append(f"Paper: no file of published values was given ({NO_PAPER}).")
-    elif table == "2":
-        parts.append("Paper: published values of Table 2 of Li et al. (2020), which itself mixes protocols: "
-                     "the baseline rows are importance-weighted NLL (He et al. 2019), the TWR-VAE rows follow "
-                     "the original code's protocol.")
-    else:
-        parts.append(f"Paper: published values of Table {latex_escape(table)} of Li et al. (2020), computed "
-                     "with the original code's protocol.")
-    parts.append(
-        f"Values are the mean $\\pm$ std (ddof=1) over seeds when more than one seed ran (seeds per cell: "
-        f"{', '.join(map(str, seeds))}); {MISSING}: no value. Bold: best of our values per dataset, metric and "
-        "protocol (lower NLL and PPL, higher MI); KL is not bolded, since neither a larger nor a smaller KL "
-        "is better in itself."
-    )
     noted = lm["data_note"].fillna("").astype(str) != ""
     for heading, rows in (("Reduced data", lm[lm["reduced"]]), ("Data", lm[~lm["reduced"] & noted])):
         if rows.empty:  # "Data": notes of runs on the full data, e.g. another tokenization
@@ -125,71 +94,133 @@ def _caption(lm: pd.DataFrame, summary: pd.DataFrame, table: str, have_paper: bo
         parts.append(f"{heading}: {listed}.")
     if caption_extra:
         parts.append(caption_extra)
-    return " ".join(parts)
+    return parts
+
+
+def _uniform_caption(lm: pd.DataFrame, summary: pd.DataFrame, table: str, caption_extra: str) -> str:
+    iw = summary[(summary["metric"] == "iw_samples") & (summary["protocol"] == "uniform")
+                 & summary["experiment"].isin(lm["experiment"].unique())]["mean"]
+    ks = sorted({int(round(k)) for k in iw})
+    if not ks:
+        k_text = "$K$ samples ($K$ not recorded in the result files)"
+    elif len(ks) == 1:
+        k_text = f"$K={ks[0]}$ samples"
+    else:
+        k_text = f"$K \\in \\{{{', '.join(map(str, ks))}\\}}$ samples (varies by run)"
+    return " ".join([
+        f"Table {latex_escape(table)} of Li et al. (2020) reproduced, ours under this suite's uniform protocol (IW), "
+        f"the same for every model: NLL is the importance-weighted estimate of $-\\log p(x)$ per sentence (nats) "
+        f"with {k_text}; PPL $=\\exp(\\sum_x \\mathrm{{NLL}}(x) / N)$ with $N$ the number of predicted test tokens "
+        "(words and end-of-sentence); the prior is $\\mathcal{N}(0, I)$ for every model, also for TWR-VAE-sum/mean, "
+        "whose latent sums or averages $T$ timestep samples: there it is this protocol's choice, not a prior their "
+        "training sets. The paper's published values are in the next table (original code's protocol).",
+        *_caption_common(lm, caption_extra)])
+
+
+def _paper_caption(lm: pd.DataFrame, table: str, have_paper: bool, caption_extra: str) -> str:
+    parts = [f"Table {latex_escape(table)}, the original TWR-VAE code's protocol. Ours (paper prot.): the same "
+             "trained models evaluated as the original TWR-VAE code does (NLL = reconstruction at the posterior mean "
+             "plus the timestep-averaged KL; PPL over a word count including the start token; MI estimated per "
+             "batch)."]
+    if not have_paper:
+        parts.append(f"Paper: no file of published values was given ({NO_PAPER}).")
+    elif table == "2":
+        parts.append("Published: the values of Table 2 of Li et al. (2020), which itself mixes protocols: the "
+                     "baseline rows are importance-weighted NLL (He et al. 2019), the TWR-VAE rows follow the "
+                     "original code's protocol.")
+    else:
+        parts.append(f"Published: the values of Table {latex_escape(table)} of Li et al. (2020), computed with the "
+                     "original code's protocol.")
+    return " ".join(parts + _caption_common(lm, caption_extra))
+
+
+def _cell(mean: float, std: float, n_seeds: int, bold: bool) -> str:
+    """`91.0`, or (n_seeds > 1) `91.0` above a tiny `+-1.4` in one cell, so that three datasets fit a page."""
+    text = f"{mean + 0.0:.1f}"
+    text = f"\\textbf{{{text}}}" if bold else text
+    if n_seeds > 1 and std is not None and not math.isnan(std):
+        text = f"\\begin{{tabular}}[c]{{@{{}}r@{{}}}}{text}\\\\[-2pt]{{\\tiny$\\pm${std + 0.0:.1f}}}\\end{{tabular}}"
+    return text
+
+
+def _tabular_head(datasets: list[str]) -> list[str]:
+    """Datasets as column groups, NLL / PPL / MI / KL under each (the paper's Table 2 layout)."""
+    width = len(LM_METRICS)
+    lines = [r"\begin{tabular}{l" + "r" * width * len(datasets) + "}", r"\toprule",
+             " & ".join([""] + [f"\\multicolumn{{{width}}}{{c}}{{{latex_escape(paper_dataset_name(d))}}}"
+                                for d in datasets]) + r" \\",
+             " ".join(f"\\cmidrule(lr){{{2 + i * width}-{1 + (i + 1) * width}}}" for i in range(len(datasets))),
+             " & ".join(["Model"] + list(LM_METRICS) * len(datasets)) + r" \\", r"\midrule"]
+    return lines
+
+
+def _block_title(text: str, columns: int) -> str:
+    return f"\\multicolumn{{{columns}}}{{l}}{{\\textit{{{text}}}}} \\\\"
 
 
 def render_lm_table(summary: pd.DataFrame, paper: pd.DataFrame, table: str = "2", caption_extra: str = "") -> str:
-    """A booktabs `table*` with our NLL/PPL/MI/KL (both protocols) beside the paper's published values.
+    """Two booktabs `table*`s shaped like the paper's Table 2/3 (datasets as column groups, NLL/PPL/MI/KL under each):
+    ours under the uniform protocol; then ours under the original code's protocol above the paper's published rows.
 
     `summary` comes from `harness.results.summarise`, `paper` from `harness.results.load_paper_values`
-    (an empty `paper` frame prints "n/a" in the paper columns). `caption_extra` is appended verbatim (LaTeX).
+    (an empty `paper` frame prints "n/a" for the published block). `caption_extra` is appended verbatim (LaTeX).
     """
     table = str(table)
     lm = summary[summary["metric"].isin(LM_METRICS)].copy()
     if lm.empty:
         raise ValueError("no NLL/PPL/MI/KL values in the results: nothing to tabulate")
     have_paper = not paper.empty
-    paper_lookup: dict[tuple[str, str, str], float] = {}
-    if have_paper:
-        sel = paper[paper["table"].astype(str) == table]
-        paper_lookup = {(r.dataset, r.model, r.metric): float(r.value) for r in sel.itertuples()}
+    published = paper[paper["table"].astype(str) == table] if have_paper else paper
+    paper_lookup = {(r.dataset, r.model, r.metric): float(r.value) for r in published.itertuples()}
     cells = {(r.experiment, r.dataset, r.model, r.protocol, r.metric): r for r in lm.itertuples()}
     datasets = _ordered_datasets(list(lm["dataset"]))
     rows = _ordered_rows(lm, paper, table)
     several_experiments = lm["experiment"].nunique() > 1
     best = _best(lm)
-    per_ds = len(LM_METRICS) * (len(OUR_COLUMNS) + 1)
+    columns = 1 + len(LM_METRICS) * len(datasets)
 
-    lines = [r"\begin{table*}[t]", r"\centering", r"\small", r"\setlength{\tabcolsep}{3pt}",
-             r"\begin{tabular}{l" + "r" * per_ds * len(datasets) + "}", r"\toprule"]
-    lines.append(" & ".join([""] + [f"\\multicolumn{{{per_ds}}}{{c}}{{{latex_escape(paper_dataset_name(d))}}}"
-                                    for d in datasets]) + r" \\")
-    lines.append(" ".join(f"\\cmidrule(lr){{{2 + i * per_ds}-{1 + (i + 1) * per_ds}}}" for i in range(len(datasets))))
-    group = len(OUR_COLUMNS) + 1
-    lines.append(" & ".join([""] + [f"\\multicolumn{{{group}}}{{c}}{{{m}}}" for _ in datasets for m in LM_METRICS]) + r" \\")
-    n_groups = len(datasets) * len(LM_METRICS)
-    lines.append(" ".join(f"\\cmidrule(lr){{{2 + i * group}-{1 + (i + 1) * group}}}" for i in range(n_groups)))
-    sub = [h for _, h in OUR_COLUMNS] + [PAPER_HEADER]
-    lines.append(" & ".join(["Model"] + sub * n_groups) + r" \\")
-    lines.append(r"\midrule")
-
-    for experiment, model, paper_name in rows:
-        label = latex_escape(paper_name or model)
-        if several_experiments:
-            label += f" [{latex_escape(experiment)}]"
-        out = [label]
-        for dataset in datasets:
-            for metric in LM_METRICS:
-                for protocol, _ in OUR_COLUMNS:
+    def our_rows(protocol: str) -> list[str]:
+        lines = []
+        for experiment, model, paper_name in rows:
+            label = latex_escape(paper_name or model) + (f" [{latex_escape(experiment)}]" if several_experiments else "")
+            out = [label]
+            for dataset in datasets:
+                for metric in LM_METRICS:
                     cell = cells.get((experiment, dataset, model, protocol, metric))
                     if cell is None:
                         out.append(MISSING)
                         continue
                     target = best.get((dataset, metric, protocol))
-                    bold = target is not None and round(cell.mean, 1) == target
-                    out.append(format_value(cell.mean, cell.std, int(cell.n_seeds), bold))
-                if not have_paper:
-                    out.append(NO_PAPER)
-                else:
-                    value = paper_lookup.get((paper_dataset_name(dataset), paper_name, metric)) if paper_name else None
-                    out.append(MISSING if value is None else f"{value:.1f}")
-        lines.append(" & ".join(out) + r" \\")
+                    out.append(_cell(cell.mean, cell.std, int(cell.n_seeds),
+                                     target is not None and round(cell.mean, 1) == target))
+            lines.append(" & ".join(out) + r" \\")
+        return lines
 
-    label_key = re.sub(r"[^A-Za-z0-9]+", "-", "-".join(sorted(lm["experiment"].unique())))
-    lines += [r"\bottomrule", r"\end{tabular}",
-              f"\\caption{{{_caption(lm, summary, table, have_paper, caption_extra)}}}",
-              f"\\label{{tab:{label_key}-table{re.sub(r'[^A-Za-z0-9]+', '', table)}}}", r"\end{table*}"]
-    return "\n".join(lines) + "\n"
+    def published_rows() -> list[str]:
+        if not have_paper:
+            return [" & ".join(["paper"] + [NO_PAPER] * (columns - 1)) + r" \\"]
+        names = list(dict.fromkeys(published["model"]))
+        lines = []
+        for name in names:
+            values = [paper_lookup.get((paper_dataset_name(d), name, m)) for d in datasets for m in LM_METRICS]
+            if all(value is None for value in values):
+                continue  # a published row of datasets this experiment does not have
+            lines.append(" & ".join([latex_escape(name)] + [MISSING if v is None else f"{v:.1f}" for v in values])
+                         + r" \\")
+        return lines or [" & ".join(["paper"] + [MISSING] * (columns - 1)) + r" \\"]
+
+    key = re.sub(r"[^A-Za-z0-9]+", "-", "-".join(sorted(lm["experiment"].unique())))
+    number = re.sub(r"[^A-Za-z0-9]+", "", table)
+    setup = [r"\centering", r"\footnotesize", r"\setlength{\tabcolsep}{2pt}"]
+    uniform = [r"\begin{table*}[t]", *setup, *_tabular_head(datasets), *our_rows("uniform"), r"\bottomrule",
+               r"\end{tabular}", f"\\caption{{{_uniform_caption(lm, summary, table, caption_extra)}}}",
+               f"\\label{{tab:{key}-table{number}-uniform}}", r"\end{table*}"]
+    original = [r"\begin{table*}[t]", *setup, *_tabular_head(datasets),
+                _block_title("ours, the original code's protocol", columns), *our_rows("paper"), r"\midrule",
+                _block_title("published (Li et al. 2020)", columns), *published_rows(), r"\bottomrule",
+                r"\end{tabular}", f"\\caption{{{_paper_caption(lm, table, have_paper, caption_extra)}}}",
+                f"\\label{{tab:{key}-table{number}-paper}}", r"\end{table*}"]
+    return "\n".join(uniform) + "\n\n" + "\n".join(original) + "\n"
 
 
 def write_tidy_csv(df: pd.DataFrame, path: Path) -> None:

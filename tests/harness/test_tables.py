@@ -52,68 +52,79 @@ def render(tmp: Path, reduced: bool = True, paper: bool = True) -> str:
     return render_lm_table(summary, load_paper_values(csv if paper else None), table="2")
 
 
-def body_row(tex: str, label: str) -> list[str]:
-    """Cells of the body row whose first cell is `label`."""
-    for line in tex.splitlines():
-        cells = [c.strip() for c in line.removesuffix(r"\\").split(" & ")]
+def tables(tex: str) -> tuple[str, str]:
+    """The uniform-protocol table and the original-protocol table (ours, then the published rows)."""
+    uniform, original = tex.split("\n\n")
+    return uniform, original
+
+
+def body_rows(section: str, label: str) -> list[list[str]]:
+    """Cells of every body row whose first cell is `label` (a nested one-cell tabular kept whole)."""
+    found = []
+    for line in section.splitlines():
+        cells = [c.strip() for c in re.split(r" & (?![^{]*\\end\{tabular\})", line.removesuffix(r"\\"))]
         if cells[0] == label:
-            return cells
-    raise AssertionError(f"no row {label!r} in\n{tex}")
+            found.append(cells)
+    assert found, f"no row {label!r} in\n{section}"
+    return found
 
 
-# column index of (metric, sub-column) for one dataset: 1 + metric_idx * 3 + sub
-COL = {(m, s): 1 + i * 3 + j for i, m in enumerate(["NLL", "PPL", "MI", "KL"]) for j, s in enumerate(["iw", "orig", "paper"])}
+def value(cell: str) -> tuple[str, str | None, bool]:
+    """(mean text, std text or None, bold) of a rendered cell."""
+    mean = re.search(r"(-?\d+\.\d+|--|n/a)", cell).group(1)
+    std = re.search(r"\$\\pm\$(\d+\.\d+)", cell)
+    return mean, std.group(1) if std else None, r"\textbf{" + mean in cell
 
 
-def test_structure_balanced(tmp_path: Path) -> None:
+COL = {metric: 1 + i for i, metric in enumerate(["NLL", "PPL", "MI", "KL"])}
+
+
+def test_structure_two_tables_shaped_like_the_papers(tmp_path: Path) -> None:
     tex = render(tmp_path)
     assert tex.count("{") == tex.count("}")
     depth = 0
     for ch in tex.replace(r"\{", "").replace(r"\}", ""):
         depth += {"{": 1, "}": -1}.get(ch, 0)
         assert depth >= 0
-    for token in (r"\begin{tabular}", r"\end{tabular}", r"\toprule", r"\midrule", r"\bottomrule",
-                  r"\begin{table*}", r"\end{table*}", r"\caption{"):
-        assert tex.count(token) == 1, token
-    assert tex.index(r"\begin{tabular}") < tex.index(r"\toprule") < tex.index(r"\bottomrule") < tex.index(r"\end{tabular}")
-    n_cols = len(re.search(r"\\begin\{tabular\}\{([lr]+)\}", tex).group(1))
-    assert n_cols == 1 + 12
-    for label in ("TWR-VAE", "VAE-LSTM", "Model"):
-        assert len(body_row(tex, label)) == n_cols
-    assert "ours (IW)" in tex and "ours (paper prot.)" in tex and "paper" in tex
-    assert r"\multicolumn{12}{c}{PTB}" in tex
+    assert tex.count(r"\begin{table*}") == tex.count(r"\end{table*}") == tex.count(r"\caption{") == 2
+    for section in tables(tex):
+        assert re.search(r"\\begin\{tabular\}\{lrrrr\}", section)  # NLL PPL MI KL under the one dataset
+        assert r"\multicolumn{4}{c}{PTB}" in section and "Model & NLL & PPL & MI & KL" in section
+        for row in body_rows(section, "TWR-VAE"):
+            assert len(row) == 5
+    uniform, original = tables(tex)
+    assert "published (Li et al. 2020)" in original and "published" not in uniform.split(r"\caption")[0]
+    assert len(body_rows(original, "TWR-VAE")) == 2  # ours under the original protocol, then the published row
 
 
 def test_values_bold_and_paper_beside_ours(tmp_path: Path) -> None:
-    tex = render(tmp_path)
-    twr, vae = body_row(tex, "TWR-VAE"), body_row(tex, "VAE-LSTM")
-    assert twr[COL["NLL", "iw"]] == r"\textbf{91.0 $\pm$ 1.4}"          # lowest NLL bold, mean ± std
-    assert vae[COL["NLL", "iw"]] == r"100.5 $\pm$ 0.7"
-    assert twr[COL["NLL", "paper"]] == "86.6" and vae[COL["NLL", "paper"]] == "101.2"   # table 2, not 3
-    assert twr[COL["MI", "orig"]] == r"\textbf{3.5 $\pm$ 0.0}"            # highest MI bold
-    assert vae[COL["MI", "orig"]] == r"0.2 $\pm$ 0.1"
-    assert twr[COL["KL", "iw"]] == r"5.5 $\pm$ 0.7" and vae[COL["KL", "orig"]] == r"9.0 $\pm$ 0.0"  # KL never bold
-    assert r"\textbf" not in twr[COL["KL", "iw"]] + vae[COL["KL", "iw"]]
-    assert "999.9" not in tex
+    uniform, original = tables(render(tmp_path))
+    twr, vae = body_rows(uniform, "TWR-VAE")[0], body_rows(uniform, "VAE-LSTM")[0]
+    assert value(twr[COL["NLL"]]) == ("91.0", "1.4", True)     # lowest NLL bold, mean with std below
+    assert value(vae[COL["NLL"]]) == ("100.5", "0.7", False)
+    (ours_twr, published_twr), (ours_vae, published_vae) = body_rows(original, "TWR-VAE"), body_rows(original, "VAE-LSTM")
+    assert published_twr[COL["NLL"]] == "86.6" and published_vae[COL["NLL"]] == "101.2"  # table 2, not 3
+    assert value(ours_twr[COL["MI"]]) == ("3.5", "0.0", True)  # highest MI bold
+    assert value(ours_vae[COL["MI"]]) == ("0.2", "0.1", False)
+    assert value(twr[COL["KL"]]) == ("5.5", "0.7", False) and value(ours_vae[COL["KL"]]) == ("9.0", "0.0", False)
+    assert "999.9" not in uniform + original
 
 
 def test_missing_is_dash_not_zero(tmp_path: Path) -> None:
-    tex = render(tmp_path)
-    vae = body_row(tex, "VAE-LSTM")
-    assert vae[COL["MI", "iw"]] == "--"             # VAE run reported no uniform MI
-    assert vae[COL["PPL", "paper"]] == "--"         # paper csv has no VAE-LSTM PPL
-    twr = body_row(tex, "TWR-VAE")
-    assert twr[COL["MI", "iw"]] == r"3.5 $\pm$ 0.7"  # alone in its column: not bold
+    uniform, original = tables(render(tmp_path))
+    assert body_rows(uniform, "VAE-LSTM")[0][COL["MI"]] == "--"   # VAE run reported no uniform MI
+    assert body_rows(original, "VAE-LSTM")[1][COL["PPL"]] == "--"  # paper csv has no VAE-LSTM PPL
+    assert value(body_rows(uniform, "TWR-VAE")[0][COL["MI"]]) == ("3.5", "0.7", False)  # alone: not bold
 
 
 def test_caption(tmp_path: Path) -> None:
-    tex = render(tmp_path)
-    caption = tex[tex.index(r"\caption{"):]
-    assert r"unit\_test" in caption
-    assert "$K=500$ samples" in caption
-    assert "PPL" in caption and "original TWR-VAE code" in caption and "mixes protocols" in caption
-    assert "KL is not bolded" in caption
-    assert r"Reduced data: (PTB) train capped at 5000 of 42068 (12\% kept) \& test\_split." in caption
+    uniform, original = tables(render(tmp_path))
+    for section in (uniform, original):
+        caption = section[section.index(r"\caption{"):]
+        assert r"unit\_test" in caption and "KL is not bolded" in caption
+        assert r"Reduced data: (PTB) train capped at 5000 of 42068 (12\% kept) \& test\_split." in caption
+    assert "$K=500$ samples" in uniform and "PPL" in uniform
+    assert "original TWR-VAE code" in original and "mixes protocols" in original
 
 
 def test_no_reduced_sentence_when_full_data(tmp_path: Path) -> None:
@@ -130,15 +141,15 @@ def test_notes_of_full_data_runs_are_named_too(tmp_path: Path) -> None:
 
 
 def test_without_paper_file_says_na(tmp_path: Path) -> None:
-    tex = render(tmp_path, paper=False)
-    assert body_row(tex, "TWR-VAE")[COL["NLL", "paper"]] == "n/a"
+    _, original = tables(render(tmp_path, paper=False))
+    assert body_rows(original, "paper")[0][COL["NLL"]] == "n/a"
 
 
 def test_label_falls_back_to_model_key_escaped(tmp_path: Path) -> None:
     path = write_run(tmp_path, "my_new#vae", 1, {"NLL": 1.0})
-    tex = render_lm_table(summarise(collect_results([path])), load_paper_values(None))
-    assert body_row(tex, r"my\_new\#vae")[COL["NLL", "iw"]] == "1.0"
-    assert "$K$ not recorded" in tex
+    uniform, _ = tables(render_lm_table(summarise(collect_results([path])), load_paper_values(None)))
+    assert body_rows(uniform, r"my\_new\#vae")[0][COL["NLL"]] == "1.0"
+    assert "$K$ not recorded" in uniform
 
 
 def test_latex_escape() -> None:
@@ -180,3 +191,25 @@ def test_pdflatex_compiles(tmp_path: Path) -> None:
     proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-2000:]
+
+
+def test_the_papers_three_datasets_fit_an_article_page(tmp_path: Path) -> None:
+    """Table 2's shape (PTB, Yelp15, Yahoo x NLL/PPL/MI/KL, two seeds, the longest row names) compiles without an
+    overfull box on an article page -- the layout it replaced was 334 pt too wide."""
+    paths = [write_metrics(tmp_path / "r" / dataset, model, seed,
+                           {"uniform": {"NLL": 326.1 + seed, "PPL": 118.5, "MI": 3.12, "KL": 15.01},
+                            "paper": {"NLL": 325.0, "PPL": 100.2, "MI": 4.2, "KL": 20.1}}, paper_name=name, dataset=dataset)
+             for dataset in ("ptb", "yelp15", "yahoo") for model, name in (("twr-vae", "TWR-VAE"), ("sa", "SA-VAE"),
+                                                                         ("mean", "TWR-VAE-mean"))
+             for seed in (1, 2)]
+    (tmp_path / "paper.csv").write_text(PAPER_CSV)
+    tex = render_lm_table(summarise(collect_results(paths)), load_paper_values(tmp_path / "paper.csv"), table="2")
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex not installed: the width was not measured")
+    (tmp_path / "t.tex").write_text(tex)
+    (tmp_path / "doc.tex").write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n"
+                                      "\\input{t.tex}\n\\end{document}\n")
+    compiled = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+    assert compiled.returncode == 0, compiled.stdout[-2000:]
+    assert "Overfull" not in (tmp_path / "doc.log").read_text()
