@@ -215,6 +215,7 @@ class ModelEntry:
     name: str
     method: str
     paper_name: str | None = None
+    label: str | None = None  # our tables' row name where the paper has none (paper_name wins; else the key)
     paper_tables: tuple[str, ...] = ("2",)
     options: Mapping[str, Any] = field(default_factory=dict)
     datasets: tuple[str, ...] | None = None  # restrict this entry to these datasets (None: every dataset)
@@ -238,6 +239,8 @@ class RunConfig:
 
     def to_dict(self) -> dict:
         payload = dataclasses.asdict(self)
+        if payload["model"].get("label") is None:  # unset: left out, so fingerprints stay those of older configs
+            payload["model"].pop("label", None)
         if payload["train"]["lr_decay"] is None:
             # unset, the key is left out: run configs, and so training fingerprints (checkpoint resume) and the
             # workflow's job parameters, stay those of configs written before the option existed

@@ -103,7 +103,7 @@ def evaluate_dialogue_run(loaded, test, data_dir: Path, out_path: Path, samples_
     seconds = time.perf_counter() - started
     payload = {
         "experiment": run.experiment, "dataset": run.dataset, "model": run.model.name,
-        "paper_name": run.model.paper_name, "seed": run.seed, "task": "dialogue",
+        "paper_name": run.model.paper_name, "label": run.model.label, "seed": run.seed, "task": "dialogue",
         "data": data_description(run, data_dir, summary["train_sentences"], test),
         "metrics": metrics,
         "protocols": {"uniform": f"{responses} greedy responses per context with z ~ p(z|c); BLEU: {bleu}, "

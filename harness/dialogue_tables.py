@@ -19,8 +19,8 @@ PAPER_ROW_ORDER = ("SeqGAN", "CVAE", "WAE", "iVAE", "TWR-VAE")
 
 def _rows(frame: pd.DataFrame, paper: pd.DataFrame, dataset: str) -> list[tuple[str | None, str]]:
     """(our model or None, row label): the paper's rows in its order (also those we did not run), then ours."""
-    ours = frame[frame["dataset"] == dataset][["model", "paper_name"]].drop_duplicates()
-    by_label = {(r.paper_name or r.model): r.model for r in ours.itertuples()}
+    ours = frame[frame["dataset"] == dataset][["model", "paper_name", "label"]].drop_duplicates()
+    by_label = {(r.paper_name or r.label or r.model): r.model for r in ours.itertuples()}
     labels = [name for name in PAPER_ROW_ORDER
               if name in by_label or not paper[(paper["dataset"] == paper_dataset_name(dataset))
                                                & (paper["model"] == name)].empty]

@@ -107,6 +107,7 @@ def evaluate_lm_run(loaded, test: LMDataset, data_dir: Path, out_path: Path, sam
         "model": run.model.name,
         "method": run.model.method,
         "paper_name": run.model.paper_name,
+        "label": run.model.label,
         "paper_tables": list(run.model.paper_tables),
         "seed": run.seed,
         "data": data_description(run, data_dir, summary["train_sentences"], test),

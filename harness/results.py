@@ -20,10 +20,11 @@ PAPER_DATASET_NAMES: dict[str, str] = {name: spec.paper_name or name for name, s
 PROTOCOLS: tuple[str, ...] = ("uniform", "paper")
 
 TIDY_COLUMNS: list[str] = [
-    "experiment", "dataset", "model", "paper_name", "seed", "protocol", "metric", "value", "reduced", "data_note",
+    "experiment", "dataset", "model", "paper_name", "label", "seed", "protocol", "metric", "value", "reduced",
+    "data_note",
 ]
 PAPER_COLUMNS: list[str] = ["table", "dataset", "model", "metric", "value"]
-GROUP_KEYS: list[str] = ["experiment", "dataset", "model", "paper_name", "protocol", "metric"]
+GROUP_KEYS: list[str] = ["experiment", "dataset", "model", "paper_name", "label", "protocol", "metric"]
 SUMMARY_COLUMNS: list[str] = GROUP_KEYS + ["mean", "std", "n_seeds", "reduced", "data_note"]
 
 #: separator between distinct data notes in `summarise`'s `data_note` column.
@@ -70,9 +71,10 @@ def _rows_from_record(path: Path, record: dict[str, Any]) -> list[dict[str, Any]
     seed = record["seed"]
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ResultError(f"{path}: key 'seed' must be an integer, got {seed!r}")
-    paper_name = record.get("paper_name")
-    if paper_name is not None and not isinstance(paper_name, str):
-        raise ResultError(f"{path}: key 'paper_name' must be a string or null, got {paper_name!r}")
+    paper_name, label = record.get("paper_name"), record.get("label")
+    for key, name in (("paper_name", paper_name), ("label", label)):
+        if name is not None and not isinstance(name, str):
+            raise ResultError(f"{path}: key '{key}' must be a string or null, got {name!r}")
     data = record["data"]
     if not isinstance(data, dict):
         raise ResultError(f"{path}: key 'data' must be an object")
@@ -100,7 +102,7 @@ def _rows_from_record(path: Path, record: dict[str, Any]) -> list[dict[str, Any]
                 raise ResultError(f"{path}: 'metrics.{protocol}.{metric}' must be a number, got {value!r}")
             rows.append({
                 "experiment": record["experiment"], "dataset": record["dataset"], "model": record["model"],
-                "paper_name": paper_name, "seed": seed, "protocol": protocol, "metric": metric,
+                "paper_name": paper_name, "label": label, "seed": seed, "protocol": protocol, "metric": metric,
                 "value": float(value), "reduced": data["reduced"], "data_note": note,
             })
     return rows
@@ -162,7 +164,8 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
         reduced=("reduced", "any"),
         data_note=("data_note", distinct_notes),
     ).reset_index()
-    out["paper_name"] = out["paper_name"].astype(object).where(out["paper_name"].notna(), None)
+    for key in ("paper_name", "label"):
+        out[key] = out[key].astype(object).where(out[key].notna(), None)
     out["n_seeds"] = out["n_seeds"].astype(int)
     out["reduced"] = out["reduced"].astype(bool)
     return out[SUMMARY_COLUMNS]

@@ -46,16 +46,19 @@ def _ordered_datasets(keys: list[str]) -> list[str]:
 
 
 def _ordered_rows(lm: pd.DataFrame, paper: pd.DataFrame, table: str) -> list[tuple[str, str, str | None]]:
-    """(experiment, model, paper_name) per table row, in the paper's row order, unknown models after."""
-    runs = lm[["experiment", "model", "paper_name"]].drop_duplicates()
+    """(experiment, model, paper_name, row name) per table row, in the paper's row order, unknown models after; the
+    row name is the paper's name, else the config's `label`, else the model key."""
+    runs = lm[["experiment", "model", "paper_name", "label"]].drop_duplicates()
     paper_order = list(dict.fromkeys(paper.loc[paper["table"] == table, "model"])) if not paper.empty else []
 
-    def key(row: tuple[str, str, str | None]) -> tuple[int, str, str]:
-        exp, model, name = row
+    def key(row: tuple[str, str, str | None, str]) -> tuple[int, str, str]:
+        exp, model, name, _ = row
         rank = paper_order.index(name) if name in paper_order else len(paper_order)
         return rank, model, exp
 
-    rows = [(r.experiment, r.model, r.paper_name if isinstance(r.paper_name, str) else None) for r in runs.itertuples()]
+    rows = [(r.experiment, r.model, r.paper_name if isinstance(r.paper_name, str) else None,
+             next(name for name in (r.paper_name, r.label, r.model) if isinstance(name, str) and name))
+            for r in runs.itertuples()]
     return sorted(rows, key=key)
 
 
@@ -181,8 +184,8 @@ def render_lm_table(summary: pd.DataFrame, paper: pd.DataFrame, table: str = "2"
 
     def our_rows(protocol: str) -> list[str]:
         lines = []
-        for experiment, model, paper_name in rows:
-            label = latex_escape(paper_name or model) + (f" [{latex_escape(experiment)}]" if several_experiments else "")
+        for experiment, model, _, name in rows:
+            label = latex_escape(name) + (f" [{latex_escape(experiment)}]" if several_experiments else "")
             out = [label]
             for dataset in datasets:
                 for metric in LM_METRICS:

@@ -213,3 +213,12 @@ def test_the_papers_three_datasets_fit_an_article_page(tmp_path: Path) -> None:
                               capture_output=True, text=True, timeout=120)
     assert compiled.returncode == 0, compiled.stdout[-2000:]
     assert "Overfull" not in (tmp_path / "doc.log").read_text()
+
+
+def test_a_model_without_a_paper_name_is_labelled_from_the_config(tmp_path: Path) -> None:
+    """Readable row names: the paper's name, else the config's `label` (metrics.json `label`), else the key."""
+    paths = [write_run(tmp_path, "vae-lstm-noanneal", 1, {"NLL": 1.0}, label="VAE-LSTM (no annealing)"),
+             write_run(tmp_path, "twr-vae", 1, {"NLL": 2.0}, paper_name="TWR-VAE", label="ignored: the paper's wins")]
+    uniform, _ = tables(render_lm_table(summarise(collect_results(paths)), load_paper_values(None)))
+    assert value(body_rows(uniform, "VAE-LSTM (no annealing)")[0][COL["NLL"]])[0] == "1.0"
+    assert value(body_rows(uniform, "TWR-VAE")[0][COL["NLL"]])[0] == "2.0" and "vae-lstm-noanneal" not in uniform
