@@ -129,6 +129,7 @@ def test_the_dag_runs_end_to_end_on_real_ptb(tmp_path):
     plan = snakemake(tmp_path, "-n", "--configfile", str(changed)).stdout
     assert "evaluate" in plan and not any(line.split()[:1] == ["train"] for line in plan.splitlines())
     compile_every_table(tmp_path / "results" / "tiny" / "tables")  # last: it skips where pdflatex is missing
+    assert (tmp_path / "results" / "tiny" / "tables" / "tables.pdf").read_bytes()[:4] == b"%PDF"
 
 
 @needs_mirror

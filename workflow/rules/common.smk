@@ -1,5 +1,6 @@
 # Helpers shared by the rules: which runs exist, where their data live, and the run config each job receives.
 import json
+import shutil
 
 from harness.data.fetch import unavailable_reason
 from harness.data.registry import DATASETS
@@ -131,6 +132,21 @@ def interpolation_files(dataset):
         for run in runs()
         if run.dataset == dataset and run.model.name in models
     ]
+
+
+def table_files():
+    """The LaTeX tables this experiment writes: Table 1 (its datasets), and 2, 3, 5 where it has their rows."""
+    return ([f"{TABLES}/table1.tex"] if AVAILABLE_DATASETS else []) + [
+        f"{TABLES}/table{table}.tex" for table in ("2", "3", "5") if metrics_files(table)]
+
+
+def pdf_target():
+    """tables.pdf where pdflatex is installed; otherwise nothing, said once."""
+    if shutil.which("pdflatex"):
+        return [f"{TABLES}/tables.pdf"] if table_files() else []
+    print(f"pdflatex not found: {TABLES}/tables.pdf (all tables and figures in one PDF) is not built; the .tex "
+          "tables are (README, 'Tables as PDF').", file=sys.stderr)
+    return []
 
 
 def figure_files():

@@ -65,3 +65,22 @@ rule dataset_table:
     shell:
         "python -m harness.dataset_table --stats {params.stats} --data-options {params.options:q} "
         "--experiment {config[experiment]:q} --out-tex {output.tex} --out-csv {output.csv} 2>&1 | tee {log}"
+
+
+rule tables_pdf:
+    # every table and figure of the experiment in one PDF (only where pdflatex is installed: rule `all` asks for it
+    # then, and says once that it does not otherwise)
+    input:
+        tex=lambda w: table_files(),
+        figures=lambda w: [path for path in figure_files() if path.endswith(".pdf")],
+    output:
+        TABLES + "/tables.pdf",
+    params:
+        title=lambda w: f"experiment {config['experiment']}",
+    log:
+        "logs/" + config["experiment"] + "/tables/tables_pdf.log",
+    conda:
+        "../envs/harness.yaml"
+    shell:
+        "python -m harness.tables_pdf --tex {input.tex} --figures {input.figures} --title {params.title:q} "
+        "--out {output} 2>&1 | tee {log}"
