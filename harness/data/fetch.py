@@ -18,7 +18,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from harness.data.files import manifest_path, sha256_file  # noqa: F401  (part of this module's API)
+from harness.data.files import git_blob_sha1, manifest_path, sha256_file  # noqa: F401  (part of this module's API)
 from harness.io import atomic_write, write_json_atomic
 from harness.data.registry import (
     ChecksumError,
@@ -56,6 +56,8 @@ def verify_file(path: Path, spec: FileSpec, label: str) -> tuple[str, int]:
     digest = sha256_file(path)
     if spec.sha256 is not None and digest != spec.sha256:
         raise ChecksumError(f"{label}: sha256 mismatch: expected {spec.sha256}, got {digest}")
+    if spec.git_blob_sha1 is not None and (blob := git_blob_sha1(path)) != spec.git_blob_sha1:
+        raise ChecksumError(f"{label}: git blob sha1 mismatch: expected {spec.git_blob_sha1}, got {blob}")
     return digest, size
 
 
@@ -90,7 +92,7 @@ def unavailable_reason(name: str, needed: list[str], mirror: Path | None, allow_
         elif file.url is None:
             problems.append(f"{file.relpath}: {where} and no upstream URL is known")
         elif not file.checksum_known and not allow_unverified:
-            problems.append(f"{file.relpath}: {where}, and its download has no registered sha256 "
+            problems.append(f"{file.relpath}: {where}, and its download has no registered checksum (sha256 or git blob sha1) "
                             f"(allow_unverified_downloads: true accepts it, recorded as unverified)")
     return "; ".join(problems) or None
 
@@ -202,13 +204,13 @@ def _fetch_one(ds: DatasetSpec, key: str, spec: FileSpec, dest: Path, mirror: Pa
     if target.is_file():
         prev_sha = previous.get("sha256")
         try:
-            if spec.sha256 is None and not allow_unverified:
+            if not spec.checksum_known and not allow_unverified:
                 raise UnverifiedFileError(_unverified_msg(ds, key, spec))
             digest, size = verify_file(target, spec, label)
-            if spec.sha256 is None and prev_sha not in (None, digest):
+            if not spec.checksum_known and prev_sha not in (None, digest):
                 raise ChecksumError(f"{label}: sha256 changed since the last fetch: {prev_sha} -> {digest}")
             return {"relpath": spec.relpath, "source": previous.get("source", f"existing:{target}"),
-                    "sha256": digest, "size": size, "verified": spec.sha256 is not None}
+                    "sha256": digest, "size": size, "verified": spec.checksum_known}
         except ChecksumError as e:
             print(f"[fetch] {e}; deleting it and fetching again", file=sys.stderr)
             target.unlink()
@@ -222,7 +224,7 @@ def _fetch_one(ds: DatasetSpec, key: str, spec: FileSpec, dest: Path, mirror: Pa
     else:
         why = "downloads disabled" if spec.url else "no url registered"
         raise MissingSourceError(_missing_msg(ds, key, spec, mirror_file, why))
-    if spec.sha256 is None and not allow_unverified:
+    if not spec.checksum_known and not allow_unverified:
         raise UnverifiedFileError(_unverified_msg(ds, key, spec))
 
     # 3. copy/download to a temp file beside the target, verify, rename into place.
@@ -246,7 +248,7 @@ def _fetch_one(ds: DatasetSpec, key: str, spec: FileSpec, dest: Path, mirror: Pa
     if spec.archive_member and source == spec.url:
         source = f"{source}!{spec.archive_member}"
     return {"relpath": spec.relpath, "source": source, "sha256": digest, "size": size,
-            "verified": spec.sha256 is not None}
+            "verified": spec.checksum_known}
 
 
 def _missing_msg(ds: DatasetSpec, key: str, spec: FileSpec, mirror_file: Path | None, why: str) -> str:
@@ -257,7 +259,7 @@ def _missing_msg(ds: DatasetSpec, key: str, spec: FileSpec, mirror_file: Path | 
 
 
 def _unverified_msg(ds: DatasetSpec, key: str, spec: FileSpec) -> str:
-    return (f"dataset {ds.name!r}, file {key!r} ({spec.relpath}): no registered sha256, so it cannot be "
+    return (f"dataset {ds.name!r}, file {key!r} ({spec.relpath}): no registered checksum (sha256 or git blob sha1), so it cannot be "
             f"verified; pass allow_unverified=True (CLI: --allow-unverified) to accept it and record its "
             f"sha256 as unverified")
 
@@ -302,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dest", type=Path, required=True)
     p.add_argument("--mirror", type=Path, default=None, help="offline mirror root (e.g. ../shared/data)")
     p.add_argument("--no-download", action="store_true", help="never use the network")
-    p.add_argument("--allow-unverified", action="store_true", help="accept files with no registered sha256")
+    p.add_argument("--allow-unverified", action="store_true", help="accept files with no registered checksum")
     p.add_argument("--only", nargs="+", default=None, help="logical file names (train valid test vocab ...)")
     p.add_argument("--list-available", action="store_true", help="print which files the mirror has and exit")
     a = p.parse_args(argv)

@@ -16,6 +16,15 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def git_blob_sha1(path: Path) -> str:
+    """The file's git blob hash, sha1(b"blob <size>\\0" + bytes): what `git hash-object` prints."""
+    h = hashlib.sha1(b"blob %d\0" % Path(path).stat().st_size)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def manifest_path(name: str, dest: Path) -> Path:
     """Where `fetch_dataset` writes the manifest of dataset `name`."""
     return Path(dest) / name / "manifest.json"

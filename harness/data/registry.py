@@ -29,6 +29,8 @@ class FileSpec:
     sha256: expected hex digest of the file (not of the archive); None = unknown (needs allow_unverified).
     size: expected size in bytes; None = unknown.
     archive_member: ``!``-separated member path inside `url`'s archive (see module docstring), or None.
+    git_blob_sha1: the file's git blob hash in the repository `url` points into (``sha1(b"blob <size>\\0" +
+        bytes)``, what `git hash-object` prints); verifies a download where no sha256 is registered.
     """
 
     relpath: str
@@ -36,10 +38,11 @@ class FileSpec:
     sha256: str | None
     size: int | None
     archive_member: str | None = None
+    git_blob_sha1: str | None = None
 
     @property
     def checksum_known(self) -> bool:
-        return self.sha256 is not None
+        return self.sha256 is not None or self.git_blob_sha1 is not None
 
 
 @dataclass(frozen=True)
@@ -157,7 +160,8 @@ YELP15 = DatasetSpec(
 # Switchboard: Zhao et al. (2017) NeuralDialog-CVAE release (snakeztc/NeuralDialog-CVAE,
 # data/full_swda_clean_42da_sentiment_dialog_corpus.p), converted to json lines by TWR-VAE
 # (ruizheliUOA/TWR-VAE dialogue_switchboard/data/json_data/; valid/test are byte-identical to the mirror).
-_TWR = "https://raw.githubusercontent.com/ruizheliUOA/TWR-VAE/master/"
+# pinned to the commit whose git tree ../shared/data/README.md lists (2020-11-04): the blob hashes below are its
+_TWR = "https://raw.githubusercontent.com/ruizheliUOA/TWR-VAE/68105544f26dec26f8eea2786eb1c2138953ad47/"
 
 SWDA = DatasetSpec(
     name="swda",
@@ -165,7 +169,7 @@ SWDA = DatasetSpec(
     kind="dialogue",
     files={
         "train": FileSpec("swda/json_data/train.jsonl", _TWR + "dialogue_switchboard/data/json_data/train.jsonl",
-                          None, None),
+                          None, None, git_blob_sha1="d78d6e973fdab4ce825730c0f25fcc0bd2e7a918"),
         "valid": FileSpec("swda/json_data/valid.jsonl", _TWR + "dialogue_switchboard/data/json_data/valid.jsonl",
                           "8b4c482ebae50dd22358135502fe46015f278aa1640df004dcffbddd71b05bd3", 656458),
         "test": FileSpec("swda/json_data/test.jsonl", _TWR + "dialogue_switchboard/data/json_data/test.jsonl",

@@ -215,7 +215,28 @@ def test_unavailable_reason_explains_what_is_missing(tmp_path):
     from harness.data.fetch import unavailable_reason
 
     assert "downloads are off" in unavailable_reason("yahoo", ["train"], tmp_path, False, False)
-    assert "no registered sha256" in unavailable_reason("yahoo", ["train"], tmp_path, True, False)
+    assert "no registered checksum" in unavailable_reason("yahoo", ["train"], tmp_path, True, False)
     assert unavailable_reason("yahoo", ["train"], tmp_path, True, True) is None
     assert unavailable_reason("ptb", ["train", "valid", "test"], None, True, False) is None  # checksums known
     assert "not a file of ptb" in unavailable_reason("ptb", ["vocab"], None, True, False)
+
+
+def test_a_git_blob_sha1_verifies_a_file_without_a_sha256(tmp_path):
+    """Files of the original TWR-VAE repository are verified by their git blob hash (what `git hash-object`
+    prints), so their download needs no allow_unverified; a wrong file fails naming both hashes."""
+    import subprocess
+
+    from harness.data.fetch import ChecksumError, verify_file
+    from harness.data.files import git_blob_sha1
+    from harness.data.registry import FileSpec
+
+    path = tmp_path / "train.jsonl"
+    path.write_bytes(b'{"utts": []}\n')
+    expected = subprocess.run(["git", "hash-object", str(path)], capture_output=True, text=True).stdout.strip()
+    assert git_blob_sha1(path) == expected
+    spec = FileSpec("swda/json_data/train.jsonl", "https://example.org/train.jsonl", None, None, git_blob_sha1=expected)
+    assert spec.checksum_known
+    verify_file(path, spec, "swda/train")
+    path.write_bytes(b'{"utts": [1]}\n')
+    with pytest.raises(ChecksumError, match=f"git blob sha1 mismatch: expected {expected}"):
+        verify_file(path, spec, "swda/train")
