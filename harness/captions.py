@@ -28,6 +28,20 @@ def dialogue_model_description(name: str, options: dict) -> str:
     return f"{name}: emb/hidden/z {sizes}{others}"
 
 
+def non_default_options(run: RunConfig) -> dict[str, Any]:
+    """The options of the run's model that differ from its method's defaults."""
+    from harness.methods import get_method
+
+    defaults = dataclasses.asdict(get_method(run.model.method).Options())
+    return {key: value for key, value in sorted(run.model.options.items()) if defaults.get(key, object()) != value}
+
+
+def method_description(run: RunConfig) -> str:
+    """`model (method m: key value, ...)`: the method behind a row and the options it runs with."""
+    options = ", ".join(f"{key} {value}" for key, value in non_default_options(run).items())
+    return f"{run.model.name} (method {run.model.method}" + (f": {options})" if options else ", its defaults)")
+
+
 def _train_settings(run: RunConfig) -> dict[str, Any]:
     settings = dataclasses.asdict(run.train)
     if settings.get("lr_decay") is None:
@@ -70,7 +84,8 @@ def training_caption(records: list[dict], table: str) -> str:
         changed += (f" {', '.join(padded)}: KL and latent read over the batch's padded length, padding included "
                     "(timesteps padded, the original code's arithmetic).")
     if str(table) == "5":  # dialogue models carry their layer sizes in their options
-        described = "; ".join(dialogue_model_description(run.model.name, run.model.options) for run in models)
+        described = "; ".join(dialogue_model_description(f"{run.model.name} (method {run.model.method})",
+                                                         run.model.options) for run in models)
         sizes, described = "sizes and options per model below", f" Models: {described}."
     else:
         arch = _shared([run.architecture for run in models])
@@ -89,9 +104,10 @@ def training_caption(records: list[dict], table: str) -> str:
     experiments = ", ".join(sorted({run.experiment for run in models}))
     seeds = ", ".join(str(seed) for seed in sorted({int(record["seed"]) for record in records}))
     per_model = f" Per model:{changed}" if changed else ""
+    methods = "" if str(table) == "5" else f" Methods: {'; '.join(method_description(run) for run in models)}."
     return (f"Training budget of experiment {experiments}: {shared['epochs']} epochs, batch {shared['batch_size']}, "
             f"{shared.get('optimizer', 'adam')} lr {shared['lr']}{decay}, {sizes}, {order}, {validation}, "
-            f"weights kept: {kept}; seeds {seeds}.{described}{per_model}{precision}{note}")
+            f"weights kept: {kept}; seeds {seeds}.{described}{methods}{per_model}{precision}{note}")
 
 
 def _by_value(values: dict[str, Any]) -> dict[Any, list[str]]:

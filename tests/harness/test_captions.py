@@ -37,8 +37,15 @@ def test_table_2_names_each_models_recipe():
 
 def test_table_5_names_each_dialogue_models_sizes_and_options():
     caption = latex_escape(training_caption(records_of("paper.yaml", "5"), "5"))
-    assert ("twr-cvae-dailydialog: emb/hidden/z 200/300/200, embedding\\_init random, kl\\_increase\\_per\\_epoch 0.1, "
-            "kl\\_start 0.1") in caption  # the DailyDialog script's KL schedule
+    assert ("twr-cvae-dailydialog (method twr-cvae): emb/hidden/z 200/300/200, embedding\\_init random, "
+            "kl\\_increase\\_per\\_epoch 0.1, kl\\_start 0.1") in caption  # the DailyDialog script's KL schedule
+
+
+def test_each_row_names_its_method_and_the_options_that_differ_from_its_defaults():
+    caption = training_caption(records_of("paper.yaml", "2"), "2")
+    assert "vae-lstm (method vae-rnn: kl_start 0.1, kl_warmup_steps 6600, word_dropout 0.25)" in caption
+    assert "twr-vae (method twr-vae: timesteps padded)" in caption  # z_mode normal etc. are the defaults
+    assert "twr-vae (method twr-vae, its defaults)" in training_caption(records_of("config.yaml", "2"), "2")
 
 
 def test_a_reduced_precision_is_named():
