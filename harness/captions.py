@@ -30,8 +30,9 @@ def dialogue_model_description(name: str, options: dict) -> str:
 
 def non_default_options(run: RunConfig) -> dict[str, Any]:
     """The options of the run's model that differ from its method's defaults."""
-    from harness.methods import get_method
+    from harness.methods import get_method, load_plugins
 
+    load_plugins(run.plugins)  # a method of a plugin module registers itself on import
     defaults = dataclasses.asdict(get_method(run.model.method).Options())
     return {key: value for key, value in sorted(run.model.options.items()) if defaults.get(key, object()) != value}
 

@@ -36,14 +36,14 @@ rule interpolation_figure:
         samples=lambda w: [path.replace(".json", ".jsonl") for path in interpolation_files(w.dataset)],
     output:
         png=report(
-            FIGURES + "/fig2_{dataset}.png",
+            f"{FIGURES}/fig2_{{dataset}}.png",
             caption="../report/interpolation_figure.rst",
             category="Figures",
             labels={"figure": "interpolation ROUGE", "dataset": "{dataset}"},
         ),
-        pdf=FIGURES + "/fig2_{dataset}.pdf",
+        pdf=f"{FIGURES}/fig2_{{dataset}}.pdf",
         examples=report(
-            TABLES + "/table4_{dataset}.txt",
+            f"{TABLES}/table4_{{dataset}}.txt",
             caption="../report/interpolation_examples.rst",
             category="Tables",
             labels={"table": "4/7 interpolation examples", "dataset": "{dataset}"},
@@ -54,7 +54,7 @@ rule interpolation_figure:
     wildcard_constraints:
         dataset=LM_DATASET_PATTERN,
     log:
-        "logs/" + config["experiment"] + "/figures/fig2_{dataset}.log",
+        f"logs/{config['experiment']}/figures/fig2_{{dataset}}.log",
     conda:
         "../envs/harness.yaml"
     shell:

@@ -5,21 +5,21 @@ rule table:
     input:
         metrics=lambda w: metrics_files(w.table),
     output:
-        tex=TABLES + "/table{table}.tex",
+        tex=f"{TABLES}/table{{table}}.tex",
         csv=report(
-            TABLES + "/table{table}.csv",
+            f"{TABLES}/table{{table}}.csv",
             caption="../report/table.rst",
             category="Tables",
             labels={"table": "{table}", "content": "ours beside the paper"},
         ),
-        significance=TABLES + "/table{table}_significance.csv",
+        significance=f"{TABLES}/table{{table}}_significance.csv",
     wildcard_constraints:
         table="[235]",
     params:
         paper=config["paper_values"] or "",
         provenance=lambda w: report_provenance(),
     log:
-        "logs/" + config["experiment"] + "/tables/table{table}.log",
+        f"logs/{config['experiment']}/tables/table{{table}}.log",
     conda:
         "../envs/harness.yaml"
     shell:
@@ -33,7 +33,7 @@ rule dialogue_examples:
         samples=lambda w: [path.replace("metrics.json", "samples.jsonl") for path in metrics_files("5", first_seed=True)],
     output:
         report(
-            TABLES + "/table6.txt",
+            f"{TABLES}/table6.txt",
             caption="../report/dialogue_examples.rst",
             category="Tables",
             labels={"table": "6 dialogue examples", "content": "sampled responses"},
@@ -41,7 +41,7 @@ rule dialogue_examples:
     params:
         provenance=lambda w: report_provenance(),
     log:
-        "logs/" + config["experiment"] + "/tables/table6.log",
+        f"logs/{config['experiment']}/tables/table6.log",
     conda:
         "../envs/harness.yaml"
     shell:
@@ -53,18 +53,19 @@ rule dataset_table:
     input:
         stats=lambda w: [f"{processed_dir_of(dataset)}/stats.json" for dataset in AVAILABLE_DATASETS],
     output:
-        tex=TABLES + "/table1.tex",
-        csv=TABLES + "/table1.csv",
+        tex=f"{TABLES}/table1.tex",
+        csv=f"{TABLES}/table1.csv",
     params:
         stats=lambda w, input: " ".join(f"{dataset}={path}" for dataset, path in zip(AVAILABLE_DATASETS, input.stats)),
         options=json.dumps({dataset: config["data_options"].get(dataset, {}) for dataset in config["datasets"]}),
+        experiment=config["experiment"],
     log:
-        "logs/" + config["experiment"] + "/tables/table1.log",
+        f"logs/{config['experiment']}/tables/table1.log",
     conda:
         "../envs/harness.yaml"
     shell:
         "python -m harness.dataset_table --stats {params.stats} --data-options {params.options:q} "
-        "--experiment {config[experiment]:q} --out-tex {output.tex} --out-csv {output.csv} 2>&1 | tee {log}"
+        "--experiment {params.experiment:q} --out-tex {output.tex} --out-csv {output.csv} 2>&1 | tee {log}"
 
 
 rule tables_pdf:
@@ -74,11 +75,11 @@ rule tables_pdf:
         tex=lambda w: table_files(),
         figures=lambda w: [path for path in figure_files() if path.endswith(".pdf")],
     output:
-        TABLES + "/tables.pdf",
+        f"{TABLES}/tables.pdf",
     params:
         title=lambda w: f"experiment {config['experiment']}",
     log:
-        "logs/" + config["experiment"] + "/tables/tables_pdf.log",
+        f"logs/{config['experiment']}/tables/tables_pdf.log",
     conda:
         "../envs/harness.yaml"
     shell:
