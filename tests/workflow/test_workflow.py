@@ -206,7 +206,7 @@ def test_datasets_the_mirror_lacks_are_skipped_with_a_message_and_reduced_runs_a
                            "models": ["twr-vae"], "model_defs": models,
                            "data_options": {**TINY["data_options"], "yahoo": {"source_splits": {"train": "valid"}}}})
     out = snakemake(tmp_path, "-n", "--configfile", str(reduced)).stdout
-    assert "data/processed/yahoo.train-from-valid/train.txt" in out and "results/tiny/yahoo/twr-vae/seed1/metrics.json" in out
+    assert "data/processed/yahoo.train-from-valid/stats.json" in out and "results/tiny/yahoo/twr-vae/seed1/metrics.json" in out
 
 
 TINY_DIALOGUE = dict(
