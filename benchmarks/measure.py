@@ -37,7 +37,8 @@ PAPER_ARCH = ArchitectureConfig(emb_dim=512, hidden_dim=256, z_dim=32, num_layer
 def benchmark_data(path: Path | None) -> tuple[Path, str]:
     """The processed PTB folder to read, and a note; falls back to the committed 200-sentence PTB sample."""
     if path is not None and (path / "train.txt").exists():
-        return path, f"{path} (processed PTB)"
+        shown = path.resolve().relative_to(REPO_ROOT) if path.resolve().is_relative_to(REPO_ROOT) else path.name
+        return path, f"{shown} (processed PTB)"  # no machine path in the committed results
     from harness.data.preprocess import preprocess_lm
 
     root = Path(tempfile.mkdtemp(prefix="textvae-bench-"))
