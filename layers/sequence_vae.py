@@ -10,11 +10,21 @@ from __future__ import annotations
 
 import torch
 
-from harness.contract import ArchitectureConfig
+from harness.contract import ArchitectureConfig, ConfigError
 from harness.model_api import LossTerms, PaperProtocolTerms, TextVAE
 from harness.schedules import linear_warmup
-from layers.recurrent import LatentDecoder, TimestepEncoder
+from layers.recurrent import RNN_TYPES, LatentDecoder, TimestepEncoder
 from metrics.lm import gaussian_kl_standard_normal
+
+
+def check_sequence_options(options) -> None:
+    """The checks every SequenceVAE options dataclass needs (rnn_type, KL annealing, word dropout)."""
+    if options.rnn_type not in RNN_TYPES:
+        raise ConfigError(f"rnn_type must be lstm, gru or rnn, got '{options.rnn_type}'")
+    if options.kl_warmup_steps < 0 or not 0.0 <= options.kl_start <= 1.0:
+        raise ConfigError("kl_warmup_steps must be >= 0 and kl_start in [0, 1]")
+    if not 0.0 <= options.word_dropout < 1.0:
+        raise ConfigError(f"word_dropout must be in [0, 1), got {options.word_dropout}")
 
 
 class SequenceVAE(TextVAE):

@@ -17,7 +17,7 @@ import torch
 from harness.contract import ConfigError
 from harness.registry import register_method
 from layers.recurrent import length_mask
-from layers.sequence_vae import SequenceVAE
+from layers.sequence_vae import SequenceVAE, check_sequence_options
 
 KL_TIMESTEPS = {"all": None, "last": 0, "last25": 25, "last50": 50, "last75": 75}
 Z_MODES = ("normal", "mean", "sum")
@@ -35,16 +35,11 @@ class TWRVAEOptions:
     timesteps: str = "own"  # own: each sentence's real timesteps | padded: the batch's padded length (the original)
 
     def __post_init__(self):
-        if self.rnn_type not in ("lstm", "gru", "rnn"):
-            raise ConfigError(f"rnn_type must be lstm, gru or rnn, got '{self.rnn_type}'")
+        check_sequence_options(self)
         if self.z_mode not in Z_MODES:
             raise ConfigError(f"z_mode must be one of {Z_MODES}, got '{self.z_mode}'")
         if self.kl_timesteps not in KL_TIMESTEPS:
             raise ConfigError(f"kl_timesteps must be one of {sorted(KL_TIMESTEPS)}, got '{self.kl_timesteps}'")
-        if self.kl_warmup_steps < 0 or not 0.0 <= self.kl_start <= 1.0:
-            raise ConfigError("kl_warmup_steps must be >= 0 and kl_start in [0, 1]")
-        if not 0.0 <= self.word_dropout < 1.0:
-            raise ConfigError(f"word_dropout must be in [0, 1), got {self.word_dropout}")
         if self.timesteps not in TIMESTEPS:
             raise ConfigError(f"timesteps must be one of {TIMESTEPS}, got '{self.timesteps}'")
 
