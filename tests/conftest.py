@@ -141,3 +141,16 @@ def write_metrics(folder: Path, model: str, seed: int, metrics: dict, *, paper_n
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record))
     return path
+
+
+def compile_on_article_page(folder: Path, table: str) -> str:
+    """pdflatex -halt-on-error on an article page that \\input{}s `folder/table` (booktabs, array); asserts it
+    compiled and returns the log, so a caller can also check for overfull boxes. Skip first where pdflatex is absent."""
+    import subprocess
+
+    (folder / "page.tex").write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage{array}\n"
+                                     "\\begin{document}\n\\input{" + table + "}\n\\end{document}\n")
+    compiled = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "page.tex"], cwd=folder,
+                              capture_output=True, text=True, timeout=120)
+    assert compiled.returncode == 0, (table, compiled.stdout[-2000:])
+    return (folder / "page.log").read_text()

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 
 import pytest
 
+from conftest import compile_on_article_page
 from harness.dataset_table import dataset_rows, main, render_dataset_table
 
 
@@ -43,9 +43,4 @@ def test_the_table_compiles_on_an_article_page_without_overfull_boxes(tmp_path):
     assert tex == render_dataset_table(dataset_rows(STATS, OPTIONS), "unit_test") and r"unit\_test" in tex
     if shutil.which("pdflatex") is None:
         pytest.skip("pdflatex not installed: Table 1's LaTeX was not compiled")
-    (tmp_path / "doc.tex").write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage{array}\n\\begin{document}\n"
-                                      "\\input{table1.tex}\n\\end{document}\n")
-    compiled = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path,
-                              capture_output=True, text=True, timeout=120)
-    assert compiled.returncode == 0, compiled.stdout[-2000:]
-    assert "Overfull" not in (tmp_path / "doc.log").read_text()
+    assert "Overfull" not in compile_on_article_page(tmp_path, "table1.tex")

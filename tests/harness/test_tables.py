@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import write_metrics
+from conftest import compile_on_article_page, write_metrics
 from harness import aggregate
 from harness.results import collect_results, load_paper_values, summarise
 from harness.io import write_text_atomic
@@ -207,12 +207,7 @@ def test_the_papers_three_datasets_fit_an_article_page(tmp_path: Path) -> None:
     if shutil.which("pdflatex") is None:
         pytest.skip("pdflatex not installed: the width was not measured")
     (tmp_path / "t.tex").write_text(tex)
-    (tmp_path / "doc.tex").write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n"
-                                      "\\input{t.tex}\n\\end{document}\n")
-    compiled = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path,
-                              capture_output=True, text=True, timeout=120)
-    assert compiled.returncode == 0, compiled.stdout[-2000:]
-    assert "Overfull" not in (tmp_path / "doc.log").read_text()
+    assert "Overfull" not in compile_on_article_page(tmp_path, "t.tex")
 
 
 def test_a_model_without_a_paper_name_is_labelled_from_the_config(tmp_path: Path) -> None:
