@@ -385,6 +385,10 @@ class ExperimentConfig:
             if options.get("tokenization", "released") != "released" and DATASETS[dataset].kind != "lm":
                 raise ConfigError(f"data_options.{dataset}.tokenization: only language-modelling corpora can be "
                                   "re-tokenised (dialogue data are tokenised as the reference dialogue code does)")
+            for split, source in (options.get("source_splits") or {}).items():
+                if source not in DATASETS[dataset].files:
+                    raise ConfigError(f"data_options.{dataset}.source_splits.{split}: {dataset!r} has no file "
+                                      f"{source!r} (its files: {sorted(DATASETS[dataset].files)})")
 
 
 def command_line_booleans(values: Mapping[str, Any], schema_path: Path) -> dict[str, bool]:

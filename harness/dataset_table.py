@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.data.registry import DATASETS
+from harness.data.sources import describe_source
 from harness.io import write_text_atomic
 from harness.tables import latex_escape, write_tidy_csv
 
@@ -37,7 +38,7 @@ def dataset_rows(stats: dict[str, dict], data_options: dict[str, dict]) -> pd.Da
             used = min(released, cap) if cap else released
             flags = []
             if sources.get(split, split) != split:
-                flags.append(f"built from the released {sources[split]} split")
+                flags.append(f"built from {describe_source(sources[split])}")
             if used < released:
                 flags.append(f"capped at {used} of {released}")
             rows.append({"dataset": DATASETS[dataset].paper_name or dataset, "split": split,

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from harness.config import RunConfig
+from harness.data.sources import describe_source
 from harness.data.vocab import Vocab
 from harness.io import resolve_device
 from harness.model_api import Method
@@ -67,7 +68,7 @@ def data_description(run: RunConfig, data_dir: Path, train_sentences: int, test)
     full = {split: info.get("sentences", info.get("examples")) for split, info in stats.get("splits", {}).items()}
     unit = "examples" if stats.get("kind") == "dialogue" or any("examples" in info for info in stats.get("splits", {}).values()) else "sentences"
     remapped = run.data.remapped()
-    notes = [f"{out} split built from the released {src} file" for out, src in remapped.items()]
+    notes = [f"{out} split built from {describe_source(src)}" for out, src in remapped.items()]
     if remapped.get("train") == run.data.source_splits["valid"]:
         notes.append("model selection on the training data")
     if full.get("train") and train_sentences < full["train"]:

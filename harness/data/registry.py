@@ -101,39 +101,57 @@ PTB = DatasetSpec(
 )
 
 # --------------------------------------------------------------------------------------------
-# Yahoo Answers / Yelp15: Yang et al. (2017) samples, as released by He et al. (2019) in one
-# Google-drive tarball per dataset (jxhe/vae-lagging-encoder prepare_data.py: yahoo id
-# 13azGlTuGdzWLCmgDmQPmvb_jcexVWX7i, yelp id 1FT49oLNV8syhmGXEgiK6XTjEfMNqqEJJ; the tarballs unpack
-# to yahoo_data/ and yelp_data/ per config/config_{yahoo,yelp}.py). The drive.usercontent URL
-# with confirm=t skips Drive's "file too large to scan" interstitial page.
+# Yahoo Answers / Yelp15: Yang et al. (2017) samples. Two releases exist and they are not byte-identical:
+# - the copies in ruizheliUOA/TWR-VAE (lang_model/dataset/{yahoo,yelp}/), which the original TWR-VAE scripts
+#   train on: the paper's own rows. Logical names train/valid/test; verified by the git blob hashes of the
+#   commit pinned in _TWR (../shared/data/README.md lists them).
+# - He et al. (2019)'s Google-drive tarballs (jxhe/vae-lagging-encoder prepare_data.py: yahoo id
+#   13azGlTuGdzWLCmgDmQPmvb_jcexVWX7i, yelp id 1FT49oLNV8syhmGXEgiK6XTjEfMNqqEJJ; they unpack to yahoo_data/
+#   and yelp_data/): logical names he2019-train/-valid/-test (+ he2019-vocab). The offline mirror holds Yahoo's
+#   valid/test of this release, which the reduced experiment uses (config/reduced.yaml). The drive.usercontent
+#   URL with confirm=t skips Drive's "file too large to scan" interstitial page.
+# pinned to the commit whose git tree ../shared/data/README.md lists (2020-11-04): the blob hashes below are its
+_TWR = "https://raw.githubusercontent.com/ruizheliUOA/TWR-VAE/68105544f26dec26f8eea2786eb1c2138953ad47/"
 _GDRIVE = "https://drive.usercontent.google.com/download?id={}&export=download&confirm=t"
 _YAHOO_TGZ = _GDRIVE.format("13azGlTuGdzWLCmgDmQPmvb_jcexVWX7i")
 _YELP_TGZ = _GDRIVE.format("1FT49oLNV8syhmGXEgiK6XTjEfMNqqEJJ")
+
+
+def _twr_file(relpath: str, repo_path: str, blob: str, size: int | None = None) -> FileSpec:
+    """A data file of the original TWR-VAE repository, verified by its git blob hash."""
+    return FileSpec(relpath, _TWR + repo_path, None, size, git_blob_sha1=blob)
+
 
 YAHOO = DatasetSpec(
     name="yahoo",
     paper_name="Yahoo",
     kind="lm",
     files={
-        "train": FileSpec("yahoo/yahoo.train.txt", _YAHOO_TGZ, None, None, "yahoo_data/yahoo.train.txt"),
-        "valid": FileSpec("yahoo/yahoo.valid.txt", _YAHOO_TGZ,
-                          "3247ac3ffcc4d4bfd6216f2aaa617f6706cdc4081874da39245fe156825898d1", 3683468,
-                          "yahoo_data/yahoo.valid.txt"),
-        "test": FileSpec("yahoo/yahoo.test.txt", _YAHOO_TGZ,
-                         "ad843c4363adbdd07d8055d9bf121e5f23c285760df43a0031b89d8538293075", 3679881,
-                         "yahoo_data/yahoo.test.txt"),
-        "vocab": FileSpec("yahoo/vocab.txt", _YAHOO_TGZ,
-                          "52c2045275a7114d748f694d984328bed5c7cdd5b82f784ee148e7c5d0be9911", 154007,
-                          "yahoo_data/vocab.txt"),
+        "train": _twr_file("yahoo/twr-vae/yahoo_train.txt", "lang_model/dataset/yahoo/yahoo_train.txt",
+                           "ae7d4fc4d07e520dffdbd835868a1d7c7a6eb471"),
+        "valid": _twr_file("yahoo/twr-vae/yahoo_val.txt", "lang_model/dataset/yahoo/yahoo_val.txt",
+                           "074bdf4265860d777d6e582c1a9baba17a317587", 3683525),
+        "test": _twr_file("yahoo/twr-vae/yahoo_test.txt", "lang_model/dataset/yahoo/yahoo_test.txt",
+                          "bd40e278badf65dbaf248977098ec8bc6ad59a2f", 3679941),
+        "he2019-train": FileSpec("yahoo/yahoo.train.txt", _YAHOO_TGZ, None, None, "yahoo_data/yahoo.train.txt"),
+        "he2019-valid": FileSpec("yahoo/yahoo.valid.txt", _YAHOO_TGZ,
+                                 "3247ac3ffcc4d4bfd6216f2aaa617f6706cdc4081874da39245fe156825898d1", 3683468,
+                                 "yahoo_data/yahoo.valid.txt"),
+        "he2019-test": FileSpec("yahoo/yahoo.test.txt", _YAHOO_TGZ,
+                                "ad843c4363adbdd07d8055d9bf121e5f23c285760df43a0031b89d8538293075", 3679881,
+                                "yahoo_data/yahoo.test.txt"),
+        "he2019-vocab": FileSpec("yahoo/vocab.txt", _YAHOO_TGZ,
+                                 "52c2045275a7114d748f694d984328bed5c7cdd5b82f784ee148e7c5d0be9911", 154007,
+                                 "yahoo_data/vocab.txt"),
     },
-    description="Yahoo Answers, 100k / 10k / 10k documents (Yang et al. 2017 sample, He et al. 2019 release), "
-                "lower-cased, tokenised, 20k vocabulary, OOV written _UNK.",
+    description="Yahoo Answers, 100k / 10k / 10k documents (Yang et al. 2017 sample; the copy in the original "
+                "TWR-VAE repository), lower-cased, tokenised, 20k vocabulary, OOV written _UNK.",
     citation="Zhang et al. 2015 (Yahoo Answers); Yang et al. 2017 (ICML, dilated CNN VAE); He et al. 2019 (ICLR).",
     max_vocab=20_000,
-    notes="train is not in the offline mirror: sha256/size unknown. ruizheliUOA/TWR-VAE ships its own copy "
-          "(lang_model/dataset/yahoo/yahoo_{train,val,test}.txt) that is NOT byte-identical: e.g. 'etc..' "
-          "became 'etorch..' in 19 valid lines. vocab.txt (19,997 entries incl. _UNK) is the release vocabulary; "
-          "preprocessing rebuilds the vocab from the train split.",
+    notes="train/valid/test are the TWR-VAE repository's copies (what the paper's scripts read), verified by git "
+          "blob hash; none is in the offline mirror. he2019-* are He et al.'s release, NOT byte-identical (e.g. "
+          "'etc..' became 'etorch..' in 19 lines of TWR-VAE's valid copy); the mirror has he2019-valid/-test and "
+          "he2019-vocab (19,997 entries incl. _UNK; preprocessing rebuilds the vocab from the train split).",
     oov_marker="_UNK",
 )
 
@@ -142,16 +160,23 @@ YELP15 = DatasetSpec(
     paper_name="Yelp15",
     kind="lm",
     files={
-        "train": FileSpec("yelp/yelp.train.txt", _YELP_TGZ, None, None, "yelp_data/yelp.train.txt"),
-        "valid": FileSpec("yelp/yelp.valid.txt", _YELP_TGZ, None, None, "yelp_data/yelp.valid.txt"),
-        "test": FileSpec("yelp/yelp.test.txt", _YELP_TGZ, None, None, "yelp_data/yelp.test.txt"),
+        "train": _twr_file("yelp/twr-vae/yelp.train.txt", "lang_model/dataset/yelp/yelp.train.txt",
+                           "2c4c802349fd14b932d2dead17846ca6b4e1b870"),
+        "valid": _twr_file("yelp/twr-vae/yelp.valid.txt", "lang_model/dataset/yelp/yelp.valid.txt",
+                           "5280a264fbc11a7795cef76bb79541d67e65c568"),
+        "test": _twr_file("yelp/twr-vae/yelp.test.txt", "lang_model/dataset/yelp/yelp.test.txt",
+                          "8c61afcb9c034eb53cc390c315c276fbdbed5a19"),
+        "he2019-train": FileSpec("yelp/yelp.train.txt", _YELP_TGZ, None, None, "yelp_data/yelp.train.txt"),
+        "he2019-valid": FileSpec("yelp/yelp.valid.txt", _YELP_TGZ, None, None, "yelp_data/yelp.valid.txt"),
+        "he2019-test": FileSpec("yelp/yelp.test.txt", _YELP_TGZ, None, None, "yelp_data/yelp.test.txt"),
     },
-    description="Yelp15 reviews, 100k / 10k / 10k (Yang et al. 2017 sample of Tang et al. 2015), 20k vocabulary, "
-                "OOV written _UNK.",
+    description="Yelp15 reviews, 100k / 10k / 10k (Yang et al. 2017 sample of Tang et al. 2015; the copy in the "
+                "original TWR-VAE repository), 20k vocabulary, OOV written _UNK.",
     citation="Tang et al. 2015 (EMNLP); Yang et al. 2017 (ICML); He et al. 2019 (ICLR).",
     max_vocab=20_000,
-    notes="Not in the offline mirror: every checksum unknown. He et al.'s config_yelp.py sets label=True, i.e. "
-          "lines are 'label<TAB>text'; preprocessing drops the label column.",
+    notes="Not in the offline mirror. train/valid/test: the TWR-VAE repository's copies, verified by git blob "
+          "hash; he2019-*: He et al.'s tarball, no published checksum. He et al.'s config_yelp.py sets label=True "
+          "('label<TAB>text' lines); preprocessing drops a leading label column wherever a line has one.",
     oov_marker="_UNK",
     label_column=True,
 )
@@ -159,17 +184,16 @@ YELP15 = DatasetSpec(
 # --------------------------------------------------------------------------------------------
 # Switchboard: Zhao et al. (2017) NeuralDialog-CVAE release (snakeztc/NeuralDialog-CVAE,
 # data/full_swda_clean_42da_sentiment_dialog_corpus.p), converted to json lines by TWR-VAE
-# (ruizheliUOA/TWR-VAE dialogue_switchboard/data/json_data/; valid/test are byte-identical to the mirror).
-# pinned to the commit whose git tree ../shared/data/README.md lists (2020-11-04): the blob hashes below are its
-_TWR = "https://raw.githubusercontent.com/ruizheliUOA/TWR-VAE/68105544f26dec26f8eea2786eb1c2138953ad47/"
+# (ruizheliUOA/TWR-VAE dialogue_switchboard/data/json_data/, at _TWR's commit; valid/test are byte-identical to the
+# mirror).
 
 SWDA = DatasetSpec(
     name="swda",
     paper_name="Switchboard",
     kind="dialogue",
     files={
-        "train": FileSpec("swda/json_data/train.jsonl", _TWR + "dialogue_switchboard/data/json_data/train.jsonl",
-                          None, None, git_blob_sha1="d78d6e973fdab4ce825730c0f25fcc0bd2e7a918"),
+        "train": _twr_file("swda/json_data/train.jsonl", "dialogue_switchboard/data/json_data/train.jsonl",
+                           "d78d6e973fdab4ce825730c0f25fcc0bd2e7a918"),
         "valid": FileSpec("swda/json_data/valid.jsonl", _TWR + "dialogue_switchboard/data/json_data/valid.jsonl",
                           "8b4c482ebae50dd22358135502fe46015f278aa1640df004dcffbddd71b05bd3", 656458),
         "test": FileSpec("swda/json_data/test.jsonl", _TWR + "dialogue_switchboard/data/json_data/test.jsonl",

@@ -22,6 +22,16 @@ def resolve_splits(ds: DatasetSpec, splits: dict[str, str] | None) -> dict[str, 
     return mapping
 
 
+RELEASES = {"he2019": "He et al. (2019)"}  # prefixes of logical file names that come from another release
+
+
+def describe_source(key: str) -> str:
+    """How a caption or Table 1 names a source file: 'the released valid file', or for another release's file
+    (logical names like ``he2019-valid``, harness.data.registry) 'He et al. (2019)'s valid file'."""
+    release, _, split = key.rpartition("-")
+    return f"{RELEASES[release]}'s {split} file" if release in RELEASES else f"the released {key} file"
+
+
 def _parse_split(s: str) -> tuple[str, str]:
     if "=" not in s:
         raise argparse.ArgumentTypeError(f"expected OUT=SRC (e.g. train=valid), got {s!r}")

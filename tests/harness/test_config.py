@@ -129,3 +129,10 @@ def test_dataset_names_are_defined_once_the_schema_enum_is_the_registry():
     assert enum == list(DATASETS)
     with pytest.raises(ConfigError, match="unknown dataset 'imdb'"):
         ExperimentConfig.from_mapping({"data_options": {"imdb": {}}})
+
+
+def test_a_source_file_the_dataset_lacks_is_refused_naming_its_key():
+    raw = load_config_file(REPO / "config" / "config.yaml")
+    raw["data_options"]["ptb"]["source_splits"] = {"train": "he2019-valid"}
+    with pytest.raises(ConfigError, match=r"data_options\.ptb\.source_splits\.train: 'ptb' has no file 'he2019-valid'"):
+        ExperimentConfig.from_mapping(raw)

@@ -27,7 +27,7 @@ def test_rows_follow_the_papers_order_and_flag_caps_and_substitute_splits():
     ptb_train = rows[(rows["dataset"] == "PTB") & (rows["split"] == "train")].iloc[0]
     assert (ptb_train["used"], ptb_train["released"], ptb_train["flag"]) == (6000, 42068, "capped at 6000 of 42068")
     yahoo_train = rows[(rows["dataset"] == "Yahoo") & (rows["split"] == "train")].iloc[0]
-    assert yahoo_train["flag"] == "built from the released valid split"
+    assert yahoo_train["flag"] == "built from the released valid file"
     assert rows[(rows["dataset"] == "PTB") & (rows["split"] == "test")].iloc[0]["flag"] == ""
 
 

@@ -62,3 +62,49 @@ def test_a_documented_command_dry_runs_as_written(command, source):
     out = result.stdout + result.stderr
     assert result.returncode == 0, f"{command} ({source}) failed:\n{out[-3000:]}"
     assert "Job stats" in out or "Nothing to be done" in out, out[-2000:]
+
+
+# --------------------------------------------------------------------------------------------- python -m commands
+# A `python -m MODULE ...` command is checked without running it (most are long measurements): the module's
+# argument parser, asked for --help with the command's subcommand, must list every --flag the command uses.
+NOT_PARSED = {"pytest": "the test runner itself"}
+
+
+def documented_python_commands() -> list[tuple[str, str, tuple[str, ...], tuple[str, ...]]]:
+    """(source, module, words before the first flag, flags) of every `python -m` command shown."""
+    found = set()
+    for source in SOURCES:
+        for line in (REPO_ROOT / source).read_text().splitlines():
+            for module, rest in re.findall(r"python -m ([A-Za-z_][\w.]*)((?: +[^\s`|;#)]+)*)", line):
+                words = rest.split()
+                first_flag = next((i for i, word in enumerate(words) if word.startswith("--")), len(words))
+                flags = tuple(sorted({word.split("=")[0] for word in words if word.startswith("--")}))
+                found.add((source, module, tuple(words[:first_flag]), flags))
+    return sorted(found)
+
+
+PYTHON_COMMANDS = documented_python_commands()
+
+
+def _help_text(module: str, words: tuple[str, ...]) -> str:
+    """--help of the module, or of its subcommand when the first word names one."""
+    for prefix in (words[:1], ()):
+        result = subprocess.run([sys.executable, "-m", module, *prefix, "--help"], cwd=REPO_ROOT,
+                                capture_output=True, text=True, timeout=120)
+        if result.returncode == 0:
+            return result.stdout
+    raise AssertionError(f"python -m {module} --help failed:\n{result.stderr[-2000:]}")
+
+
+def test_the_documented_python_commands_are_found():
+    modules = {module for _, module, _, _ in PYTHON_COMMANDS}
+    assert {"harness.data.fetch", "harness.train", "benchmarks", "benchmarks.cpu_reference"} <= modules
+
+
+@pytest.mark.parametrize("module", sorted({m for _, m, _, _ in PYTHON_COMMANDS} - set(NOT_PARSED)))
+def test_a_documented_python_command_uses_only_flags_its_module_accepts(module):
+    helps: dict[tuple[str, ...], str] = {}
+    for source, _, words, flags in (c for c in PYTHON_COMMANDS if c[1] == module):
+        text = helps.setdefault(words[:1], _help_text(module, words))
+        unknown = [flag for flag in flags if not re.search(rf"(^|[\s,\[]){re.escape(flag)}\b", text)]
+        assert not unknown, f"{source}: `python -m {module} {' '.join(words)} ...` uses {unknown}, not in its --help"

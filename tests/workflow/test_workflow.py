@@ -200,13 +200,15 @@ def test_datasets_the_mirror_lacks_are_skipped_with_a_message_and_reduced_runs_a
                            models=["twr-vae"], model_defs=models)
     result = snakemake(tmp_path, "-n", "--configfile", str(offline))
     out = result.stdout + result.stderr
-    assert "Skipping dataset yahoo" in out and "yahoo/yahoo.train.txt" in out
+    assert "Skipping dataset yahoo" in out and "yahoo/twr-vae/yahoo_train.txt" in out
     assert "results/tiny/ptb/twr-vae/seed1/metrics.json" in out and "results/tiny/yahoo/" not in out
     reduced = write_config(tmp_path / "reduced.yaml", **{**TINY, "datasets": ["ptb", "yahoo"], "allow_download": False,
                            "models": ["twr-vae"], "model_defs": models,
-                           "data_options": {**TINY["data_options"], "yahoo": {"source_splits": {"train": "valid"}}}})
+                           "data_options": {**TINY["data_options"], "yahoo": {"source_splits": {
+                               "train": "he2019-valid", "valid": "he2019-valid", "test": "he2019-test"}}}})
     out = snakemake(tmp_path, "-n", "--configfile", str(reduced)).stdout
-    assert "data/processed/yahoo.train-from-valid/stats.json" in out and "results/tiny/yahoo/twr-vae/seed1/metrics.json" in out
+    processed = "yahoo.test-from-he2019-test.train-from-he2019-valid.valid-from-he2019-valid"
+    assert f"data/processed/{processed}/stats.json" in out and "results/tiny/yahoo/twr-vae/seed1/metrics.json" in out
 
 
 TINY_DIALOGUE = dict(

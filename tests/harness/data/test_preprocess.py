@@ -59,12 +59,15 @@ def test_ptb_tiny_vocab_cap_and_manifest_check(tmp_path: Path) -> None:
 
 
 def test_yahoo_tiny_reduced(tmp_path: Path) -> None:
-    """Yahoo has no train file offline: a "reduced" run trains on valid; _UNK becomes <unk>."""
+    """The paper's Yahoo files (TWR-VAE's copies) are not offline: a "reduced" run trains on He et al.'s valid
+    file; _UNK becomes <unk>."""
     raw, out = _raw(tmp_path, "yahoo_tiny", "yahoo"), tmp_path / "proc"
-    with pytest.raises(DataError, match="yahoo.train.txt"):
+    with pytest.raises(DataError, match=r"yahoo/twr-vae/yahoo_.*does not exist"):
         preprocess_lm("yahoo", raw, out)
-    stats = preprocess_lm("yahoo", raw, out, splits={"train": "valid"})
-    assert stats["reduced"] and stats["splits"]["train"]["source"] == "valid"
+    with pytest.raises(DataError, match="has no file 'he2019-dev'"):
+        preprocess_lm("yahoo", raw, out, splits={"train": "he2019-dev"})
+    stats = preprocess_lm("yahoo", raw, out, splits={"train": "he2019-valid", "valid": "he2019-valid", "test": "he2019-test"})
+    assert stats["reduced"] and stats["splits"]["train"]["source"] == "he2019-valid"
     assert stats["splits"]["train"]["sentences"] == 30
     text = (out / "train.txt").read_text(encoding="utf-8")
     assert "_UNK" not in text and "_unk" not in text and "<unk>" in text
