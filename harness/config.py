@@ -22,6 +22,7 @@ from harness.paths import REPO_ROOT
 __all__ = ["ArchitectureConfig", "ConfigError", "REPO_ROOT"]  # re-exported: drivers and tests take them from here
 
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+DEFAULT_CONFIG_PATH = REPO_ROOT / "config" / "config.yaml"  # the embedded default, the base of a file naming none
 
 
 # --------------------------------------------------------------------------- schema validation
@@ -77,9 +78,7 @@ def validate_config(raw: Mapping[str, Any]) -> dict:
     return config
 
 
-def load_config_file(path: str | Path, overrides: Mapping[str, Any] | None = None) -> dict:
-    """Read a YAML config file, apply top-level overrides, validate and fill defaults."""
-    path = Path(path)
+def _read_yaml_mapping(path: Path) -> dict:
     try:
         with open(path) as handle:
             raw = yaml.safe_load(handle) or {}
@@ -89,6 +88,63 @@ def load_config_file(path: str | Path, overrides: Mapping[str, Any] | None = Non
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return raw
+
+
+def overlay(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict:
+    """`top` over `base`: mappings merge key by key (a model entry, one dataset's options, the `train` block),
+    anything else -- lists such as `models` or `seeds`, numbers, null -- replaces what the base has."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = overlay(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _base_path(base: str, of: Path) -> Path:
+    """A `base:` path, relative to the file that names it, else to the working directory (the repository root)."""
+    for candidate in (of.parent / base, Path(base)):
+        if candidate.is_file():
+            return candidate.resolve()
+    raise ConfigError(f"{of}: base {base!r} not found (looked in {of.parent} and {Path.cwd()})")
+
+
+def layered_config(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
+    """The raw (not yet validated) config of a file over its base.
+
+    A file's `base:` names the file it overlays (`overlay`); a file without one overlays the embedded default
+    (config/config.yaml); `base: null` stands alone (unset keys take the schema's defaults). A file that names no
+    `experiment` is the experiment of its file name, so that it never writes into another experiment's results.
+    """
+    path = Path(path).resolve()
+    if path in _chain:
+        raise ConfigError(f"config files name each other as base: {' -> '.join(map(str, (*_chain, path)))}")
+    raw = _read_yaml_mapping(path)
+    base = raw.pop("base", None if path == DEFAULT_CONFIG_PATH.resolve() else str(DEFAULT_CONFIG_PATH))
+    merged = overlay(layered_config(_base_path(base, path), (*_chain, path)) if base else {}, raw)
+    if not _chain and "experiment" not in raw:
+        merged["experiment"] = path.stem
+    return merged
+
+
+def layered_configs(paths: list[str | Path]) -> dict:
+    """Several config files given in order (`snakemake --configfile a.yaml b.yaml`): the first over its base
+    (`layered_config`), each later one over the result; only the first may name a `base`."""
+    merged = layered_config(paths[0])
+    for path in paths[1:]:
+        raw = _read_yaml_mapping(Path(path))
+        if "base" in raw:
+            raise ConfigError(f"{path}: only the first config file may name a base (it overlays the files before it)")
+        merged = overlay(merged, raw)
+    return merged
+
+
+def load_config_file(path: str | Path, overrides: Mapping[str, Any] | None = None) -> dict:
+    """Read a YAML config file over its base (`layered_config`), apply top-level overrides, validate and fill
+    defaults."""
+    raw = layered_config(path)
     raw.update(overrides or {})
     try:
         return validate_config(raw)

@@ -42,7 +42,9 @@ def get_method(name: str) -> type:
     try:
         return METHODS[name]
     except KeyError:
-        raise KeyError(f"unknown method '{name}'; registered methods: {sorted(METHODS)}") from None
+        raise KeyError(f"unknown method '{name}'; registered methods: {sorted(METHODS)}. A method defined outside "
+                       f"{' and '.join(f'{p}/' for p in PLUGIN_PACKAGES)} is found once its module is listed under "
+                       f"the config key `plugins:` (python -m harness.check_method: --plugin MODULE)") from None
 
 
 def registered_methods(task: str | None = None) -> list[str]:

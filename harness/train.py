@@ -20,6 +20,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
+from harness.budget import run_budget
 from harness.config import RunConfig
 from harness.data.vocab import Vocab
 from harness.io import (code_version, environment_info, now_iso, progress_interval, resolve_device,
@@ -110,6 +111,8 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
     train_set = task.load_split(run, data_dir, vocab, "train", apply_max_length=True)
     valid_set = task.load_split(run, data_dir, vocab, "valid")
     model = build_model(run, len(vocab))
+    print(f"training {run.model.name} seed {run.seed} ({len(train_set)} training examples): {run_budget(run)}",
+          file=sys.stderr)
     embedding_init = None
     if vectors_path is not None:  # dialogue: pretrained word vectors initialise the embedding (before any resume)
         from harness.data.vectors import load_vectors

@@ -60,64 +60,8 @@ def ptb_sample(tmp_path_factory) -> Path:
     return root / "processed"
 
 
-def make_batch(rows: list[list[int]]):
-    """A Batch from word-id rows (ids >= 4), adding <s>=2 and </s>=3 and padding with 0."""
-    from harness.data.lm_dataset import Batch
-
-    seqs = [[2, *row, 3] for row in rows]
-    width = max(len(s) for s in seqs)
-    tokens = torch.tensor([s + [0] * (width - len(s)) for s in seqs], dtype=torch.long)
-    return Batch(tokens=tokens, lengths=torch.tensor([len(s) for s in seqs], dtype=torch.long))
-
-
-def tiny_model(method: str = "twr-vae", vocab_size: int = 12, z_dim: int = 4, **options):
-    from harness.config import ArchitectureConfig
-    from harness.methods import get_method
-
-    torch.manual_seed(0)
-    arch = ArchitectureConfig(emb_dim=8, hidden_dim=16, z_dim=z_dim, num_layers=1, dropout=0.0)
-    return get_method(method).build(vocab_size, arch, options)
-
-
-def make_dialogue_batch(dialogues: list[tuple[list[list[int]], list[int]]], floors=None):
-    """A dialogue batch from (context utterances as word-id rows, response row) pairs; ids >= 4.
-
-    Utterances are wrapped in <s>=2 ... </s>=3 and padded with 0; absent context slots have length 0.
-    """
-    from types import SimpleNamespace
-
-    j = max(len(context) for context, _ in dialogues)
-    u = max(len(utt) + 2 for context, _ in dialogues for utt in context)
-    b = len(dialogues)
-    context = torch.zeros(b, j, u, dtype=torch.long)
-    context_lengths = torch.zeros(b, j, dtype=torch.long)
-    for i, (utts, _) in enumerate(dialogues):
-        for k, utt in enumerate(utts):
-            row = [2, *utt, 3]
-            context[i, k, : len(row)] = torch.tensor(row)
-            context_lengths[i, k] = len(row)
-    responses = [[2, *response, 3] for _, response in dialogues]
-    width = max(len(r) for r in responses)
-    response = torch.tensor([r + [0] * (width - len(r)) for r in responses], dtype=torch.long)
-    if floors is None:
-        floors = torch.tensor([[k % 2 for k in range(j)] for _ in dialogues], dtype=torch.long)
-    return SimpleNamespace(context=context, context_lengths=context_lengths,
-                           num_utterances=torch.tensor([len(c) for c, _ in dialogues]), floors=floors,
-                           response=response, response_lengths=torch.tensor([len(r) for r in responses]),
-                           size=b)
-
-
-def tiny_dialogue_model(method: str = "cvae", vocab_size: int = 12, **options):
-    from harness.methods import get_method
-
-    import dataclasses
-
-    torch.manual_seed(0)
-    cls = get_method(method)
-    sizes = dict(emb_dim=8, hidden_dim=6, z_dim=3, dropout=0.0)
-    if "kl_warmup_steps" in {field.name for field in dataclasses.fields(cls.Options)}:
-        sizes["kl_warmup_steps"] = 0  # no annealing in the tiny models, for methods that have a KL term
-    return cls.build(vocab_size, None, {**sizes, **options})
+# the tiny instances of a method that the contract check builds (harness.check_method), shared with the tests
+from harness.check_method import make_batch, make_dialogue_batch, tiny_dialogue_model, tiny_model  # noqa: E402,F401
 
 
 def assert_greedy_generation(model, batch, num_samples: int = 4, max_len: int = 7):

@@ -136,3 +136,75 @@ def test_a_source_file_the_dataset_lacks_is_refused_naming_its_key():
     raw["data_options"]["ptb"]["source_splits"] = {"train": "he2019-valid"}
     with pytest.raises(ConfigError, match=r"data_options\.ptb\.source_splits\.train: 'ptb' has no file 'he2019-valid'"):
         ExperimentConfig.from_mapping(raw)
+
+
+# ------------------------------------------------------------------------------------------------ layered configs
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_a_users_file_overlays_the_embedded_default_and_is_its_own_experiment(tmp_path):
+    """A file without `base:` keeps every setting of config/config.yaml it does not change (data caps, batch,
+    evaluation), merges mappings key by key, replaces lists, and names the experiment after itself."""
+    mine = _write(tmp_path / "free_bits.yaml", "models: [twr-vae]\ntrain: {epochs: 2}\n"
+                  "model_defs: {twr-vae: {options: {z_mode: sum}}}\n")
+    experiment = ExperimentConfig.from_file(mine)
+    default = ExperimentConfig.from_file(REPO / "config" / "config.yaml")
+    assert experiment.experiment == "free_bits" and experiment.raw["models"] == ["twr-vae"]
+    run, base_run = experiment.runs()[0], default.run_config("ptb", "twr-vae", 1)
+    assert run.train.epochs == 2 and run.train.batch_size == base_run.train.batch_size == 32
+    assert run.data == base_run.data and run.data.max_train_sentences == 6000
+    assert run.evaluate == base_run.evaluate
+    assert run.model.options == {**default.raw["model_defs"]["twr-vae"]["options"], "z_mode": "sum"}
+
+
+def test_a_named_base_is_found_beside_the_file_and_null_stands_alone(tmp_path):
+    (tmp_path / "configs").mkdir()
+    _write(tmp_path / "configs" / "parent.yaml", "base: null\nexperiment: parent\nmodels: [twr-vae]\n"
+           "model_defs: {twr-vae: {method: twr-vae}}\ntrain: {epochs: 3}\n")
+    child = _write(tmp_path / "configs" / "child.yaml", "base: parent.yaml\nseeds: [4, 5]\n")
+    experiment = ExperimentConfig.from_file(child)
+    assert experiment.experiment == "child" and experiment.raw["seeds"] == [4, 5]
+    assert experiment.runs()[0].train.epochs == 3
+    assert experiment.runs()[0].data.max_train_sentences is None  # the schema's default, not config.yaml's cap
+
+
+def test_bad_bases_are_refused_naming_the_files(tmp_path):
+    _write(tmp_path / "a.yaml", "base: b.yaml\n")
+    _write(tmp_path / "b.yaml", "base: a.yaml\n")
+    with pytest.raises(ConfigError, match="name each other as base"):
+        ExperimentConfig.from_file(tmp_path / "a.yaml")
+    _write(tmp_path / "c.yaml", "base: nowhere.yaml\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml: base 'nowhere\.yaml' not found"):
+        ExperimentConfig.from_file(tmp_path / "c.yaml")
+
+
+def test_several_config_files_overlay_in_order_and_only_the_first_names_a_base(tmp_path):
+    from harness.config import layered_configs
+
+    first = _write(tmp_path / "first.yaml", "train: {epochs: 2}\n")
+    second = _write(tmp_path / "second.yaml", "train: {batch_size: 8}\n")
+    merged = layered_configs([first, second])
+    assert merged["train"]["epochs"] == 2 and merged["train"]["batch_size"] == 8 and merged["experiment"] == "first"
+    with pytest.raises(ConfigError, match="only the first config file may name a base"):
+        layered_configs([first, _write(tmp_path / "third.yaml", "base: null\n")])
+
+
+def test_the_baselines_overlay_shares_the_default_runs():
+    """config/baselines_smoke.yaml is config/config.yaml plus the baselines: its TWR-VAE and collapse-reference
+    runs are the default's, so the workflow reuses their results."""
+    default = ExperimentConfig.from_file(REPO / "config" / "config.yaml")
+    baselines = ExperimentConfig.from_file(REPO / "config" / "baselines_smoke.yaml")
+    for model in default.raw["models"]:
+        assert baselines.run_config("ptb", model, 1) == default.run_config("ptb", model, 1)
+    assert len(baselines.raw["models"]) == 7
+
+
+def test_the_budget_names_every_model_and_the_output_folder():
+    from harness.budget import experiment_budget
+
+    lines = experiment_budget(ExperimentConfig.from_file(REPO / "config" / "config.yaml"))
+    assert lines[0].startswith("experiment 'smoke' -> results/smoke/")
+    assert any("twr-vae (twr-vae): ptb data train 6000, valid 300, test 300; 4 epochs, batch 32, adam lr 0.001"
+               in line for line in lines)
