@@ -434,6 +434,12 @@ class ExperimentConfig:
         for name in self.interpolate_config().models or ():
             if name not in self.raw["models"]:
                 raise ConfigError(f"interpolate.models: '{name}' is not one of models {list(self.raw['models'])}")
+        reference = self.raw.get("significance", {}).get("reference", "TWR-VAE")
+        names = {name for model in self.raw["models"] for name in (
+            model, self.model_entry(model).label, self.model_entry(model).paper_name) if name}
+        if reference != "TWR-VAE" and reference not in names:  # the default may be absent (a baselines-only run)
+            raise ConfigError(f"significance.reference: {reference!r} is no model of this experiment (models, their "
+                              f"labels and paper names: {sorted(names)})")
         known = set(DATASETS)
         for dataset, options in self.raw["data_options"].items():
             if dataset not in known:

@@ -56,11 +56,12 @@ def save_torch_atomic(path: str | Path, payload: Any) -> None:
     atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
-def code_version() -> str:
-    """`git describe`-style id of the code that produced a result; '+dirty' when the tree had edits."""
+def code_version(root: Path = REPO_ROOT) -> str:
+    """The commit of the code that produced a result, '+dirty' when tracked files were edited or untracked files
+    (not ignored ones) were present: a plugin method or an edited module outside git changes what ran."""
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=normal"], cwd=root,
                                capture_output=True, text=True, check=True).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):

@@ -1,4 +1,5 @@
-"""Is the reference method (TWR-VAE) better than the best baseline? Welch's t-test over seeds, per metric.
+"""Is the reference method (config `significance.reference`, default TWR-VAE) better than the best baseline?
+Welch's t-test over seeds per metric, with the difference of the means and its 95 % confidence interval.
 
 Only uniform-protocol numbers are compared: they are the ones every model is evaluated with alike.
 """
@@ -12,7 +13,8 @@ from scipy import stats
 from metrics.catalogue import better
 
 COLUMNS = ["experiment", "dataset", "metric", "better", "reference", "baseline", "reference_mean", "baseline_mean",
-           "reference_seeds", "baseline_seeds", "t_statistic", "p_value", "note"]
+           "difference", "difference_ci95_low", "difference_ci95_high", "reference_seeds", "baseline_seeds",
+           "t_statistic", "p_value", "note"]
 
 
 def _label(row) -> str:
@@ -22,9 +24,11 @@ def _label(row) -> str:
 def compare_to_best_baseline(tidy: pd.DataFrame, reference: str = "TWR-VAE", protocol: str = "uniform") -> pd.DataFrame:
     """One row per (experiment, dataset, metric): `reference` against the baseline with the best mean.
 
-    Baselines are the rows whose label does not start with "TWR-VAE" (its variants are not baselines). The test is
-    Welch's two-sided t-test (scipy.stats.ttest_ind, equal_var=False) over the per-seed values; with fewer than
-    two seeds on either side no test is possible and the row says so instead of giving a p-value.
+    `reference` is a row label (the paper's name, a config `label`, else the model key) or a model key. Baselines
+    are the other rows whose label does not start with the reference's label (its variants, e.g. "TWR-VAE (GRU)",
+    are not baselines). The test is Welch's two-sided t-test (scipy.stats.ttest_ind, equal_var=False) over the
+    per-seed values; `difference` is reference mean - baseline mean, with Welch's 95 % confidence interval. With
+    fewer than two seeds on either side no test is possible and the row says so instead of giving a p-value.
     """
     rows = []
     data = tidy[tidy["protocol"] == protocol].copy()
@@ -34,14 +38,18 @@ def compare_to_best_baseline(tidy: pd.DataFrame, reference: str = "TWR-VAE", pro
     for (experiment, dataset, metric), group in data.groupby(["experiment", "dataset", "metric"], sort=True):
         if better(metric) is None:
             continue
-        ref = group[group["label"] == reference]["value"]
-        baselines = group[~group["label"].str.startswith("TWR-VAE")]
-        if ref.empty or baselines.empty:
+        is_reference = (group["label"] == reference) | (group["model"] == reference)
+        ref = group[is_reference]["value"]
+        if ref.empty:
+            continue
+        reference_label = group[is_reference]["label"].iloc[0]
+        baselines = group[~is_reference & ~group["label"].str.startswith(reference_label)]
+        if baselines.empty:
             continue
         means = baselines.groupby("label")["value"].mean()
         best = means.idxmin() if better(metric) == "lower" else means.idxmax()
         base = baselines[baselines["label"] == best]["value"]
-        t, p, note = math.nan, math.nan, ""
+        t, p, low, high, note = math.nan, math.nan, math.nan, math.nan, ""
         if len(ref) < 2 or len(base) < 2:
             note = "no test: needs at least two seeds per model"
         else:
@@ -49,6 +57,8 @@ def compare_to_best_baseline(tidy: pd.DataFrame, reference: str = "TWR-VAE", pro
             t, p = float(result.statistic), float(result.pvalue)
             if math.isnan(p):
                 note = "no test: both samples have zero variance"
-        rows.append([experiment, dataset, metric, better(metric), reference, best, float(ref.mean()),
-                     float(base.mean()), len(ref), len(base), t, p, note])
+            else:
+                low, high = (float(bound) for bound in result.confidence_interval(0.95))
+        rows.append([experiment, dataset, metric, better(metric), reference_label, best, float(ref.mean()),
+                     float(base.mean()), float(ref.mean() - base.mean()), low, high, len(ref), len(base), t, p, note])
     return pd.DataFrame(rows, columns=COLUMNS)

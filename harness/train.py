@@ -29,6 +29,7 @@ from harness.lr_schedule import LrSchedule
 from harness.model_api import TextVAE
 from harness.optim import Optimisation, TrainingDiverged  # noqa: F401  (re-exported for callers)
 from harness.precision import set_compute_precision
+from harness.provenance import method_source_files, source_hashes
 from harness.runs import CHECKPOINT, MODEL, TRAIN_LOG, build_model, load_saved  # noqa: F401  (file names re-exported)
 from harness.tasks import task_of
 from harness.tasks.base import Task
@@ -251,6 +252,7 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
         "train_seconds": state["train_seconds"],
         "train_tokens_per_second": state["train_tokens"] / max(state["train_seconds"], 1e-9),
         "code_version": code_version(),
+        "method_sources": source_hashes(method_source_files(type(model), run.plugins)),
         "versions": environment_info(),
         "device": str(device),
         "embedding_init": embedding_init,

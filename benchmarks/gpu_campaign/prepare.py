@@ -17,10 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-import yaml
 
 from benchmarks.gpu_campaign.plan import PLAN, PLAN_VERSION
-from harness.config import REPO_ROOT, ExperimentConfig
+from harness.config import REPO_ROOT, ExperimentConfig, layered_config
 from harness.data.fetch import fetch_dataset, sha256_file
 from harness.data.preprocess import preprocess_lm
 from harness.io import code_version, now_iso, write_json_atomic
@@ -81,7 +80,7 @@ def prepare_data(config: dict, out: Path, tiny: bool) -> str:
 def prepare(out: Path, tiny: bool = False, models: tuple[str, ...] = MODELS, config_path: Path = PAPER_CONFIG) -> dict:
     """Write the prepared folder `out`; returns the plan."""
     out = Path(out)
-    config = yaml.safe_load(config_path.read_text())
+    config = layered_config(config_path)  # the file over its base (config/paper.yaml stands alone)
     runs = resolved_runs(config, list(models), tiny)
     source = prepare_data(config, out / "data" / DATASET, tiny)
     paper_csv = config.get("paper_values")

@@ -22,6 +22,7 @@ def test_every_registered_method_passes_the_contract(method):
 @pytest.fixture
 def toy_methods():
     """Register toy methods for one test and remove them afterwards (the registry is process-wide)."""
+    registered_methods()  # the repository's methods are loaded before the snapshot
     before = dict(METHODS)
     yield
     METHODS.clear()

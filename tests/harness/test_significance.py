@@ -37,3 +37,30 @@ def test_one_seed_gives_no_p_value_and_says_why():
 
 def test_without_the_reference_there_is_nothing_to_compare():
     assert compare_to_best_baseline(tidy({"VAE-LSTM": [1.0, 2.0]})).empty
+
+
+def test_the_reference_is_chosen_and_the_difference_has_its_confidence_interval():
+    """A user's method as the reference: TWR-VAE becomes a baseline; the interval is Welch's and contains the
+    difference of the means; the reference's own variants stay out."""
+    frame = tidy({"free-bits": [95.0, 95.5, 94.8], "free-bits (beta 0.1)": [80.0, 80.2, 80.1],
+                  "TWR-VAE": [90.0, 90.5, 89.8], "VAE-LSTM": [101.0, 101.3, 100.9]})
+    row = compare_to_best_baseline(frame, reference="free-bits").iloc[0]
+    assert row["reference"] == "free-bits" and row["baseline"] == "TWR-VAE"
+    assert row["difference"] == pytest.approx(95.1 - 90.1)
+    assert row["difference_ci95_low"] < row["difference"] < row["difference_ci95_high"]
+    assert row["difference_ci95_low"] > 0  # significantly worse: the whole interval above zero, p < 0.05
+    assert row["p_value"] < 0.05
+    by_key = compare_to_best_baseline(frame, reference="twr-vae").iloc[0]  # a model key works as well
+    assert by_key["reference"] == "TWR-VAE" and by_key["baseline"] == "free-bits (beta 0.1)"
+
+
+def test_a_significance_reference_that_is_no_model_is_refused():
+    from harness.config import ConfigError, ExperimentConfig, load_config_file
+    from conftest import REPO_ROOT
+
+    raw = load_config_file(REPO_ROOT / "config" / "config.yaml")
+    raw["significance"] = {"reference": "free-bits"}
+    with pytest.raises(ConfigError, match="significance.reference: 'free-bits' is no model"):
+        ExperimentConfig.from_mapping(raw)
+    raw["significance"] = {"reference": "vae-lstm-noanneal"}
+    ExperimentConfig.from_mapping(raw)

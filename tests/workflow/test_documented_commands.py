@@ -16,7 +16,9 @@ SOURCES = ["README.md", *sorted(p.relative_to(REPO_ROOT).as_posix() for p in (RE
            *sorted(p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "profiles").glob("*/config.yaml"))]
 # placeholders a reader replaces, and commands that need a finished run: not dry-runnable as written
 NOT_RUNNABLE = {"your.yaml": "a placeholder for the reader's config", "--report": "reports on finished results",
-                "--lint": "a check, not a run"}
+                "--lint": "a check, not a run",
+                "my_methods/": "written by `python -m harness.new_method` (test_workflow.py runs that path: "
+                               "test_a_method_added_through_a_plugin_runs_through_the_dag)"}
 
 
 def documented_commands() -> list[tuple[str, str]]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -38,7 +39,7 @@ def test_dry_run_lists_every_job(tmp_path, name):
     from harness.data.registry import DATASETS
 
     result = snakemake(tmp_path, "-n", "--configfile", str(REPO_ROOT / "config" / name))
-    config = yaml.safe_load((REPO_ROOT / "config" / name).read_text())
+    config = ExperimentConfig.from_file(REPO_ROOT / "config" / name).raw  # the file over its base
     runs = ExperimentConfig.from_file(REPO_ROOT / "config" / name).runs()  # every (dataset, model, seed)
     out = result.stdout + result.stderr
     tables = {table for name in config["models"] for table in config["model_defs"][name].get("paper_tables", ["2"])}
@@ -149,48 +150,34 @@ def test_a_corrupt_mirror_file_stops_the_dag_and_writes_nothing_downstream(tmp_p
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").rglob("*.json"))
 
 
-TOY_METHOD = '''
-from dataclasses import dataclass
-
-from harness.registry import register_method
-from twrvae.model import TWRVAE, TWRVAEOptions
-
-
-@dataclass(frozen=True)
-class HalfKLOptions:
-    beta: float = 0.5
-
-
-@register_method("half-kl")
-class HalfKL(TWRVAE):
-    Options = HalfKLOptions
-
-    def __init__(self, vocab_size, arch, options):
-        super().__init__(vocab_size, arch, TWRVAEOptions(kl_timesteps="last"))
-        self.half_kl_options = options
-
-    def kl_weight(self, step):
-        return self.half_kl_options.beta
-'''
-
-
 @needs_mirror
 def test_a_method_added_through_a_plugin_runs_through_the_dag(tmp_path):
-    """docs/adding_a_method.md: one file + one config entry, no change to the workflow."""
+    """docs/adding_a_method.md: `python -m harness.new_method` writes one method file and a config overlay; a
+    tiny overlay of that overlay runs it through the workflow beside TWR-VAE, with no change to the workflow, and
+    the table names it with its options."""
+    from harness.new_method import write_method
+
     plugin_dir = tmp_path / "plugins"
-    (plugin_dir / "my_methods").mkdir(parents=True)
-    (plugin_dir / "my_methods" / "__init__.py").write_text("")
-    (plugin_dir / "my_methods" / "half_kl.py").write_text(TOY_METHOD)
-    config = write_config(tmp_path / "toy.yaml", **{
-        **TINY, "plugins": ["my_methods.half_kl"], "models": ["half-kl"],
-        "model_defs": {"half-kl": {"method": "half-kl", "paper_name": None, "options": {"beta": 0.25}}}})
+    generated = write_method("half-kl", "my_methods", root=plugin_dir)
+    tiny = {**TINY, "data_mirror": str(SHARED_DATA), "base": str(generated["config"])}
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny))
     env = {**__import__("os").environ, "PYTHONPATH": str(plugin_dir)}
-    result = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--cores", "2", "--configfile", str(config)],
-                            capture_output=True, text=True, timeout=900, env=env)
+    result = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--cores", "2", "--configfile",
+                             str(tmp_path / "tiny.yaml")], capture_output=True, text=True, timeout=900, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "half-kl (half-kl): ptb data train 200, valid 40, test 40; 1 epochs" in result.stderr  # the budget
     metrics = json.loads((tmp_path / "results/tiny/ptb/half-kl/seed1/metrics.json").read_text())
     assert metrics["method"] == "half-kl" and metrics["config"]["model"]["options"] == {"beta": 0.25}
-    assert "half-kl" in (tmp_path / "results" / "tiny" / "tables" / "table2.tex").read_text()
+    table = (tmp_path / "results" / "tiny" / "tables" / "table2.tex").read_text()
+    assert "half-kl" in table and "beta 0.25" in table and "TWR-VAE" in table
+    assert str(generated["method"].resolve()) in metrics["training"]["method_sources"]
+    # editing the method's source retrains that method (its file is an input of its jobs), and only that one
+    method_file = generated["method"]
+    method_file.write_text(method_file.read_text().replace("beta: float = 0.5", "beta: float = 0.4"))
+    again = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "-n", "--configfile", str(tmp_path / "tiny.yaml")],
+                           capture_output=True, text=True, timeout=900, env=env)
+    planned = re.findall(r"^rule train:\n(?:\s+.*\n)*?\s+wildcards: .*model=([\w-]+)", again.stdout, flags=re.MULTILINE)
+    assert planned == ["half-kl"], again.stdout[-3000:]
 
 
 @needs_mirror

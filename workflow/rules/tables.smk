@@ -17,6 +17,7 @@ rule table:
         table="[235]",
     params:
         paper=config["paper_values"] or "",
+        reference=config["significance"]["reference"],
         provenance=lambda w: report_provenance(),
     log:
         f"logs/{config['experiment']}/tables/table{{table}}.log",
@@ -25,7 +26,7 @@ rule table:
     shell:
         "python -m harness.aggregate --results {input.metrics} --paper '{params.paper}' "
         "--out-csv {output.csv} --out-tex {output.tex} --out-significance {output.significance} --table {wildcards.table} "
-        "2>&1 | tee {log}"
+        "--reference {params.reference:q} 2>&1 | tee {log}"
 
 
 rule dialogue_examples:
