@@ -91,6 +91,10 @@ def training_caption(records: list[dict], table: str) -> str:
     else:
         arch = _shared([run.architecture for run in models])
         sizes, described = f"emb/hidden/z {arch.emb_dim}/{arch.hidden_dim}/{arch.z_dim}", ""
+        for other, names in _by_value({run.model.name: run.architecture for run in models}).items():
+            if other != arch:  # a baseline's own paper's sizes
+                changed += (f" {', '.join(names)}: emb/hidden/z {other.emb_dim}/{other.hidden_dim}/{other.z_dim}"
+                            f"{f', dropout {other.dropout}' if other.dropout != arch.dropout else ''}.")
     precision = "".join(
         f" {stage} precision: {value} ({', '.join(names)}; RNN and output-layer matmuls; the rest float32)."
         for stage, key in (("Training", "train"), ("Evaluation", "evaluate"))

@@ -276,6 +276,7 @@ class ModelEntry:
     options: Mapping[str, Any] = field(default_factory=dict)
     datasets: tuple[str, ...] | None = None  # restrict this entry to these datasets (None: every dataset)
     train: Mapping[str, Any] = field(default_factory=dict)  # overrides of the experiment's `train` settings
+    architecture: Mapping[str, Any] = field(default_factory=dict)  # overrides of the experiment's sizes (own recipes)
 
 
 @dataclass(frozen=True)
@@ -297,6 +298,8 @@ class RunConfig:
         payload = dataclasses.asdict(self)
         if payload["model"].get("label") is None:  # unset: left out, so fingerprints stay those of older configs
             payload["model"].pop("label", None)
+        if not payload["model"].get("architecture"):  # likewise (the run's sizes are in payload["architecture"])
+            payload["model"].pop("architecture", None)
         if payload["train"]["lr_decay"] is None:
             # unset, the key is left out: run configs, and so training fingerprints (checkpoint resume) and the
             # workflow's job parameters, stay those of configs written before the option existed
@@ -374,12 +377,18 @@ class ExperimentConfig:
             seed=int(seed),
             device=raw["device"],
             data=build_dataclass(DataOptions, data_options, f"data_options.{dataset}"),
-            architecture=build_dataclass(ArchitectureConfig, raw["architecture"], "architecture"),
+            architecture=self.architecture_config(model),
             train=self.train_config(model),
             evaluate=build_dataclass(EvaluateConfig, raw["evaluate"], "evaluate"),
             model=self.model_entry(model),
             plugins=tuple(raw["plugins"]),
         )
+
+    def architecture_config(self, model: str) -> ArchitectureConfig:
+        """The experiment's sizes with the model entry's overrides (a baseline's own paper's sizes)."""
+        overrides = self.model_entry(model).architecture
+        where = f"model_defs.{model}.architecture" if overrides else "architecture"
+        return build_dataclass(ArchitectureConfig, {**self.raw["architecture"], **overrides}, where)
 
     def train_config(self, model: str) -> TrainConfig:
         """The experiment's train settings with the model entry's overrides (unknown keys name the entry)."""
@@ -431,6 +440,7 @@ class ExperimentConfig:
             method = get_method(entry.method)
             method.parse_options(entry.options, where=f"model_defs.{name}.options")
             self.train_config(name)
+            self.architecture_config(name)
         for name in self.interpolate_config().models or ():
             if name not in self.raw["models"]:
                 raise ConfigError(f"interpolate.models: '{name}' is not one of models {list(self.raw['models'])}")

@@ -208,3 +208,20 @@ def test_the_budget_names_every_model_and_the_output_folder():
     assert lines[0].startswith("experiment 'smoke' -> results/smoke/")
     assert any("twr-vae (twr-vae): ptb data train 6000, valid 300, test 300; 4 epochs, batch 32, adam lr 0.001"
                in line for line in lines)
+
+
+def test_a_model_entry_overrides_the_sizes_and_the_caption_says_so():
+    """The baselines' own recipes (config/paper.yaml `*-own`): their papers' sizes beside TWR-VAE's, named in the
+    caption; an unknown size key names the entry."""
+    from harness.captions import training_caption
+
+    paper = ExperimentConfig.from_file(REPO / "config" / "paper.yaml")
+    own, shared = paper.run_config("yahoo", "vae-lstm-own", 1), paper.run_config("yahoo", "vae-lstm", 1)
+    assert (own.architecture.hidden_dim, own.train.batch_size, shared.architecture.hidden_dim) == (1024, 32, 256)
+    assert "architecture" not in shared.to_dict()["model"]  # entries without sizes keep their old fingerprints
+    records = [{"config": run.to_dict(), "seed": 1} for run in (own, shared)]
+    assert "vae-lstm-own: emb/hidden/z 512/1024/32." in training_caption(records, "2")
+    raw = load_config_file(REPO / "config" / "config.yaml")
+    raw["model_defs"]["twr-vae"]["architecture"] = {"hidden": 3}
+    with pytest.raises(ConfigError, match=r"model_defs\.twr-vae\.architecture: unknown key\(s\) \['hidden'\]"):
+        ExperimentConfig.from_mapping(raw)

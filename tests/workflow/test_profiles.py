@@ -46,7 +46,7 @@ def test_the_slurm_profile_requests_a_gpu_for_training_and_none_for_tables(tmp_p
 def test_the_users_own_command_finds_the_slurm_profile_by_name_and_plans_the_paper():
     # `snakemake --cores 8 --profile slurm`, typed as is at the repository root (here with -n): Snakemake resolves a
     # profile name relative to where it runs, so the root holds `slurm` -> profiles/slurm, whose `configfile` is
-    # config/paper.yaml: every Table 2/3/5 row x 3 seeds, training and evaluation with one GPU each
+    # config/paper.yaml: every Table 2/3/5 row (and the baselines' own recipes) x 3 seeds, one GPU per train/evaluate job
     pytest.importorskip("snakemake_executor_plugin_slurm", reason="snakemake-executor-plugin-slurm not installed")
     from harness.config import ExperimentConfig
 
@@ -57,7 +57,7 @@ def test_the_users_own_command_finds_the_slurm_profile_by_name_and_plans_the_pap
     assert "config/paper.yaml" in out
     runs = ExperimentConfig.from_file(REPO_ROOT / "config" / "paper.yaml").runs()
     resources = planned_resources(out)
-    assert len(resources["train"]) == len(resources["evaluate"]) == len(runs) == 138
+    assert len(resources["train"]) == len(resources["evaluate"]) == len(runs) > 150  # every row x 3 seeds
     assert all("gpu=1" in line for line in resources["train"] + resources["evaluate"])
 
 
