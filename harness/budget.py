@@ -5,6 +5,7 @@ and by `harness.train` when a run starts, so that a budget inherited from a base
 from __future__ import annotations
 
 from harness.config import ExperimentConfig, RunConfig
+from harness.data.registry import DATASETS
 
 
 def data_caps(run: RunConfig) -> str:
@@ -18,8 +19,10 @@ def run_budget(run: RunConfig) -> str:
     """One line: the training and evaluation budget of one run (all seeds of a model share it)."""
     train, evaluate = run.train, run.evaluate
     optimiser = f"{train.optimizer} lr {train.lr:g}" + (" decayed on plateau" if train.lr_decay else "")
+    scoring = (f"{evaluate.responses_per_context} responses per context" if DATASETS[run.dataset].kind == "dialogue"
+               else f"IW-NLL K={evaluate.iw_samples}")
     return (f"{run.dataset} data {data_caps(run)}; {train.epochs} epochs, batch {train.batch_size}, {optimiser}, "
-            f"{train.precision}; IW-NLL K={evaluate.iw_samples}; device {run.device}")
+            f"{train.precision}; {scoring}; device {run.device}")
 
 
 def experiment_budget(experiment: ExperimentConfig) -> list[str]:
