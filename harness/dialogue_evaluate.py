@@ -106,7 +106,8 @@ def evaluate_dialogue_run(loaded, test, data_dir: Path, out_path: Path, samples_
         "paper_name": run.model.paper_name, "label": run.model.label, "seed": run.seed, "task": "dialogue",
         "data": data_description(run, data_dir, summary["train_sentences"], test),
         "metrics": metrics,
-        "protocols": {"uniform": f"{responses} greedy responses per context with z ~ p(z|c); BLEU: {bleu}, "
+        "protocols": {"uniform": f"{responses} greedy responses per context (latent models: each with its own "
+                                 f"z ~ p(z|c)); BLEU: {bleu}, "
                                  f"words only; BOW embeddings: {vectors_name}",
                       "paper": f"the same responses; BLEU as the TWR-VAE dialogue code: {bleu}, with </s> kept on "
                                f"the reference and on every response that produced it (indexes2sent)"},

@@ -99,7 +99,8 @@ def render_dialogue_table(summary: pd.DataFrame, paper: pd.DataFrame, word_vecto
                 lines.append(" & ".join([name, "paper"] + cells_paper) + r" \\")
     notes = sorted({note for note in frame["data_note"].dropna() if note})
     caption = ["Dialogue response generation (Table 5 of Li et al. 2020): ours (mean $\\pm$ std over seeds when "
-               "there are several; 10 greedy responses per context with $z \\sim p(z|c)$) above the paper's value."]
+               "there are several; 10 greedy responses per context, each with its own $z \\sim p(z|c)$ in the "
+               "latent-variable models) above the paper's value."]
     caption.append("BLEU uses NLTK's smoothing 7 as DialogWAE; its values depend on the NLTK version (the smoothing "
                    "was rewritten since) and exceed 1 for near-identical responses. Ours: BLEU on the words alone; "
                    "ours$^\\dagger$: the same responses' BLEU as the TWR-VAE dialogue code computes it, with the end "
