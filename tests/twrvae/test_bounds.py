@@ -3,25 +3,17 @@
 A one-dimensional latent makes log p(x) = log int p(x|z) p(z) dz computable by quadrature, so the estimator can be
 checked against the exact value for each method family. A new method is covered by registering it.
 """
-import math
 
 import pytest
 import torch
 
 from conftest import make_batch, tiny_model
+from harness.check_method import _exact_log_marginal
 from harness.methods import registered_methods
 from metrics.lm import importance_weighted_log_marginal
 
 
-def exact_log_marginal(model, batch, grid=4001, bound=10.0):
-    """log p(x) = log int p(x|z) N(z; 0, 1) dz by the trapezoid rule, for a one-dimensional latent."""
-    z = torch.linspace(-bound, bound, grid, dtype=torch.float64)
-    log_joint = model.log_likelihood(batch, z.view(grid, 1, 1).expand(grid, batch.size, 1)) \
-        - 0.5 * (math.log(2 * math.pi) + z.pow(2)).unsqueeze(1)
-    step = z[1] - z[0]
-    weights = torch.full((grid, 1), math.log(step), dtype=torch.float64)
-    weights[0] = weights[-1] = math.log(step / 2)
-    return torch.logsumexp(log_joint + weights, dim=0)
+exact_log_marginal = _exact_log_marginal  # the method contract's quadrature (harness.check_method)
 
 
 @pytest.mark.parametrize("method", registered_methods(task="lm"))
