@@ -1,7 +1,7 @@
 """iVAE_MI for dialogue response generation (Fang et al., EMNLP 2019, "Implicit Deep Latent Variable Models for Text
 Generation", §3 and the dialogue experiments of their §5), a baseline of the TWR-VAE paper's Table 5.
 
-Reference code, details and deviations: docs/methods.md, "iVAE (baselines/ivae.py)".
+Reference code, details, what keeps the dual KL bounded and deviations: docs/methods.md, "iVAE (baselines/ivae.py)".
 """
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from harness.contract import ConfigError
 from harness.data.vocab import BOS_ID, EOS_ID, PAD_ID
@@ -16,7 +17,7 @@ from harness.dialogue_api import DialogueVAE
 from harness.model_api import LossTerms
 from harness.registry import register_method
 from harness.schedules import linear_warmup
-from layers.dialogue import ContextEncoder, ResponseDecoder, UtteranceEncoder
+from layers.dialogue import ContextEncoder, ResponseDecoder, UtteranceEncoder, reference_initialisation
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,11 @@ class IVAEOptions:
     kl_start: float = 0.0
     critic_steps: int = 5  # reference n_iters_d
     critic_hidden: int = 0  # width of nu's hidden layers; 0 = 2 * hidden_dim (reference)
+    critic_layer_norm: bool = True  # per-example LayerNorm after nu's hidden layers (reference: BatchNorm1d)
+    # nu's weights move critic_lr_scale * train.lr per update: the reference trains nu at 1e-5 (RMSprop lr_nu), which
+    # is 0.01 of config/dialogue_smoke.yaml's lr (1e-3); 1 = train.lr, as every other parameter
+    critic_lr_scale: float = 0.01
+    init: str = "reference"  # reference (U(-0.02, 0.02) MLPs, orthogonal GRUs; reference_initialisation) | pytorch
 
     def __post_init__(self):
         if min(self.emb_dim, self.hidden_dim, self.z_dim) <= 0 or not 0 <= self.dropout < 1:
@@ -38,8 +44,10 @@ class IVAEOptions:
             raise ConfigError(f"ivae: noise_dim and critic_hidden must be >= 0 (0 = default), got {self}")
         if self.kl_warmup_steps < 0 or not 0 <= self.kl_start <= 1:
             raise ConfigError(f"ivae: kl_warmup_steps must be >= 0 and kl_start in [0, 1], got {self}")
-        if self.critic_steps < 1:
-            raise ConfigError(f"ivae: critic_steps must be >= 1, got {self}")
+        if self.critic_steps < 1 or not 0 < self.critic_lr_scale <= 1:
+            raise ConfigError(f"ivae: critic_steps must be >= 1 and critic_lr_scale in (0, 1], got {self}")
+        if self.init not in ("reference", "pytorch"):
+            raise ConfigError(f"ivae: init must be 'reference' or 'pytorch', got {self.init!r}")
 
 
 class ImplicitSampler(nn.Module):
@@ -61,15 +69,46 @@ class ImplicitSampler(nn.Module):
 
 
 class DualCritic(nn.Module):
-    """nu(z, c) -> [N], an estimate of log q(z|c) / p(z|c) at the optimum (reference: nu_net)."""
+    """nu(z, c) -> [N], an estimate of log q(z|c) / p(z|c) at the optimum (reference: nu_net).
 
-    def __init__(self, z_dim: int, c_dim: int, hidden: int):
+    With layer_norm each hidden layer is normalised per example, as the reference's BatchNorm1d does per batch: nu then
+    depends on z only through normalised features, so for fixed weights it is bounded over all z, and a generator
+    cannot raise exp(nu) by moving its samples far out; a plain LeakyReLU MLP grows linearly along such a path."""
+
+    def __init__(self, z_dim: int, c_dim: int, hidden: int, layer_norm: bool = True):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(z_dim + c_dim, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, hidden),
-                                 nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
+        norm = (lambda: nn.LayerNorm(hidden)) if layer_norm else nn.Identity
+        self.net = nn.Sequential(nn.Linear(z_dim + c_dim, hidden), norm(), nn.LeakyReLU(0.2),
+                                 nn.Linear(hidden, hidden), norm(), nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
 
     def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([z, c], dim=-1)).squeeze(-1)
+
+
+class _Scaled(nn.Module):
+    """Parametrisation W = scale * stored (torch.nn.utils.parametrize)."""
+
+    def __init__(self, scale: float):
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, stored: torch.Tensor) -> torch.Tensor:
+        return stored * self.scale
+
+    def right_inverse(self, value: torch.Tensor) -> torch.Tensor:
+        return value / self.scale
+
+
+def scale_learning_rate(module: nn.Module, scale: float) -> None:
+    """Store every parameter W of `module` as W / scale and use scale * stored. Adam moves a stored value by about lr
+    per step whatever its gradient's size, so W moves by about scale * lr: a learning-rate multiplier under the
+    harness's one learning rate per run (the mechanism of the equalised learning rate, Karras et al., ICLR 2018,
+    §4.1). Weight decay, applied to the stored values, acts on W 1 / scale^2 times as strongly."""
+    if scale == 1:
+        return
+    for sub in list(module.modules()):
+        for name, _ in list(sub.named_parameters(recurse=False)):
+            parametrize.register_parametrization(sub, name, _Scaled(scale))
 
 
 def dual_kl(nu_q: torch.Tensor, nu_p: torch.Tensor) -> torch.Tensor:
@@ -92,7 +131,11 @@ class IVAE(DialogueVAE):
         self.posterior_net = ImplicitSampler(self.utterance_encoder.output_dim + o.hidden_dim, noise_dim, o.z_dim)
         self.prior_net = ImplicitSampler(o.hidden_dim, noise_dim, o.z_dim)
         self.decoder = ResponseDecoder(self.embedding, o.hidden_dim + o.z_dim, vocab_size, o.dropout)
-        self.critic = DualCritic(o.z_dim, o.hidden_dim, o.critic_hidden or 2 * o.hidden_dim)
+        self.critic = DualCritic(o.z_dim, o.hidden_dim, o.critic_hidden or 2 * o.hidden_dim, o.critic_layer_norm)
+        if o.init == "reference":  # models_dailydial.py: every MLP Linear U(-0.02, 0.02), so nu starts near 0
+            reference_initialisation([self.utterance_encoder.rnn, self.context_encoder.rnn, self.decoder.rnn],
+                                     [self.posterior_net, self.prior_net, self.critic], self.decoder.out)
+        scale_learning_rate(self.critic, o.critic_lr_scale)  # after the initialisation, which writes W
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         critic = {id(p) for p in self.critic.parameters()}
