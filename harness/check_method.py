@@ -141,6 +141,21 @@ def _eval_loss(model, batch) -> float:
         return float(model.loss(batch, 10**6).loss.mean())
 
 
+def _assert_deterministic(build: Callable[[], torch.nn.Module], batch) -> None:
+    a, b = build(), build()
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values())), \
+        "two builds with the same seed differ"
+    assert _eval_loss(a, batch) == _eval_loss(b, batch), "the same seed gives another loss"
+
+
+def _assert_training_lowers_the_loss(model, batch, steps: int) -> str:
+    before = _eval_loss(model, batch)
+    _train_steps(model, batch, steps)
+    after = _eval_loss(model, batch)
+    assert after < before, f"{steps} steps on one batch: loss {before:.3f} -> {after:.3f}"
+    return f"{before:.2f} -> {after:.2f}"
+
+
 def _round_trip(model, build: Callable[[], torch.nn.Module]) -> torch.nn.Module:
     """The state dict saved and read back as harness.runs reads checkpoints (weights_only) into a fresh build."""
     buffer = io.BytesIO()
@@ -169,10 +184,7 @@ def lm_checks(method: str) -> list[CheckResult]:
 
     @check("determinism")
     def _():
-        a, b = tiny_model(method), tiny_model(method)
-        assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values())), \
-            "two builds with the same seed differ"
-        assert _eval_loss(a, batch) == _eval_loss(b, batch), "the same seed gives another loss"
+        _assert_deterministic(lambda: tiny_model(method), batch)
 
     @check("shapes")
     def _():
@@ -244,12 +256,7 @@ def lm_checks(method: str) -> list[CheckResult]:
 
     @check("training lowers the loss")
     def _():
-        model = tiny_model(method)
-        before = _eval_loss(model, batch)
-        _train_steps(model, batch, 40)
-        after = _eval_loss(model, batch)
-        assert after < before, f"40 steps on one batch: loss {before:.3f} -> {after:.3f}"
-        return f"{before:.2f} -> {after:.2f}"
+        return _assert_training_lowers_the_loss(tiny_model(method), batch, 40)
 
     @check("weights-only state round trip")
     def _():
@@ -294,10 +301,7 @@ def dialogue_checks(method: str) -> list[CheckResult]:
 
     @check("determinism")
     def _():
-        a, b = tiny_dialogue_model(method), tiny_dialogue_model(method)
-        assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values())), \
-            "two builds with the same seed differ"
-        assert _eval_loss(a, batch) == _eval_loss(b, batch), "the same seed gives another loss"
+        _assert_deterministic(lambda: tiny_dialogue_model(method), batch)
 
     @check("shapes")
     def _():
@@ -315,12 +319,7 @@ def dialogue_checks(method: str) -> list[CheckResult]:
 
     @check("training lowers the loss")
     def _():
-        model = tiny_dialogue_model(method)
-        before = _eval_loss(model, batch)
-        _train_steps(model, batch, 60)
-        after = _eval_loss(model, batch)
-        assert after < before, f"60 steps on one batch: loss {before:.3f} -> {after:.3f}"
-        return f"{before:.2f} -> {after:.2f}"
+        return _assert_training_lowers_the_loss(tiny_dialogue_model(method), batch, 60)
 
     @check("weights-only state round trip")
     def _():
