@@ -19,6 +19,7 @@ from harness.dialogue_api import DialogueVAE
 from harness.model_api import LossTerms
 from harness.registry import register_method
 from layers.dialogue import ContextEncoder, ResponseDecoder, UtteranceEncoder, reference_initialisation
+from layers.modes import eval_mode
 
 
 @dataclass(frozen=True)
@@ -188,15 +189,6 @@ class DialogWAE(DialogueVAE):
 
     # ---- training (reference train.py: train_AE, train_G, n_iters_d x train_D per batch)
     @contextlib.contextmanager
-    def _encoders_eval(self):
-        was_training = self.context_encoder.training  # covers the utterance encoder and embedding
-        self.context_encoder.eval()
-        try:
-            yield
-        finally:
-            self.context_encoder.train(was_training)
-
-    @contextlib.contextmanager
     def _critic_frozen(self):
         flags = [p.requires_grad for p in self.critic.parameters()]
         for p in self.critic.parameters():
@@ -208,7 +200,7 @@ class DialogWAE(DialogueVAE):
                 p.requires_grad_(flag)
 
     def _detached_context(self, batch):
-        with self._encoders_eval(), torch.no_grad():
+        with eval_mode(self.context_encoder), torch.no_grad():
             return self.encode_response(batch), self.encode_context(batch)[0]
 
     def generator_loss(self, batch) -> torch.Tensor:

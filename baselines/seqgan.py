@@ -11,7 +11,6 @@ Reference code read, not copied: LantaoYu/SeqGAN. Details and deviations: docs/m
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Callable
 
@@ -25,6 +24,7 @@ from harness.dialogue_api import DialogueVAE
 from harness.model_api import LossTerms
 from harness.registry import register_method
 from layers.dialogue import ContextEncoder, ResponseDecoder, UtteranceEncoder, reference_initialisation
+from layers.modes import eval_mode
 from layers.recurrent import length_mask
 
 #: score(tokens [K, M], lengths [K], rows [K]) -> probability [K] that each response is a real reply to the context of
@@ -177,25 +177,6 @@ class SeqGAN(DialogueVAE):
         recon = -self.decoder.log_likelihood(batch.response, batch.response_lengths, state)
         return LossTerms(loss=recon, recon=recon, kl=torch.zeros_like(recon), beta=0.0)
 
-    @contextlib.contextmanager
-    def _generator_eval(self):
-        """The generator's encoders without dropout: the policy that samples is the one that is evaluated."""
-        was_training = self.context_encoder.training  # covers the utterance encoder and the embedding
-        self.context_encoder.eval()
-        try:
-            yield
-        finally:
-            self.context_encoder.train(was_training)
-
-    @contextlib.contextmanager
-    def _discriminator_eval(self):
-        was_training = self.discriminator.training
-        self.discriminator.eval()
-        try:
-            yield
-        finally:
-            self.discriminator.train(was_training)
-
     @torch.no_grad()
     def _complete(self, hidden: torch.Tensor, token: torch.Tensor, out: torch.Tensor, lengths: torch.Tensor):
         """Sample the rest of each row from the decoder (no dropout, temperature 1): `hidden` [N, D] is its state
@@ -264,7 +245,7 @@ class SeqGAN(DialogueVAE):
         stub."""
         o = self.options
         score = self.discriminator_scorer(batch) if score is None else score
-        with self._generator_eval():
+        with eval_mode(self.context_encoder):
             state = self.decoder_state(self.encode_context(batch)[0])
             tokens, lengths = self.sample(state.detach(), o.sample_max_len)
             rewards = self.rollout_rewards(state.detach(), tokens, lengths, score, o.rollouts)
@@ -277,18 +258,18 @@ class SeqGAN(DialogueVAE):
     # ---- discriminator
     def discriminator_scorer(self, batch) -> Scorer:
         """D's probability that a response is real, as the reward (dropout off, as Yu et al.'s rollout rewards)."""
-        with self._discriminator_eval(), torch.no_grad():
+        with eval_mode(self.discriminator), torch.no_grad():
             context = self.discriminator.encode_context(batch)
 
         def score(tokens, lengths, rows):
-            with self._discriminator_eval(), torch.no_grad():
+            with eval_mode(self.discriminator), torch.no_grad():
                 return torch.sigmoid(self.discriminator(context[rows], tokens, lengths))
         return score
 
     def discriminator_loss(self, batch) -> torch.Tensor:
         """-log D(c, y) - log(1 - D(c, y~)) [B]: the batch's responses y against one response y~ sampled from the
         generator per context (Yu et al. Eq. 5)."""
-        with self._generator_eval(), torch.no_grad():
+        with eval_mode(self.context_encoder), torch.no_grad():
             fake, fake_lengths = self.sample(self.decoder_state(self.encode_context(batch)[0]),
                                              self.options.sample_max_len)
         context = self.discriminator.encode_context(batch)

@@ -9,6 +9,7 @@ from harness.config import ConfigError, TrainConfig
 from harness.data.vocab import BOS_ID
 from harness.methods import registered_methods
 from harness.optim import Optimisation
+from layers.modes import eval_mode
 
 DIALOGUES = [([[4, 5], [6, 7, 8], [9]], [10, 4]), ([[5, 6, 7, 8, 9]], [11, 11, 5, 4]),
              ([[7, 7], [8]], [6, 9, 10]), ([[4], [5], [6], [7]], [8])]
@@ -20,7 +21,7 @@ def seqgan(**options):
 
 def first_token_probs(model, batch) -> torch.Tensor:
     """p(y_1 | c) [B, V] of the decoder without dropout."""
-    with torch.no_grad(), model._generator_eval():
+    with torch.no_grad(), eval_mode(model.context_encoder):
         state = model.decoder_state(model.encode_context(batch)[0])
         bos = torch.full((batch.size, 1), BOS_ID, dtype=torch.long)
         output, _ = model.decoder.rnn(model.embedding(bos), state.unsqueeze(0))
