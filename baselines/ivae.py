@@ -32,6 +32,7 @@ class IVAEOptions:
     critic_steps: int = 5  # reference n_iters_d
     critic_hidden: int = 0  # width of nu's hidden layers; 0 = 2 * hidden_dim (reference)
     critic_layer_norm: bool = True  # per-example LayerNorm after nu's hidden layers (reference: BatchNorm1d)
+    sampler_layer_norm: bool = True  # likewise in the posterior and prior samplers' hidden layers (ImplicitSampler)
     # nu's weights move critic_lr_scale * train.lr per update: the reference trains nu at 1e-5 (RMSprop lr_nu), which
     # is 0.01 of config/dialogue_smoke.yaml's lr (1e-3); 1 = train.lr, as every other parameter
     critic_lr_scale: float = 0.01
@@ -52,15 +53,23 @@ class IVAEOptions:
 
 class ImplicitSampler(nn.Module):
     """z = G(mu(h) + sigma(h) * eps): a Gaussian noise layer conditioned on h, pushed through an MLP G, so that
-    samples are cheap and the density is implicit (reference: RecognitionEncoder/Prior + post/prior_generator)."""
+    samples are cheap and the density is implicit (reference: RecognitionEncoder/Prior + post/prior_generator).
 
-    def __init__(self, input_dim: int, noise_dim: int, z_dim: int):
+    With layer_norm every hidden layer (of the noise layer's body and of G) is normalised per example before its
+    activation, where the reference has BatchNorm1d: without it G's ReLUs can all die, and then z is one constant
+    whatever eps (a tiny model at lr 1e-2 within 300 updates; the smoke config's iVAE after 3 epochs: all 200 units
+    of G's first layer dead, ten identical responses per context)."""
+
+    def __init__(self, input_dim: int, noise_dim: int, z_dim: int, layer_norm: bool = True):
         super().__init__()
-        self.body = nn.Sequential(nn.Linear(input_dim, noise_dim), nn.Tanh(), nn.Linear(noise_dim, noise_dim), nn.Tanh())
+        def norm(size):
+            return nn.LayerNorm(size) if layer_norm else nn.Identity()
+        self.body = nn.Sequential(nn.Linear(input_dim, noise_dim), norm(noise_dim), nn.Tanh(),
+                                  nn.Linear(noise_dim, noise_dim), norm(noise_dim), nn.Tanh())
         self.to_mu = nn.Linear(noise_dim, noise_dim)
         self.to_logvar = nn.Linear(noise_dim, noise_dim)
-        self.generator = nn.Sequential(nn.Linear(noise_dim, z_dim), nn.ReLU(), nn.Linear(z_dim, z_dim), nn.ReLU(),
-                                       nn.Linear(z_dim, z_dim))
+        self.generator = nn.Sequential(nn.Linear(noise_dim, z_dim), norm(z_dim), nn.ReLU(),
+                                       nn.Linear(z_dim, z_dim), norm(z_dim), nn.ReLU(), nn.Linear(z_dim, z_dim))
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         body = self.body(h)
@@ -128,8 +137,9 @@ class IVAE(DialogueVAE):
         self.embedding = nn.Embedding(vocab_size, o.emb_dim, padding_idx=PAD_ID)
         self.utterance_encoder = UtteranceEncoder(self.embedding, o.hidden_dim, o.dropout)
         self.context_encoder = ContextEncoder(self.utterance_encoder, o.hidden_dim)
-        self.posterior_net = ImplicitSampler(self.utterance_encoder.output_dim + o.hidden_dim, noise_dim, o.z_dim)
-        self.prior_net = ImplicitSampler(o.hidden_dim, noise_dim, o.z_dim)
+        self.posterior_net = ImplicitSampler(self.utterance_encoder.output_dim + o.hidden_dim, noise_dim, o.z_dim,
+                                             o.sampler_layer_norm)
+        self.prior_net = ImplicitSampler(o.hidden_dim, noise_dim, o.z_dim, o.sampler_layer_norm)
         self.decoder = ResponseDecoder(self.embedding, o.hidden_dim + o.z_dim, vocab_size, o.dropout)
         self.critic = DualCritic(o.z_dim, o.hidden_dim, o.critic_hidden or 2 * o.hidden_dim, o.critic_layer_norm)
         if o.init == "reference":  # models_dailydial.py: every MLP Linear U(-0.02, 0.02), so nu starts near 0

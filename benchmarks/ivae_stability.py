@@ -11,13 +11,15 @@ The processed data and word vectors are the smoke config's workflow outputs; bui
 Training is harness.train.train_run, as the workflow's train rule runs it (same run config, data caps, word-vector
 initialisation, NaN guard); `--epochs` shortens every seed's run alike and the JSON says so. `--options` overrides
 method options of the config's entry, e.g. the code before issue 18's fix (a plain nu trained at train.lr, PyTorch's
-initialisation): --options '{"critic_layer_norm": false, "critic_lr_scale": 1, "init": "pytorch"}'. One thread by
+initialisation, samplers without normalisation): --options '{"critic_layer_norm": false, "sampler_layer_norm": false,
+"critic_lr_scale": 1, "init": "pytorch"}'. One thread by
 default: on a shared two-core machine two threads made a step about ten times slower.
 
 Per seed the JSON holds whether training finished (else the NaN guard's message), the min / max of the dual KL
 estimate (the batch mean of baselines/ivae.py `dual_kl` at each model update, before beta) and of the critic loss
 (the batch mean of `critic_loss` at each critic update), how many of those were not finite, and the validation loss
-(recon + dual KL, the harness's selection criterion) after every epoch.
+(recon + dual KL, the harness's selection criterion) after every epoch, and the trained prior's sample spread
+(`prior_spread`: 0 = every response of a context the same).
 """
 from __future__ import annotations
 
@@ -99,6 +101,23 @@ def smoke_run(seed: int, epochs: int | None = None, options: dict | None = None)
     return run
 
 
+def prior_spread(model_path: Path, data: Path, run, contexts: int = 50, draws: int = 10) -> float:
+    """Mean over the first validation contexts of the spread (std over `draws` samples, mean over z's dimensions) of
+    z ~ p(z|c): 0 when the prior sampler's noise no longer reaches z (dead ReLUs; then the S responses of a context
+    are one greedy response repeated)."""
+    from harness.runs import load_trained
+    from harness.tasks import task_of
+
+    run, _, model, vocab, device = load_trained(model_path, data, run)
+    valid = task_of(run).load_split(run, data, vocab, "valid")
+    batch = valid.collate(list(range(min(contexts, len(valid))))).to(device)
+    model.eval()
+    with torch.no_grad():
+        c, _ = model.encode_context(batch)
+        z = model.prior_net(c.repeat_interleave(draws, dim=0)).view(c.size(0), draws, -1)
+    return float(z.std(1).mean())
+
+
 def train_seed(seed: int, data: Path, vectors: Path | None, epochs: int | None, options: dict | None) -> dict:
     run = smoke_run(seed, epochs, options)
     trace: dict[str, list[float]] = {"dual_kl": [], "critic_loss": []}
@@ -106,6 +125,7 @@ def train_seed(seed: int, data: Path, vectors: Path | None, epochs: int | None, 
     with tempfile.TemporaryDirectory(prefix="ivae-stability-") as out, recording(trace):
         try:
             summary = train_run(run, data, Path(out), progress=False, vectors_path=vectors)
+            record["prior_z_spread"] = prior_spread(Path(out) / "model.pt", data, run)
         except TrainingDiverged as error:
             summary, record["diverged"] = None, str(error)
     record.update(dual_kl=extremes(trace["dual_kl"]), critic_loss=extremes(trace["critic_loss"]),
@@ -145,7 +165,7 @@ def main(argv=None) -> int:
         r = runs[-1]
         print(f"seed {seed}: {'finished' if r['finished'] else 'DIVERGED'}; dual KL in [{r['dual_kl']['min']}, "
               f"{r['dual_kl']['max']}], critic loss in [{r['critic_loss']['min']}, {r['critic_loss']['max']}], "
-              f"final valid loss {r.get('final_valid_loss')}", file=sys.stderr)
+              f"final valid loss {r.get('final_valid_loss')}, prior z spread {r.get('prior_z_spread')}", file=sys.stderr)
     epochs = base.train.epochs if args.epochs is None else args.epochs
     payload = {
         "what": f"{CONFIG} `{MODEL}` on {DATASET}, one training run per seed (harness.train.train_run); dual KL = "
