@@ -21,7 +21,69 @@ def _accumulate(grad_logits, h_block, w, dtype, grad_hidden_blocks, grad_weight,
         grad_weight.addmm_(operand.t(), h_block)
     else:
         grad_weight.add_(operand.t() @ h_block)
-    grad_bias.add_(grad_logits.sum(0))
+    grad_bias.add_(grad_logits.sum(0, dtype=grad_bias.dtype))
+
+
+REDUCED_PAD = 16  # the bias column, padded so the matmuls' inner size stays a multiple of 16 (bf16 kernels)
+REDUCED_FLUSH_ROWS = 2048  # rows of reduced d nll / d logits kept before their weight-gradient matmul
+
+
+def _with_bias_column(matrix: torch.Tensor, column: torch.Tensor) -> torch.Tensor:
+    """[matrix | column | 0 ...]: REDUCED_PAD more columns, the first of them `column`."""
+    padded = matrix.new_zeros(matrix.size(0), matrix.size(1) + REDUCED_PAD)
+    padded[:, :matrix.size(1)] = matrix
+    padded[:, matrix.size(1)] = column
+    return padded
+
+
+class _ReducedEagerBlocks:
+    """The eager forward of a reduced compute dtype (bf16), without any float copy of a block's logits.
+
+    The bias is a column of the weight, against a column of ones in the states, so the logits come from one matmul
+    with no broadcast copy of the bias, and the bias's gradient is a column of the weight's (no sum over the block).
+    The softmax reads the reduced logits and writes reduced probabilities (computing in float inside); minus the
+    one-hot targets they are already the reduced operand of the gradient matmuls. nll = -log p[target] from the
+    rounded probability (relative error <= 2^-9, so <= 0.002 nats); a row whose target probability underflows (a
+    logit gap over ~87 nats) takes log-sum-exp minus the target's logit in float instead. The weight's gradient is
+    one matmul per REDUCED_FLUSH_ROWS rows, so its float sum is updated a few times per batch, not once per block.
+    One pass over each N x V block, where the float path makes five."""
+
+    def __init__(self, weight_c: torch.Tensor, bias_c: torch.Tensor, grad_weight: torch.Tensor,
+                 grad_bias: torch.Tensor):
+        self.hidden_dim = weight_c.size(1)
+        self.weight = _with_bias_column(weight_c, bias_c)  # [V, H + PAD]
+        self.grad_weight, self.grad_bias = grad_weight, grad_bias
+        self.grad_hidden_blocks: list[torch.Tensor] = []
+        self.pending: list[tuple[torch.Tensor, torch.Tensor]] = []  # (d nll / d logits, states), reduced
+        self.pending_rows = 0
+
+    def block(self, h_block: torch.Tensor, block_targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """nll and log-sum-exp (float) of one block; its gradients accumulated."""
+        states = _with_bias_column(h_block, 1.0)
+        logits = states @ self.weight.t()
+        target_logits = logits.gather(1, block_targets).squeeze(1).float()
+        probabilities = torch.softmax(logits, dim=-1)
+        nll = -probabilities.gather(1, block_targets).squeeze(1).float().log()
+        underflow = ~torch.isfinite(nll)
+        if underflow.any():
+            nll[underflow] = torch.logsumexp(logits[underflow].float(), dim=-1) - target_logits[underflow]
+        grad_logits = probabilities.scatter_add_(1, block_targets, probabilities.new_full(block_targets.shape, -1.0))
+        self.grad_hidden_blocks.append((grad_logits @ self.weight[:, :self.hidden_dim]).to(self.grad_weight.dtype))
+        self.pending.append((grad_logits, states))
+        self.pending_rows += grad_logits.size(0)
+        if self.pending_rows >= REDUCED_FLUSH_ROWS:
+            self.flush()
+        return nll, nll + target_logits
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        grad_logits = torch.cat([g for g, _ in self.pending]) if len(self.pending) > 1 else self.pending[0][0]
+        states = torch.cat([h for _, h in self.pending]) if len(self.pending) > 1 else self.pending[0][1]
+        grad = (grad_logits.t() @ states).to(self.grad_weight.dtype)  # [V, H + PAD]
+        self.grad_weight.add_(grad[:, :self.hidden_dim])
+        self.grad_bias.add_(grad[:, self.hidden_dim])
+        self.pending, self.pending_rows = [], 0
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
@@ -35,10 +97,16 @@ class _LinearCrossEntropy(torch.autograd.Function):
         grad_hidden_blocks = []
         grad_weight = torch.zeros(weight.shape, dtype=result_dtype, device=hidden.device) if eager else None
         grad_bias = torch.zeros(bias.shape, dtype=result_dtype, device=hidden.device) if eager else None
+        reduced = _ReducedEagerBlocks(w, b, grad_weight, grad_bias) if eager and compute_dtype is not None else None
+        if reduced is not None:
+            grad_hidden_blocks = reduced.grad_hidden_blocks
         for start in range(0, hidden.size(0), rows):
             stop = start + rows
-            logits = _block_logits(h[start:stop], w, b, result_dtype)
             block_targets = targets[start:stop, None]
+            if reduced is not None:
+                nll[start:stop], lse[start:stop] = reduced.block(h[start:stop], block_targets)
+                continue
+            logits = _block_logits(h[start:stop], w, b, result_dtype)
             if not eager:
                 nll[start:stop] = F.cross_entropy(logits, block_targets.squeeze(1), reduction="none")  # one kernel
                 lse[start:stop] = nll[start:stop] + logits.gather(1, block_targets).squeeze(1)
@@ -51,6 +119,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
             grad_logits = log_probabilities.exp_()
             grad_logits.scatter_add_(1, block_targets, grad_logits.new_full(block_targets.shape, -1.0))
             _accumulate(grad_logits, h[start:stop], w, compute_dtype, grad_hidden_blocks, grad_weight, grad_bias)
+        if reduced is not None:
+            reduced.flush()
         grad_hidden = torch.cat(grad_hidden_blocks) if grad_hidden_blocks else None
         ctx.save_for_backward(hidden, weight, bias, targets, lse, grad_hidden, grad_weight, grad_bias)
         ctx.compute_dtype, ctx.rows, ctx.eager = compute_dtype, rows, eager

@@ -83,6 +83,43 @@ def test_bfloat16_operands_stay_close_and_return_float32():
     assert weight.grad.dtype == torch.float32 and torch.isfinite(weight.grad).all()
 
 
+@pytest.mark.parametrize("flush_rows", [16, 2048])
+def test_bfloat16_eager_gradient_matches_the_recomputed_one(monkeypatch, flush_rows):
+    """The bf16 training path (eager: softmax written in bf16, bias as a weight column, the weight's gradient one
+    matmul per `REDUCED_FLUSH_ROWS` rows) gives the values and gradients of the bf16 recomputation, within bf16
+    rounding, and of float64 within bf16's tolerance."""
+    import layers.output_layer as output_layer
+
+    monkeypatch.setattr(output_layer, "REDUCED_FLUSH_ROWS", flush_rows)
+    hidden, weight, bias, targets = problem(n=100, h=16, v=50, dtype=torch.float32)
+    results = {}
+    for eager in (True, False):
+        for tensor in (hidden, weight, bias):
+            tensor.grad = None
+        nll = linear_cross_entropy(hidden, weight, bias, targets, compute_dtype=torch.bfloat16, rows=8,
+                                   eager_gradient=eager)
+        nll.sum().backward()
+        results[eager] = (nll.detach(), hidden.grad.clone(), weight.grad.clone(), bias.grad.clone())
+    for got, expected in zip(results[True], results[False]):
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got, expected, rtol=2e-2, atol=2e-2)
+    exact = F.cross_entropy(F.linear(hidden.double(), weight.double(), bias.double()), targets, reduction="none")
+    torch.testing.assert_close(results[True][0].double(), exact, rtol=2e-2, atol=5e-2)
+
+
+def test_bfloat16_eager_nll_of_an_underflowing_target_is_finite():
+    """A target 200 nats below the best word has probability 0 in bf16 as in float32; its nll is taken from the
+    log-sum-exp instead of log(0)."""
+    hidden = torch.tensor([[1.0, 0.0]], requires_grad=True)
+    weight = torch.tensor([[100.0, 0.0], [-100.0, 0.0], [0.0, 0.0]], requires_grad=True)
+    bias = torch.zeros(3, requires_grad=True)
+    nll = linear_cross_entropy(hidden, weight, bias, torch.tensor([1]), compute_dtype=torch.bfloat16,
+                               eager_gradient=True)
+    assert torch.isfinite(nll).all() and abs(float(nll.detach()) - 200.0) < 1.0
+    nll.sum().backward()
+    assert torch.isfinite(weight.grad).all()
+
+
 def test_rows_must_be_positive():
     hidden, weight, bias, targets = problem()
     with pytest.raises(ValueError, match="rows must be positive"):
