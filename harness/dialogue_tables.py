@@ -98,9 +98,14 @@ def render_dialogue_table(summary: pd.DataFrame, paper: pd.DataFrame, word_vecto
                 cells_paper = [NO_PAPER if not have_paper else (MISSING if v is None else f"{v:.3f}") for v in values]
                 lines.append(" & ".join([name, "paper"] + cells_paper) + r" \\")
     notes = sorted({note for note in frame["data_note"].dropna() if note})
+    counts = sorted({int(v) for v in summary.loc[summary["metric"] == "responses_per_context", "mean"]})
+    responses = "/".join(str(c) for c in counts) if counts else "10"
     caption = ["Dialogue response generation (Table 5 of Li et al. 2020): ours (mean $\\pm$ std over seeds when "
-               "there are several; 10 greedy responses per context, each with its own $z \\sim p(z|c)$ in the "
-               "latent-variable models) above the paper's value."]
+               f"there are several; {responses} greedy responses per context, each with its own $z \\sim p(z|c)$ in "
+               "the latent-variable models) above the paper's value."]
+    if "SeqGAN" in set(frame["paper_name"].dropna()):
+        caption.append("SeqGAN has no latent variable: its responses to a context are one greedy response repeated "
+                       "(so its BLEU precision equals its recall, as in the paper's row).")
     caption.append("BLEU uses NLTK's smoothing 7 as DialogWAE; its values depend on the NLTK version (the smoothing "
                    "was rewritten since) and exceed 1 for near-identical responses. Ours: BLEU on the words alone; "
                    "ours$^\\dagger$: the same responses' BLEU as the TWR-VAE dialogue code computes it, with the end "

@@ -82,3 +82,14 @@ def test_table5_compiles(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout[-2000:]
     assert "Overfull \\hbox" not in out.stdout, "Table 5 is wider than the page"
+
+
+def test_the_caption_states_the_responses_per_context_and_why_seqgan_repeats_one(tmp_path):
+    (tmp_path / "tables.csv").write_text(PAPER_CSV)
+    runs = [write_run(tmp_path, "twr-cvae", "TWR-VAE", {"uniform": {**UNIFORM, "responses_per_context": 5}})]
+    without = render_dialogue_table(summarise(collect_results(runs)), load_paper_values(tmp_path / "tables.csv"), [])
+    assert "5 greedy responses per context" in without and "SeqGAN has no latent" not in without
+    runs.append(write_run(tmp_path, "seqgan", "SeqGAN", {"uniform": {**UNIFORM, "responses_per_context": 5}}))
+    with_seqgan = render_dialogue_table(summarise(collect_results(runs)), load_paper_values(tmp_path / "tables.csv"),
+                                        [])
+    assert "SeqGAN has no latent variable" in with_seqgan
