@@ -15,7 +15,7 @@ Measures, in one run on one machine, with the same weights, batches and random d
           estimates are compared.
 Both are also measured with `precision: bfloat16` (harness.precision: the decoder's RNN and output-layer matmuls
 in bf16, the rest float32), reported separately with their own loss / estimate differences: float32 is the
-exact comparison, bfloat16 is the harness's fast option where the hardware has native bf16 (AMX here).
+exact comparison, bfloat16 is the harness's fast option where the hardware has native bf16 (AMX, AVX512-BF16).
 Figures are ratios against the baseline measured in the same run (median over repeats, implementations
 interleaved). Writes JSON with `train_speedup`, `iwnll_speedup`, the machine, torch version and thread count.
 """
