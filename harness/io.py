@@ -58,11 +58,12 @@ def save_torch_atomic(path: str | Path, payload: Any) -> None:
 
 def code_version(root: Path = REPO_ROOT) -> str:
     """The commit of the code that produced a result, '+dirty' when tracked files were edited or untracked files
-    (not ignored ones) were present: a plugin method or an edited module outside git changes what ran."""
+    (not ignored ones) were present: a plugin method or an edited module outside git changes what ran. Files
+    under results/ do not count: a rewritten result (e.g. a benchmark's committed latest.json) changes no code."""
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=normal"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=normal", "--", ".",
+                                ":(exclude)results"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"

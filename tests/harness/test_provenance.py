@@ -44,6 +44,9 @@ def test_code_version_marks_untracked_files_as_dirty(tmp_path):
     from harness.io import code_version
 
     clean = code_version(clone)
+    (clone / "results" / "benchmarks").mkdir(parents=True, exist_ok=True)
+    (clone / "results" / "benchmarks" / "new.json").write_text("{}\n")
+    assert code_version(clone) == clean  # a result written under results/ is no code change
     (clone / "my_method.py").write_text("x = 1\n")
     dirty = code_version(clone)
     assert not clean.endswith("+dirty") and dirty == clean + "+dirty"
