@@ -7,7 +7,9 @@
 workflow writes it) with the paper recipe unchanged except for the device (cpu) and `--precision` (train and
 evaluation), for the config's epochs or until `--budget-minutes` of wall clock (harness.train's time budget:
 stopped at an epoch boundary, or mid-epoch, and that last epoch validated), resuming from the work folder's
-checkpoint if one is there. After every epoch it scores the test set under the paper protocol
+checkpoint if one is there (a budget stop keeps it, so a second call with another budget continues the run;
+`--warm-start model.pt` continues a run whose checkpoint is gone from its kept last-epoch weights, the optimizer
+state restarted: harness.train.warm_start_checkpoint). After every epoch it scores the test set under the paper protocol
 (harness.evaluate; as the original code's `reconstruction`), one JSON line per epoch in `learning_curve.jsonl`.
 Then the kept model is evaluated under both protocols (IW-NLL with the config's K) and `metrics.json`,
 `train_log.json` and `learning_curve.jsonl` are copied to `results/reference/cpu-<cpu model>/ptb/<model>/seed<N>/`
@@ -36,12 +38,14 @@ from harness.evaluate import evaluate_run
 from harness.lm_evaluate import evaluate_model
 from harness.io import code_version, now_iso, set_threads, write_json_atomic
 from harness.tables import latex_escape
-from harness.train import TRAIN_LOG, train_run
+from harness.runs import CHECKPOINT, load_saved
+from harness.train import TRAIN_LOG, train_run, warm_start_checkpoint
 
 PAPER_CONFIG = REPO_ROOT / "config" / "paper.yaml"
 PAPER_VALUES = REPO_ROOT / ".." / "shared" / "paper" / "tables.csv"
 CURVE = "learning_curve.jsonl"
 PROVENANCE = "reference_run.json"
+CALL_KEYS = ("command", "budget_minutes", "code_version", "created")  # what each call of `run` records
 
 
 def cpu_slug() -> str:
@@ -64,12 +68,27 @@ def paper_protocol(model, dataset: LMDataset, run: RunConfig) -> dict:
     return {key: result[key] for key in ("NLL", "PPL", "KL", "MI", "recon")}
 
 
+def earlier_calls(provenance_path: Path, epochs_before: int) -> list[dict]:
+    """The calls of `run` that trained the run this call continues (none when it starts afresh)."""
+    if epochs_before == 0 or not provenance_path.is_file():
+        return []
+    earlier = json.loads(provenance_path.read_text())
+    calls = earlier.get("calls") or [{key: earlier[key] for key in CALL_KEYS if key in earlier}
+                                     | {"epochs_from": 0, "epochs_to": earlier["epochs_completed"]}]
+    return [call for call in calls if call["epochs_to"] <= epochs_before]
+
+
 def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_dir: Path, work: Path,
-        into: Path) -> Path:
+        into: Path, warm_start: Path | None = None) -> Path:
     run_config = reference_run_config(model_name, seed, precision)
+    work.mkdir(parents=True, exist_ok=True)
+    if warm_start is not None:
+        if (work / CHECKPOINT).exists():
+            raise ValueError(f"{work / CHECKPOINT} exists: the run resumes from it exactly; drop --warm-start")
+        warm_start_checkpoint(run_config, warm_start, work)
+    epochs_before = load_saved(work / CHECKPOINT)["state"]["epoch"] if (work / CHECKPOINT).exists() else 0
     vocab = Vocab.load(data_dir / "vocab.txt")
     splits = {"test": LMDataset(data_dir / "test.txt", vocab)}  # ~6 s an epoch; the trainer validates
-    work.mkdir(parents=True, exist_ok=True)
     curve_path = work / CURVE
 
     def record(entry: dict, model) -> None:
@@ -87,17 +106,22 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
     metrics = evaluate_run(work / "model.pt", data_dir, work / "metrics.json", run_config, progress=False)
     dest = into / cpu_slug() / "ptb" / model_name / f"seed{seed}"
     dest.mkdir(parents=True, exist_ok=True)
+    call = {"command": f"python -m benchmarks.cpu_reference run --model {model_name} --seed {seed} --precision "
+                       f"{precision} --budget-minutes {budget_minutes:g}"
+                       + (f" --warm-start {warm_start.name}" if warm_start is not None else ""),
+            "budget_minutes": budget_minutes, "code_version": code_version(), "created": now_iso(),
+            "epochs_from": epochs_before, "epochs_to": summary["epochs_completed"]}
+    calls = earlier_calls(dest / PROVENANCE, epochs_before) + [call]
     for name in ("metrics.json", TRAIN_LOG, CURVE):
         shutil.copyfile(work / name, dest / name)
     write_json_atomic(dest / PROVENANCE, {
-        "command": f"python -m benchmarks.cpu_reference run --model {model_name} --seed {seed} --precision {precision} "
-                   f"--budget-minutes {budget_minutes:g}",
+        **call, "calls": calls, "budget_minutes": sum(c["budget_minutes"] for c in calls),
         "config_file": "config/paper.yaml", "model": model_name, "seed": seed, "precision": precision,
-        "budget_minutes": budget_minutes, "threads": torch.get_num_threads(), "cpu": cpu_model(cpuinfo()),
+        "threads": torch.get_num_threads(), "cpu": cpu_model(cpuinfo()),
         "epochs_planned": run_config.train.epochs, "epochs_completed": summary["epochs_completed"],
         "stopped_early": summary["stopped_early"], "selected_epoch": summary["selected_epoch"],
-        "train_tokens_per_second": summary["train_tokens_per_second"],
-        "eval_seconds": metrics["timing"]["eval_seconds"], "code_version": code_version(), "created": now_iso()})
+        "warm_start": summary["warm_start"], "train_tokens_per_second": summary["train_tokens_per_second"],
+        "eval_seconds": metrics["timing"]["eval_seconds"]})
     u, p = metrics["metrics"]["uniform"], metrics["metrics"]["paper"]
     print(f"{model_name}: {summary['epochs_completed']} epochs; uniform NLL {u['NLL']:.2f} PPL {u['PPL']:.2f} "
           f"KL {u['KL']:.2f} MI {u['MI']:.2f} | paper NLL {p['NLL']:.2f} PPL {p['PPL']:.2f} KL {p['KL']:.2f} "
@@ -119,7 +143,10 @@ def caption(provenances: list[dict]) -> str:
     runs = "; ".join(
         f"{latex_escape(p['model'])}: {p['epochs_completed']} of {p['epochs_planned']} epochs"
         + (" (+ part of one)" if (p.get("stopped_early") or {}).get("partial_epoch") else "")
-        + f" in {p['budget_minutes']:.0f} min, kept epoch {p['selected_epoch']}"
+        + " in " + " + ".join(f"{c['budget_minutes']:.0f}" for c in p.get("calls") or [p]) + " min"
+        + (f" (continued from epoch {p['warm_start']['epoch']} with the optimizer state restarted)"
+           if p.get("warm_start") else "")
+        + f", kept epoch {p['selected_epoch']}"
         for p in provenances)
     first = provenances[0]
     return (f"CPU reference runs ({latex_escape(first['cpu'])}, {first['threads']} threads, "
@@ -190,6 +217,8 @@ def main(argv=None) -> int:
     run_parser.add_argument("--data", type=Path, default=REPO_ROOT / "data" / "processed" / "ptb")
     run_parser.add_argument("--work", type=Path, default=None, help="checkpoint folder (default runs/cpu-reference/<model>)")
     run_parser.add_argument("--threads", type=int, default=2)
+    run_parser.add_argument("--warm-start", type=Path, default=None, metavar="MODEL_PT",
+                            help="continue a budget-stopped run whose checkpoint is gone from its model.pt")
     render_parser = sub.add_parser("render")
     for sub_parser in (run_parser, render_parser):
         sub_parser.add_argument("--into", type=Path, default=REPO_ROOT / "results" / "reference")
@@ -201,7 +230,8 @@ def main(argv=None) -> int:
             if not (args.data / "train.txt").is_file():
                 raise ValueError(f"{args.data}/train.txt not found: preprocess full PTB first (`snakemake --cores 2`)")
             work = args.work or REPO_ROOT / "runs" / "cpu-reference" / args.model
-            dest = run(args.model, args.seed, args.precision, args.budget_minutes, args.data, work, args.into)
+            dest = run(args.model, args.seed, args.precision, args.budget_minutes, args.data, work, args.into,
+                       args.warm_start)
             render(dest.parents[2], args.paper)
         else:
             render(args.into / cpu_slug(), args.paper)

@@ -117,7 +117,8 @@ def evaluate_dialogue_run(loaded, test, data_dir: Path, out_path: Path, samples_
         "timing": {"train_seconds": summary["train_seconds"], "eval_seconds": seconds,
                    "train_tokens_per_second": summary["train_tokens_per_second"]},
         "training": {"selected_epoch": summary["selected_epoch"], "steps": summary["steps"],
-                     "code_version": summary.get("code_version"), "method_sources": summary.get("method_sources")},
+                     "code_version": summary.get("code_version"), "method_sources": summary.get("method_sources"),
+                     "stopped_early": summary.get("stopped_early"), "warm_start": summary.get("warm_start")},
         "finished": now_iso(),
     }
     write_text_atomic(Path(samples_path), "".join(json.dumps(r) + "\n" for r in records))

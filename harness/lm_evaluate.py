@@ -115,7 +115,7 @@ def evaluate_lm_run(loaded, test: LMDataset, data_dir: Path, out_path: Path, sam
         "config": run.to_dict(),
         "training": {k: summary.get(k) for k in ("selected_epoch", "select_by", "epochs_completed", "stopped_early",
                                                   "lr_schedule", "steps", "history", "code_version",
-                                                  "method_sources")},
+                                                  "method_sources", "warm_start")},
         "code_version": code_version(),
         "versions": environment_info(),
         "device": str(device),

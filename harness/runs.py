@@ -18,7 +18,7 @@ from harness.model_api import Method
 from harness.precision import set_compute_precision
 from harness.methods import get_method, load_plugins
 
-CHECKPOINT = "checkpoint.pt"  # refreshed after every epoch while training; removed at the end
+CHECKPOINT = "checkpoint.pt"  # refreshed after every epoch while training; removed at the end (kept at a budget stop)
 MODEL = "model.pt"  # the kept weights, the vocabulary size and the training summary
 TRAIN_LOG = "train_log.json"  # the training summary
 

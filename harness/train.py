@@ -4,7 +4,8 @@
 
 Writes `model.pt` (the selected weights + run config) and `train_log.json` atomically at the end; while running,
 `checkpoint.pt` in the same folder is refreshed after every epoch, and a re-run with the same training config
-resumes from it (a different config starts afresh).
+resumes from it (a different config starts afresh). A run stopped by its time budget keeps the checkpoint (of its
+last whole epoch), so that a later call, with another budget, continues it; a finished run removes it.
 """
 from __future__ import annotations
 
@@ -88,6 +89,42 @@ def set_rng_state(state: dict | torch.Tensor, device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
+def warm_start_checkpoint(run: RunConfig, saved_model: Path, out_dir: Path) -> dict:
+    """Make a run that stopped at its time budget before budget stops kept their checkpoint continuable.
+
+    Writes `out_dir/checkpoint.pt` from the run's `model.pt`: the kept weights at the epoch the run completed, its
+    history, step count and timings, with the optimizer state and the random state *restarted* (they were not
+    saved). Only where the kept weights are those of the last completed epoch and the training config is the same;
+    the next `train_run` resumes from it and its summary's `warm_start` records what was restarted. Returns that
+    record.
+    """
+    saved = load_saved(Path(saved_model))
+    summary = saved["summary"]
+    if summary["fingerprint"] != run.training_fingerprint():
+        raise ValueError(f"{saved_model} was trained with another training config than {run.model.name}'s")
+    completed, selected = summary["epochs_completed"], summary["selected_epoch"]
+    if selected != completed:
+        raise ValueError(f"{saved_model} keeps the weights of epoch {selected}, not of its last completed epoch "
+                         f"({completed}): training cannot continue from them")
+    if summary["lr_schedule"] is not None:
+        raise ValueError(f"{saved_model}: a learning-rate schedule's counters were not saved; it cannot warm-start")
+    history = [entry for entry in summary["history"] if entry["epoch"] <= completed]
+    kept_loss = history[-1]["valid_loss"]
+    record = {"from": str(Path(saved_model).name), "epoch": completed, "step": summary["steps"],
+              "code_version": summary["code_version"], "restarted": ["optimizer state", "random state"]}
+    state = {"epoch": completed, "step": summary["steps"], "history": history,
+             "best_loss": math.inf if kept_loss is None or summary["select_by"] != "valid_loss" else kept_loss,
+             "best_state": {"epoch": completed, "model": saved["state_dict"]},
+             "train_seconds": summary["train_seconds"],
+             "train_tokens": round(summary["train_tokens_per_second"] * summary["train_seconds"]),
+             "lr_schedule": None, "warm_start": record}
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    save_torch_atomic(Path(out_dir) / CHECKPOINT, {"fingerprint": summary["fingerprint"], "model": saved["state_dict"],
+                                                   "optimizer": None, "torch_rng": None, "batch_rng": None,
+                                                   "state": state})
+    return record
+
+
 def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = True,
               vectors_path: Path | None = None, time_budget_s: float | None = None,
               after_epoch: Callable[[dict, TextVAE], None] | None = None) -> dict:
@@ -134,9 +171,11 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
         checkpoint = load_saved(checkpoint_path, map_location=device)
         if checkpoint.get("fingerprint") == fingerprint:
             model.load_state_dict(checkpoint["model"])
-            optimisation.load_state_dict(checkpoint["optimizer"])
-            set_rng_state(checkpoint["torch_rng"], device)
-            generator.set_state(checkpoint["batch_rng"])
+            if checkpoint["optimizer"] is not None:  # None: a warm start (warm_start_checkpoint) restarts it
+                optimisation.load_state_dict(checkpoint["optimizer"])
+            if checkpoint["torch_rng"] is not None:
+                set_rng_state(checkpoint["torch_rng"], device)
+                generator.set_state(checkpoint["batch_rng"])
             state = checkpoint["state"]
             if schedule is not None:  # the optimizer state already holds the lr; the schedule its counters
                 schedule.load_state_dict(state["lr_schedule"])
@@ -162,6 +201,11 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
             state["best_loss"] = entry["valid_loss"]
             state["best_state"] = {"epoch": entry["epoch"], "model": copy.deepcopy(model.state_dict())}
 
+    def save_checkpoint() -> None:
+        save_torch_atomic(checkpoint_path, {"fingerprint": fingerprint, "model": model.state_dict(),
+                                            "optimizer": optimisation.state_dict(), "torch_rng": rng_state(device),
+                                            "batch_rng": generator.get_state(), "state": state})
+
     stopped_early = None
     epoch_seconds: list[float] = []  # wall time of each epoch of this call, validation included
     model.train()
@@ -172,6 +216,7 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
             stopped_early = {"reason": "time budget", "budget_seconds": time_budget_s, "partial_epoch": None}
             if state["history"][-1]["valid_loss"] is None:  # the run ends here: its last weights are a candidate
                 validate_and_select(state["history"][-1])
+                save_checkpoint()  # a later call with a budget continues with this epoch validated
             break
         started, epoch_started = time.perf_counter(), time.monotonic()
         epoch_batches = list(task.batches(train_set, cfg.batch_size, shuffle=cfg.shuffle, generator=generator))
@@ -234,9 +279,7 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
         if stopped_early is not None:  # a partial epoch is not checkpointed: a resume restarts it
             break
         state["epoch"] = epoch + 1
-        save_torch_atomic(checkpoint_path, {"fingerprint": fingerprint, "model": model.state_dict(),
-                                            "optimizer": optimisation.state_dict(), "torch_rng": rng_state(device),
-                                            "batch_rng": generator.get_state(), "state": state})
+        save_checkpoint()
 
     summary = {
         "run_config": run.to_dict(),
@@ -256,12 +299,14 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
         "versions": environment_info(),
         "device": str(device),
         "embedding_init": embedding_init,
+        "warm_start": state.get("warm_start"),
         "finished": now_iso(),
     }
     save_torch_atomic(out_dir / MODEL, {"state_dict": state["best_state"]["model"], "vocab_size": len(vocab),
                                         "summary": summary})
     write_json_atomic(out_dir / TRAIN_LOG, summary)
-    checkpoint_path.unlink(missing_ok=True)  # the finished model supersedes it
+    if stopped_early is None:  # the finished model supersedes it; a budget stop keeps it for a later call
+        checkpoint_path.unlink(missing_ok=True)
     return summary
 
 

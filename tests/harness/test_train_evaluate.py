@@ -194,6 +194,57 @@ def test_a_budget_stop_validates_the_last_weights_even_off_schedule(ptb_sample, 
     assert [h["valid_loss"] is not None for h in summary["history"]] == [True, True]  # epoch 2: at the stop
 
 
+def slow_updates(monkeypatch) -> dict:
+    """A fake clock on which each update takes 1 s (8 updates an epoch here): deterministic whatever the machine."""
+    clock = {"now": 0.0}
+    real_step = train_module.Optimisation.minimise
+
+    def slow_step(self, *args, **kwargs):
+        clock["now"] += 1.0
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(train_module.Optimisation, "minimise", slow_step)
+    monkeypatch.setattr(train_module.time, "monotonic", lambda: clock["now"])
+    return clock
+
+
+def test_a_budget_stop_keeps_its_checkpoint_and_a_later_call_continues_it_exactly(ptb_sample, tmp_path, monkeypatch):
+    slow_updates(monkeypatch)
+    run = tiny_run(epochs=4, validate_every=4)
+    stopped = train_run(run, ptb_sample, tmp_path / "stopped", progress=False, time_budget_s=20)
+    assert stopped["epochs_completed"] == 2 and (tmp_path / "stopped" / "checkpoint.pt").exists()
+    continued = train_run(run, ptb_sample, tmp_path / "stopped", progress=False)
+    assert continued["stopped_early"] is None and not (tmp_path / "stopped" / "checkpoint.pt").exists()
+    assert [h["epoch"] for h in continued["history"]] == [1, 2, 3, 4] and continued["steps"] == 32
+    assert continued["history"][1]["valid_loss"] == stopped["history"][1]["valid_loss"]  # the stop's validation kept
+    whole = train_run(run, ptb_sample, tmp_path / "whole", progress=False)
+    # the same updates as without the stop (its epoch-2 validation is the one difference: a candidate more)
+    assert [h["train_loss"] for h in whole["history"]] == [h["train_loss"] for h in continued["history"]]
+
+
+def test_a_run_whose_checkpoint_is_gone_warm_starts_from_its_last_kept_weights(ptb_sample, tmp_path, monkeypatch):
+    slow_updates(monkeypatch)
+    run = tiny_run(epochs=4, validate_every=4)
+    stopped = train_run(run, ptb_sample, tmp_path, progress=False, time_budget_s=20)
+    (tmp_path / "checkpoint.pt").unlink()  # as budget stops left it before they kept the checkpoint
+    record = train_module.warm_start_checkpoint(run, tmp_path / MODEL, tmp_path / "continued")
+    assert record["epoch"] == 2 and record["step"] == 16 and record["restarted"] == ["optimizer state", "random state"]
+    continued = train_run(run, ptb_sample, tmp_path / "continued", progress=False)
+    assert [h["epoch"] for h in continued["history"]] == [1, 2, 3, 4] and continued["steps"] == 32
+    assert continued["history"][:2] == stopped["history"] and continued["warm_start"] == record
+    assert continued["train_seconds"] > stopped["train_seconds"]
+    with pytest.raises(ValueError, match="another training config"):
+        train_module.warm_start_checkpoint(tiny_run(epochs=5, validate_every=4), tmp_path / MODEL, tmp_path / "x")
+
+
+def test_a_warm_start_refuses_weights_that_are_not_the_last_epochs(ptb_sample, tmp_path, monkeypatch):
+    slow_updates(monkeypatch)
+    run = tiny_run(epochs=4, validate_every=1)
+    train_run(run, ptb_sample, tmp_path, progress=False, time_budget_s=0.0)  # kept: a partial first epoch
+    with pytest.raises(ValueError, match="not of its last completed epoch"):
+        train_module.warm_start_checkpoint(run, tmp_path / MODEL, tmp_path / "continued")
+
+
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_unshuffled_training_walks_the_same_ascending_batches_every_epoch(ptb_sample, tmp_path, monkeypatch, shuffle):
     from twrvae.model import TWRVAE

@@ -1,0 +1,35 @@
+"""The CPU reference run's provenance across calls: a continued run names every call that trained it."""
+from __future__ import annotations
+
+import json
+
+from benchmarks.cpu_reference import caption, earlier_calls
+
+FIRST_CALL = {"command": "python -m benchmarks.cpu_reference run --model twr-vae --budget-minutes 90",
+              "budget_minutes": 90.0, "code_version": "d1d1904", "created": "2026-11-28T12:48:44+00:00"}
+
+
+def provenance(**fields) -> dict:
+    return {**FIRST_CALL, "model": "twr-vae", "seed": 1, "precision": "bfloat16", "threads": 2, "cpu": "AMD EPYC",
+            "epochs_planned": 1000, "epochs_completed": 55, "selected_epoch": 55,
+            "stopped_early": {"reason": "time budget", "budget_seconds": 5400.0, "partial_epoch": None}, **fields}
+
+
+def test_a_continued_run_keeps_the_calls_before_it(tmp_path):
+    path = tmp_path / "reference_run.json"
+    path.write_text(json.dumps(provenance()))  # written before provenances listed their calls
+    assert earlier_calls(path, epochs_before=55) == [{**FIRST_CALL, "epochs_from": 0, "epochs_to": 55}]
+    assert earlier_calls(path, epochs_before=0) == []  # a run started afresh owes nothing to the earlier one
+    later = {**FIRST_CALL, "budget_minutes": 40.0, "epochs_from": 55, "epochs_to": 90}
+    path.write_text(json.dumps(provenance(calls=[{**FIRST_CALL, "epochs_from": 0, "epochs_to": 55}, later])))
+    assert earlier_calls(path, epochs_before=55) == [{**FIRST_CALL, "epochs_from": 0, "epochs_to": 55}]
+
+
+def test_the_caption_names_every_budget_and_a_warm_start():
+    calls = [{**FIRST_CALL, "epochs_from": 0, "epochs_to": 55},
+             {**FIRST_CALL, "budget_minutes": 40.0, "epochs_from": 55, "epochs_to": 90}]
+    text = caption([provenance(calls=calls, epochs_completed=90, selected_epoch=88,
+                               warm_start={"epoch": 55, "restarted": ["optimizer state", "random state"]})])
+    assert "90 of 1000 epochs in 90 + 40 min (continued from epoch 55 with the optimizer state restarted)" in text
+    assert "kept epoch 88" in text
+    assert "55 of 1000 epochs in 90 min, kept epoch 55" in caption([provenance()])
