@@ -64,6 +64,24 @@ def ptb_sample(tmp_path_factory) -> Path:
 from harness.check_method import make_batch, make_dialogue_batch, tiny_dialogue_model, tiny_model  # noqa: E402,F401
 
 
+def recording_optimisation(model, cfg, label=lambda name: name.split(".")[0]):
+    """An Optimisation of `model` that records, per `minimise` call, (step, groups stepped, the labels of the
+    parameters that call changed); `label` names a parameter from its name (default: its top-level sub-module)."""
+    from harness.optim import Optimisation
+
+    class RecordingOptimisation(Optimisation):
+        def minimise(self, per_sentence_loss, step, groups=None):
+            before = {name: p.detach().clone() for name, p in model.named_parameters()}
+            value = super().minimise(per_sentence_loss, step, groups)
+            self.calls.append((step, groups, {label(name) for name, p in model.named_parameters()
+                                              if not torch.equal(before[name], p.detach())}))
+            return value
+
+    optimisation = RecordingOptimisation(model.parameter_groups(), cfg)
+    optimisation.calls = []
+    return optimisation
+
+
 def assert_greedy_generation(model, batch, num_samples: int = 4, max_len: int = 7):
     """`generate` gives num_samples responses per context, each cut right before its </s> (id 3)."""
     tokens, lengths = model.generate(batch, num_samples=num_samples, max_len=max_len)

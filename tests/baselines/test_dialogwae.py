@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import assert_greedy_generation, make_dialogue_batch, tiny_dialogue_model
+from conftest import assert_greedy_generation, make_dialogue_batch, recording_optimisation, tiny_dialogue_model
 from harness.config import ConfigError, TrainConfig
 from harness.optim import Optimisation
 from harness.methods import registered_methods
@@ -24,28 +24,12 @@ def test_invalid_options_name_the_method(bad):
         tiny_dialogue_model("dialogwae", **bad)
 
 
-class RecordingOptimisation(Optimisation):
-    """Records, per minimise call, the groups stepped and which named sub-modules' parameters changed."""
-
-    def __init__(self, model, cfg):
-        super().__init__(model.parameter_groups(), cfg)
-        self.model, self.calls = model, []
-
-    def minimise(self, per_sentence_loss, step, groups=None):
-        before = {name: p.detach().clone() for name, p in self.model.named_parameters()}
-        value = super().minimise(per_sentence_loss, step, groups)
-        changed = {name.split(".")[0] for name, p in self.model.named_parameters()
-                   if not torch.equal(before[name], p.detach())}
-        self.calls.append((groups, changed))
-        return value
-
-
 def test_a_training_step_runs_the_three_phases_on_their_groups():
     model = tiny_dialogue_model("dialogwae", n_critic=2).train()
-    optimisation = RecordingOptimisation(model, TrainConfig(lr=0.01))
+    optimisation = recording_optimisation(model, TrainConfig(lr=0.01))
     terms = model.training_step(make_dialogue_batch(DIALOGUES), 0, optimisation)
-    assert [groups for groups, _ in optimisation.calls] == [("ae",), ("generators",), ("critic",), ("critic",)]
-    (_, ae), (_, gen), (_, critic1), (_, critic2) = optimisation.calls
+    assert [groups for _, groups, _ in optimisation.calls] == [("ae",), ("generators",), ("critic",), ("critic",)]
+    (*_, ae), (*_, gen), (*_, critic1), (*_, critic2) = optimisation.calls
     assert {"embedding", "context_encoder", "post_net", "post_generator", "decoder"} <= ae
     assert not ae & {"prior_net", "prior_generator", "critic"}
     assert {"post_net", "post_generator", "prior_net", "prior_generator"} <= gen

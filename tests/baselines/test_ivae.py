@@ -3,7 +3,7 @@ updates, prior sampling."""
 import pytest
 import torch
 
-from conftest import assert_greedy_generation, make_dialogue_batch, tiny_dialogue_model
+from conftest import assert_greedy_generation, make_dialogue_batch, recording_optimisation, tiny_dialogue_model
 from baselines.ivae import DualCritic, dual_kl
 from harness.check_method import DIALOGUES as CONTRACT_DIALOGUES
 from harness.config import ConfigError, TrainConfig
@@ -167,21 +167,6 @@ def test_loss_is_recon_plus_annealed_dual_kl_and_the_kl_does_not_train_the_encod
     assert model.decoder.out.weight.grad is None
 
 
-class RecordingOptimisation(Optimisation):
-    def __init__(self, model, cfg):
-        super().__init__(model.parameter_groups(), cfg)
-        self.model = model
-        self.calls = []
-
-    def minimise(self, per_sentence_loss, step, groups=None):
-        before = {name: [p.detach().clone() for p in params] for name, params in self.groups.items()}
-        value = super().minimise(per_sentence_loss, step, groups)
-        changed = {name for name, params in self.groups.items()
-                   if any(not torch.equal(a, p) for a, p in zip(before[name], params))}
-        self.calls.append((groups, changed))
-        return value
-
-
 def test_a_training_step_updates_the_critic_then_the_model():
     model = tiny_dialogue_model("ivae", critic_steps=3).train()
     groups = model.parameter_groups()
@@ -190,10 +175,11 @@ def test_a_training_step_updates_the_critic_then_the_model():
     assert {id(p) for p in groups["critic"]} == critic_ids
     assert not critic_ids & {id(p) for p in groups["model"]}
     assert len(groups["model"]) + len(groups["critic"]) == len(list(model.parameters()))
-    optimisation = RecordingOptimisation(model, TrainConfig(lr=0.01))
+    optimisation = recording_optimisation(model, TrainConfig(lr=0.01),
+                                          label=lambda name: "critic" if name.startswith("critic.") else "model")
     terms = model.training_step(make_dialogue_batch(DIALOGUES), 0, optimisation)
     assert terms.loss.shape == (2,) and torch.isfinite(terms.loss).all()
-    assert optimisation.calls == [(("critic",), {"critic"})] * 3 + [(("model",), {"model"})]
+    assert optimisation.calls == [(0, ("critic",), {"critic"})] * 3 + [(0, ("model",), {"model"})]
 
 
 def test_generation_gives_num_samples_greedy_responses_per_context():

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import assert_greedy_generation, make_dialogue_batch, tiny_dialogue_model
+from conftest import assert_greedy_generation, make_dialogue_batch, recording_optimisation, tiny_dialogue_model
 from harness.config import ConfigError, TrainConfig
 from harness.data.vocab import BOS_ID
 from harness.methods import registered_methods
@@ -46,26 +46,11 @@ def test_filter_widths_from_a_config_list_become_a_tuple():
     assert model.options.d_filter_widths == (2, 3) and len(model.discriminator.convs) == 2
 
 
-class RecordingOptimisation(Optimisation):
-    """Records, per minimise call, the groups stepped and whether the generator / discriminator changed."""
-
-    def __init__(self, model, cfg):
-        super().__init__(model.parameter_groups(), cfg)
-        self.model, self.calls = model, []
-
-    def minimise(self, per_sentence_loss, step, groups=None):
-        before = {name: p.detach().clone() for name, p in self.model.named_parameters()}
-        value = super().minimise(per_sentence_loss, step, groups)
-        changed = {"discriminator" if name.startswith("discriminator.") else "generator"
-                   for name, p in self.model.named_parameters() if not torch.equal(before[name], p.detach())}
-        self.calls.append((step, groups, changed))
-        return value
-
-
 def test_the_update_counter_schedules_mle_then_discriminator_then_adversarial_phases():
     model = seqgan(pretrain_steps=2, discriminator_pretrain_steps=1, d_steps=2, rollouts=2, sample_max_len=5)
     batch = make_dialogue_batch(DIALOGUES)
-    optimisation = RecordingOptimisation(model, TrainConfig(lr=0.01, weight_decay=0.0))
+    optimisation = recording_optimisation(model, TrainConfig(lr=0.01, weight_decay=0.0), label=lambda name: (
+        "discriminator" if name.startswith("discriminator.") else "generator"))
     optimisation.random_batch = lambda: batch
     assert [model.phase(step) for step in range(5)] == ["mle", "mle", "discriminator", "adversarial", "adversarial"]
     for step in range(4):
