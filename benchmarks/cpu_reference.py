@@ -38,7 +38,7 @@ from harness.evaluate import evaluate_run
 from harness.lm_evaluate import evaluate_model
 from harness.io import code_version, now_iso, set_threads, write_json_atomic
 from harness.tables import latex_escape
-from harness.runs import CHECKPOINT, load_saved
+from harness.runs import CHECKPOINT
 from harness.train import TRAIN_LOG, train_run, warm_start_checkpoint
 
 PAPER_CONFIG = REPO_ROOT / "config" / "paper.yaml"
@@ -86,12 +86,14 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
         if (work / CHECKPOINT).exists():
             raise ValueError(f"{work / CHECKPOINT} exists: the run resumes from it exactly; drop --warm-start")
         warm_start_checkpoint(run_config, warm_start, work)
-    epochs_before = load_saved(work / CHECKPOINT)["state"]["epoch"] if (work / CHECKPOINT).exists() else 0
     vocab = Vocab.load(data_dir / "vocab.txt")
     splits = {"test": LMDataset(data_dir / "test.txt", vocab)}  # ~6 s an epoch; the trainer validates
     curve_path = work / CURVE
 
+    trained: list[int] = []  # the epochs this call trains (after those of a checkpoint it resumes from)
+
     def record(entry: dict, model) -> None:
+        trained.append(entry["epoch"])
         line = {"epoch": entry["epoch"], "step": entry["step"], "partial": entry.get("partial"),
                 "train_seconds": entry["train_seconds"], "train_loss": entry["train_loss"],
                 "valid_loss": entry["valid_loss"],
@@ -106,6 +108,7 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
     metrics = evaluate_run(work / "model.pt", data_dir, work / "metrics.json", run_config, progress=False)
     dest = into / cpu_slug() / "ptb" / model_name / f"seed{seed}"
     dest.mkdir(parents=True, exist_ok=True)
+    epochs_before = trained[0] - 1 if trained else summary["epochs_completed"]
     call = {"command": f"python -m benchmarks.cpu_reference run --model {model_name} --seed {seed} --precision "
                        f"{precision} --budget-minutes {budget_minutes:g}"
                        + (f" --warm-start {warm_start.name}" if warm_start is not None else ""),

@@ -110,7 +110,7 @@ def warm_start_checkpoint(run: RunConfig, saved_model: Path, out_dir: Path) -> d
         raise ValueError(f"{saved_model}: a learning-rate schedule's counters were not saved; it cannot warm-start")
     history = [entry for entry in summary["history"] if entry["epoch"] <= completed]
     kept_loss = history[-1]["valid_loss"]
-    record = {"from": str(Path(saved_model).name), "epoch": completed, "step": summary["steps"],
+    record = {"from": Path(saved_model).name, "epoch": completed, "step": summary["steps"],
               "code_version": summary["code_version"], "restarted": ["optimizer state", "random state"]}
     state = {"epoch": completed, "step": summary["steps"], "history": history,
              "best_loss": math.inf if kept_loss is None or summary["select_by"] != "valid_loss" else kept_loss,
