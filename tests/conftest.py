@@ -60,6 +60,43 @@ def ptb_sample(tmp_path_factory) -> Path:
     return root / "processed"
 
 
+def tiny_run(model="twr-vae", epochs=2, device="cpu", **train):
+    """A validated run config of the committed sample (ExperimentConfig: schema defaults, checks)."""
+    from harness.config import ExperimentConfig
+
+    return ExperimentConfig.from_mapping(tiny_config(model, epochs, device, **train)).runs()[0]
+
+
+def tiny_config(model="twr-vae", epochs=2, device="cpu", **train) -> dict:
+    return {
+        "device": device,
+        "models": [model],
+        "data_options": {"ptb": {"max_train_sentences": 120, "max_test_sentences": 30}},
+        "architecture": {"emb_dim": 16, "hidden_dim": 16, "z_dim": 4},
+        "train": {"epochs": epochs, "batch_size": 16, "lr": 0.003, **train},
+        "evaluate": {"iw_samples": 6, "iw_chunk": 4, "batch_size": 16, "mi_samples": 2},
+        "model_defs": {"twr-vae": {"method": "twr-vae", "paper_name": "TWR-VAE"},
+                       "basic": {"method": "vae-rnn"},
+                       "sa": {"method": "sa-vae", "options": {"svi_steps": 3}}},
+    }
+
+
+def slow_updates(monkeypatch) -> dict:
+    """A fake clock on which each update takes 1 s (8 updates an epoch here): deterministic whatever the machine."""
+    from harness import train as train_module
+
+    clock = {"now": 0.0}
+    real_step = train_module.Optimisation.minimise
+
+    def slow_step(self, *args, **kwargs):
+        clock["now"] += 1.0
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(train_module.Optimisation, "minimise", slow_step)
+    monkeypatch.setattr(train_module.time, "monotonic", lambda: clock["now"])
+    return clock
+
+
 # the tiny instances of a method that the contract check builds (harness.check_method), shared with the tests
 from harness.check_method import make_batch, make_dialogue_batch, tiny_dialogue_model, tiny_model  # noqa: E402,F401
 

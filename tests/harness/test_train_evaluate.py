@@ -9,31 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import FIXTURES
+from conftest import FIXTURES, slow_updates, tiny_config, tiny_run
 from harness import train as train_module
 from harness.config import (ArchitectureConfig, DataOptions, EvaluateConfig, ExperimentConfig, ModelEntry, RunConfig,
                             TrainConfig)
 from harness.evaluate import evaluate_run
 from harness.train import MODEL, TRAIN_LOG, TrainingDiverged, train_run
-
-
-def tiny_run(model="twr-vae", epochs=2, device="cpu", **train):
-    """A validated run config of the committed sample (ExperimentConfig: schema defaults, checks)."""
-    return ExperimentConfig.from_mapping(tiny_config(model, epochs, device, **train)).runs()[0]
-
-
-def tiny_config(model="twr-vae", epochs=2, device="cpu", **train) -> dict:
-    return {
-        "device": device,
-        "models": [model],
-        "data_options": {"ptb": {"max_train_sentences": 120, "max_test_sentences": 30}},
-        "architecture": {"emb_dim": 16, "hidden_dim": 16, "z_dim": 4},
-        "train": {"epochs": epochs, "batch_size": 16, "lr": 0.003, **train},
-        "evaluate": {"iw_samples": 6, "iw_chunk": 4, "batch_size": 16, "mi_samples": 2},
-        "model_defs": {"twr-vae": {"method": "twr-vae", "paper_name": "TWR-VAE"},
-                       "basic": {"method": "vae-rnn"},
-                       "sa": {"method": "sa-vae", "options": {"svi_steps": 3}}},
-    }
 
 
 def device_run(device: torch.device, epochs: int) -> RunConfig:
@@ -192,20 +173,6 @@ def test_a_budget_stop_validates_the_last_weights_even_off_schedule(ptb_sample, 
     summary = train_run(tiny_run(epochs=6, validate_every=4), ptb_sample, tmp_path, progress=False, time_budget_s=20)
     assert summary["epochs_completed"] == 2 and summary["stopped_early"]["partial_epoch"] is None
     assert [h["valid_loss"] is not None for h in summary["history"]] == [True, True]  # epoch 2: at the stop
-
-
-def slow_updates(monkeypatch) -> dict:
-    """A fake clock on which each update takes 1 s (8 updates an epoch here): deterministic whatever the machine."""
-    clock = {"now": 0.0}
-    real_step = train_module.Optimisation.minimise
-
-    def slow_step(self, *args, **kwargs):
-        clock["now"] += 1.0
-        return real_step(self, *args, **kwargs)
-
-    monkeypatch.setattr(train_module.Optimisation, "minimise", slow_step)
-    monkeypatch.setattr(train_module.time, "monotonic", lambda: clock["now"])
-    return clock
 
 
 def test_a_budget_stop_keeps_its_checkpoint_and_a_later_call_continues_it_exactly(ptb_sample, tmp_path, monkeypatch):
