@@ -1,9 +1,10 @@
 """Reduced-precision compute for the costly part of a model (config `train.precision`, `evaluate.precision`).
 
-A module opts in by having a `compute_dtype` attribute (None = float32), as `layers.recurrent.LatentDecoder` does for
-its RNN (bf16 autocast) and V-wide output layer (bf16 matmul operands, float32 softmax: layers.output_layer); the
-harness sets it, so methods need no config of their own. Weights, optimiser state, the encoder, KL terms and
-cross-entropies stay float32. bfloat16 pays off where the hardware multiplies it
+A module opts in by having a `compute_dtype` attribute (None = float32), as `layers.recurrent.TimestepEncoder` does
+for its RNN and `layers.recurrent.LatentDecoder` for its RNN (bf16 autocast) and V-wide output layer (bf16 matmul
+operands; in training the softmax is written in bf16 from the bf16 logits: layers.output_layer); the harness sets it,
+so methods need no config of their own. Weights, optimiser state, the posterior heads, KL terms and the losses'
+sums stay float32. bfloat16 pays off where the hardware multiplies it
 natively (AMX / AVX512-BF16 on recent x86 CPUs, tensor cores on GPUs); elsewhere it is emulated and slower.
 """
 from __future__ import annotations

@@ -83,7 +83,8 @@ class LatentDecoder(nn.Module):
     OUTPUT_ROWS_GPU = 16384  # on a GPU, few large blocks (kernel launches, not cache, are what counts there)
     # None: compute in the parameters' dtype (float32). torch.bfloat16: the decoder's RNN runs under autocast and the
     # V-wide output layer multiplies bf16 operands (fp32 weights and accumulation; AMX on recent x86 CPUs, tensor
-    # cores on GPUs); softmax, cross-entropy, the encoder and the KL stay float32. Set by the harness
+    # cores on GPUs); in training its softmax is written in bf16 from the bf16 logits (layers.output_layer), the
+    # losses' sums and the KL stay float32 (the encoder has its own compute_dtype). Set by the harness
     # (harness.precision, config `train.precision` / `evaluate.precision`); not part of the checkpoint.
     compute_dtype: torch.dtype | None = None
 
