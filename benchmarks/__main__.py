@@ -14,8 +14,9 @@ Measures, in one run on one machine, with the same weights, batches and random d
           against a loop with one decoder pass per sample (benchmarks/naive_iwnll.py), on the same draws; the
           estimates are compared.
 Both are also measured with `precision: bfloat16` (harness.precision: the encoder's and decoder's RNNs and the
-output-layer matmuls in bf16, the rest float32), reported separately with their own loss / estimate differences: float32 is the
-exact comparison, bfloat16 is the harness's fast option where the hardware has native bf16 (AMX, AVX512-BF16).
+output-layer matmuls in bf16, the rest float32), reported separately with their own loss / estimate differences:
+float32 is the exact comparison, bfloat16 is the harness's fast option where the hardware has native bf16 (AMX,
+AVX512-BF16).
 Figures are ratios against the baseline measured in the same run (median over repeats, implementations
 interleaved). Writes JSON with `train_speedup`, `iwnll_speedup`, the machine, torch version and thread count.
 """
@@ -101,8 +102,8 @@ def main(argv=None) -> int:
         "train_speedup_vs_per_step_loop": train["speedup_vs_per_step_loop"],
         "iwnll_speedup": iw["speedup"],
         "bfloat16": {"train_speedup": train["bfloat16_speedup_vs_original"], "iwnll_speedup": iw["bfloat16_speedup"],
-                     "note": "precision: bfloat16 (encoder and decoder RNNs and output-layer matmuls in bf16; the rest float32); "
-                             "the original-style and naive baselines run in float32, as the original does",
+                     "note": "precision: bfloat16 (encoder and decoder RNNs and output-layer matmuls in bf16; "
+                             "the rest float32); the original-style and naive baselines run in float32, as the original does",
                      "cpu_has_native_bf16": native_bf16(info)},
         "train_tokens_per_second": {"float32": train["tokens_per_second"]["ours"],
                                     "bfloat16": train["tokens_per_second"]["ours_bfloat16"],
