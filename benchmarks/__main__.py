@@ -10,6 +10,8 @@ Measures, in one run on one machine, with the same weights, batches and random d
           loop; batches are consecutive chunks of the length-sorted training set, as the original batches them.
           Before timing, the two losses are compared on one batch of equal-length sentences with dropout off and
           the same noise (they are the same function there).
+  ceiling tokens/s of the step's matmul and RNN kernels alone at its shapes, on the same batches
+          (benchmarks/ceiling.py): what no implementation on these kernels can exceed here, and the step's share of it.
   iwnll   sentences/s of the importance-weighted log p(x) with K = 500 (chunks of 50 samples per decoder pass)
           against a loop with one decoder pass per sample (benchmarks/naive_iwnll.py), on the same draws; the
           estimates are compared.
@@ -30,9 +32,10 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.ceiling import kernel_ceiling
 from benchmarks.epoch import epoch_benchmark
-from benchmarks.measure import (benchmark_data, cpu_model, cpuinfo, iwnll_benchmark, matmul_peak, native_bf16,
-                                train_benchmark, training_flops_per_token)
+from benchmarks.measure import (allocator_settings, benchmark_batches, benchmark_data, cpu_model, cpuinfo,
+                                iwnll_benchmark, matmul_peak, native_bf16, train_benchmark, training_flops_per_token)
 from harness.config import REPO_ROOT, ArchitectureConfig
 from harness.data.lm_dataset import LMDataset
 from harness.data.vocab import Vocab
@@ -60,8 +63,8 @@ def main(argv=None) -> int:
     data_dir, data_note = benchmark_data(args.data)
     vocab = Vocab.load(data_dir / "vocab.txt")
     print(f"data: {data_note}; vocabulary {len(vocab)}; {args.threads} threads", file=sys.stderr)
-    train = train_benchmark(LMDataset(data_dir / "train.txt", vocab), len(vocab), args.train_batches, args.repeats, 64,
-                            arch)
+    train_data = LMDataset(data_dir / "train.txt", vocab)
+    train = train_benchmark(train_data, len(vocab), args.train_batches, args.repeats, 64, arch)
     print(f"train: ours {train['tokens_per_second']['ours']:.0f} tokens/s, original-style "
           f"{train['tokens_per_second']['original']:.0f}, per-step loop {train['tokens_per_second']['original_per_step']:.0f}"
           f" -> train_speedup {train['speedup_vs_original']:.2f}x ({train['speedup_vs_per_step_loop']:.2f}x vs the "
@@ -81,6 +84,15 @@ def main(argv=None) -> int:
           f"training step {flops['per_token'] / 1e6:.1f} MFLOP/token -> ours at "
           f"{fraction_of_peak['float32']:.0%} of the float32 peak, {fraction_of_peak['bfloat16']:.0%} of the bfloat16 "
           f"peak (original-style {fraction_of_peak['original_float32']:.0%} of float32)", file=sys.stderr)
+    batches = benchmark_batches(train_data, args.train_batches, 64)
+    ceiling = {name: kernel_ceiling(batches, arch, len(vocab), dtype, args.repeats)
+               for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16))}
+    for name, key in (("float32", "ours"), ("bfloat16", "ours_bfloat16")):
+        ceiling[name]["step_share"] = train["tokens_per_second"][key] / ceiling[name]["tokens_per_second"]
+    print(f"kernel ceiling (the step's matmul and RNN kernels alone, same batches): "
+          f"{ceiling['float32']['tokens_per_second']:.0f} tokens/s float32, "
+          f"{ceiling['bfloat16']['tokens_per_second']:.0f} bfloat16 -> the step runs at "
+          f"{ceiling['float32']['step_share']:.0%} / {ceiling['bfloat16']['step_share']:.0%} of it", file=sys.stderr)
     epoch = None
     if not args.no_epoch:
         epoch = epoch_benchmark(data_dir, arch)
@@ -108,13 +120,14 @@ def main(argv=None) -> int:
         "train_tokens_per_second": {"float32": train["tokens_per_second"]["ours"],
                                     "bfloat16": train["tokens_per_second"]["ours_bfloat16"],
                                     "original_style": train["tokens_per_second"]["original"]},
-        "matmul_peak": peak, "flops": flops, "fraction_of_peak": fraction_of_peak,
+        "matmul_peak": peak, "flops": flops, "fraction_of_peak": fraction_of_peak, "kernel_ceiling": ceiling,
         "epoch": epoch,
         "train": train, "iwnll": iw,
         "data": data_note, "vocab_size": len(vocab),
         "architecture": {"emb_dim": arch.emb_dim, "hidden_dim": arch.hidden_dim, "z_dim": arch.z_dim, "dropout": arch.dropout},
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpu_model": cpu_model(info), "cpu_count": os.cpu_count(), "device": "cpu"},
+                    "cpu_model": cpu_model(info), "cpu_count": os.cpu_count(), "device": "cpu",
+                    "allocator": allocator_settings()},
         "torch": torch.__version__, "threads": torch.get_num_threads(),
         "code_version": code_version(), "created": now_iso(),
     }

@@ -5,6 +5,7 @@ for the measurement as a whole).
 from __future__ import annotations
 
 import copy
+import os
 import platform
 import shutil
 import statistics
@@ -53,6 +54,13 @@ def sorted_chunks(dataset: LMDataset, batch_size: int) -> list[list[int]]:
     return [order[i : i + batch_size] for i in range(0, len(order) - batch_size + 1, batch_size)]
 
 
+def benchmark_batches(dataset: LMDataset, batches: int, batch_size: int) -> list:
+    """The training benchmark's batches: `batches` of length-sorted chunks, spread over the length range."""
+    chunks = sorted_chunks(dataset, batch_size)
+    picks = [chunks[round(i * (len(chunks) - 1) / max(batches - 1, 1))] for i in range(batches)]
+    return [dataset.collate(chunk) for chunk in picks]
+
+
 def equal_length_batch(dataset: LMDataset, batch_size: int):
     """Up to `batch_size` sentences of the most frequent length: no padding, so both step definitions agree."""
     length = int(torch.mode(dataset.lengths).values)
@@ -80,10 +88,7 @@ def train_benchmark(dataset: LMDataset, vocab_size: int, batches: int, repeats: 
         "original": OriginalStyleTWRVAE(*sizes).copy_from(ours),
         "original_per_step": OriginalStyleTWRVAE(*sizes, per_step=True).copy_from(ours),
     }.items()}
-    chunks = sorted_chunks(dataset, batch_size)
-    # the same batches for every implementation: spread over the length range
-    picks = [chunks[round(i * (len(chunks) - 1) / max(batches - 1, 1))] for i in range(batches)]
-    data = [dataset.collate(chunk) for chunk in picks]
+    data = benchmark_batches(dataset, batches, batch_size)
     tokens = sum(batch.num_predicted_tokens() for batch in data)
     data = [batch.to(device) for batch in data]
 
@@ -234,6 +239,17 @@ def cpu_model(info: str | None) -> str:
 def native_bf16(info: str | None) -> bool | None:
     """Whether this CPU multiplies bf16 natively (AMX or AVX512-BF16); None where /proc/cpuinfo is unreadable."""
     return None if info is None else ("amx_bf16" in info or "avx512_bf16" in info)
+
+
+def allocator_settings() -> dict:
+    """PyTorch's huge-page setting for CPU allocations (set by importing harness) and the kernel's THP modes."""
+    def mode(name):
+        try:
+            return Path(f"/sys/kernel/mm/transparent_hugepage/{name}").read_text().strip()
+        except OSError:
+            return None
+    return {"THP_MEM_ALLOC_ENABLE": os.environ.get("THP_MEM_ALLOC_ENABLE"),
+            "transparent_hugepage": mode("enabled"), "transparent_hugepage_defrag": mode("defrag")}
 
 
 def matmul_peak(threads: int, size: int = 2048, repeats: int = 10) -> dict:

@@ -41,49 +41,60 @@ class _ReducedEagerBlocks:
 
     The bias is a column of the weight, against a column of ones in the states, so the logits come from one matmul
     with no broadcast copy of the bias, and the bias's gradient is a column of the weight's (no sum over the block).
-    The softmax reads the reduced logits and writes reduced probabilities (computing in float inside); minus the
-    one-hot targets they are already the reduced operand of the gradient matmuls. nll = -log p[target] from the
-    rounded probability (relative error <= 2^-9, so <= 0.002 nats); a row whose target probability underflows (a
-    logit gap over ~87 nats) takes log-sum-exp minus the target's logit in float instead. The weight's gradient is
-    one matmul per REDUCED_FLUSH_ROWS rows, so its float sum is updated a few times per batch, not once per block.
-    One pass over each N x V block, where the float path makes five."""
+    The softmax reads the reduced logits and writes reduced probabilities (computing in float inside) straight into
+    a buffer of pending rows; minus the one-hot targets (one entry per row, written by index) they are already the
+    reduced operand of the gradient matmuls. nll = -log p[target] from the rounded probability (relative error
+    <= 2^-9, so <= 0.002 nats); a row whose target probability underflows (a logit gap over ~87 nats) takes
+    log-sum-exp minus the target's logit in float instead. The weight's gradient is one matmul per
+    REDUCED_FLUSH_ROWS pending rows, so its float sum is updated a few times per batch, not once per block. One pass
+    over each N x V block, where the float path makes five, and no copy of it: the pending rows are written in place
+    (a bf16 scatter_add_ and a concatenation of the blocks each copied them whole)."""
 
     def __init__(self, weight_c: torch.Tensor, bias_c: torch.Tensor, grad_weight: torch.Tensor,
-                 grad_bias: torch.Tensor):
+                 grad_bias: torch.Tensor, total_rows: int, block_rows: int):
         self.hidden_dim = weight_c.size(1)
         self.weight = _with_bias_column(weight_c, bias_c)  # [V, H + PAD]
         self.grad_weight, self.grad_bias = grad_weight, grad_bias
         self.grad_hidden_blocks: list[torch.Tensor] = []
-        self.pending: list[tuple[torch.Tensor, torch.Tensor]] = []  # (d nll / d logits, states), reduced
+        capacity = min(total_rows, max(REDUCED_FLUSH_ROWS, block_rows))
+        # the pending rows: d nll / d logits [rows, V] and their states [rows, H + PAD] (the ones column, then zeros)
+        self.pending_gradients = weight_c.new_empty(capacity, weight_c.size(0))
+        self.pending_states = _with_bias_column(weight_c.new_zeros(capacity, self.hidden_dim), 1.0)
         self.pending_rows = 0
 
     def block(self, h_block: torch.Tensor, block_targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """nll and log-sum-exp (float) of one block; its gradients accumulated."""
-        states = _with_bias_column(h_block, 1.0)
+        rows = h_block.size(0)
+        if self.pending_rows + rows > self.pending_gradients.size(0):
+            self.flush()
+        pending = slice(self.pending_rows, self.pending_rows + rows)
+        states = self.pending_states[pending]
+        states[:, :self.hidden_dim] = h_block
         logits = states @ self.weight.t()
         target_logits = logits.gather(1, block_targets).squeeze(1).float()
-        probabilities = torch.softmax(logits, dim=-1)
-        nll = -probabilities.gather(1, block_targets).squeeze(1).float().log()
+        probabilities = self.pending_gradients[pending]
+        torch.ops.aten._softmax.out(logits, -1, False, out=probabilities)
+        target_probabilities = probabilities.gather(1, block_targets).squeeze(1)
+        nll = -target_probabilities.float().log()
         underflow = ~torch.isfinite(nll)
         if underflow.any():
             nll[underflow] = torch.logsumexp(logits[underflow].float(), dim=-1) - target_logits[underflow]
-        grad_logits = probabilities.scatter_add_(1, block_targets, probabilities.new_full(block_targets.shape, -1.0))
-        self.grad_hidden_blocks.append((grad_logits @ self.weight[:, :self.hidden_dim]).to(self.grad_weight.dtype))
-        self.pending.append((grad_logits, states))
-        self.pending_rows += grad_logits.size(0)
+        # d nll / d logits = softmax - onehot(target): one entry per row
+        probabilities[torch.arange(rows, device=h_block.device), block_targets.squeeze(1)] = target_probabilities - 1
+        self.grad_hidden_blocks.append((probabilities @ self.weight[:, :self.hidden_dim]).to(self.grad_weight.dtype))
+        self.pending_rows += rows
         if self.pending_rows >= REDUCED_FLUSH_ROWS:
             self.flush()
         return nll, nll + target_logits
 
     def flush(self) -> None:
-        if not self.pending:
+        if self.pending_rows == 0:
             return
-        grad_logits = torch.cat([g for g, _ in self.pending]) if len(self.pending) > 1 else self.pending[0][0]
-        states = torch.cat([h for _, h in self.pending]) if len(self.pending) > 1 else self.pending[0][1]
-        grad = (grad_logits.t() @ states).to(self.grad_weight.dtype)  # [V, H + PAD]
+        rows = self.pending_rows
+        grad = (self.pending_gradients[:rows].t() @ self.pending_states[:rows]).to(self.grad_weight.dtype)
         self.grad_weight.add_(grad[:, :self.hidden_dim])
         self.grad_bias.add_(grad[:, self.hidden_dim])
-        self.pending, self.pending_rows = [], 0
+        self.pending_rows = 0
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
@@ -97,7 +108,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
         grad_hidden_blocks = []
         grad_weight = torch.zeros(weight.shape, dtype=result_dtype, device=hidden.device) if eager else None
         grad_bias = torch.zeros(bias.shape, dtype=result_dtype, device=hidden.device) if eager else None
-        reduced = _ReducedEagerBlocks(w, b, grad_weight, grad_bias) if eager and compute_dtype is not None else None
+        reduced = (_ReducedEagerBlocks(w, b, grad_weight, grad_bias, hidden.size(0), rows)
+                   if eager and compute_dtype is not None else None)
         if reduced is not None:
             grad_hidden_blocks = reduced.grad_hidden_blocks
         for start in range(0, hidden.size(0), rows):

@@ -73,6 +73,11 @@ def test_the_benchmark_writes_both_ratios_with_the_machine(tmp_path):
     assert 0 < payload["train"]["loss_check"]["bfloat16_relative_difference"] < 1e-2
     assert 0 < payload["iwnll"]["bfloat16_max_abs_difference_log_px"] < 1.0
     assert "ptb_tiny" in payload["data"]
+    # the kernel ceiling of both precisions, and the step's share of it
+    for precision in ("float32", "bfloat16"):
+        ceiling = payload["kernel_ceiling"][precision]
+        assert ceiling["dtype"] == precision and ceiling["tokens_per_second"] > 0 and ceiling["step_share"] > 0
+    assert "THP_MEM_ALLOC_ENABLE" in payload["machine"]["allocator"]
 
 
 def test_the_equal_length_batch_has_no_padding(tmp_path):
