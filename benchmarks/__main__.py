@@ -32,9 +32,8 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.ceiling import kernel_ceiling
 from benchmarks.epoch import epoch_benchmark
-from benchmarks.measure import (allocator_settings, benchmark_batches, benchmark_data, cpu_model, cpuinfo,
+from benchmarks.measure import (allocator_settings, benchmark_data, cpu_model, cpuinfo,
                                 iwnll_benchmark, matmul_peak, native_bf16, train_benchmark, training_flops_per_token)
 from harness.config import REPO_ROOT, ArchitectureConfig
 from harness.data.lm_dataset import LMDataset
@@ -84,11 +83,7 @@ def main(argv=None) -> int:
           f"training step {flops['per_token'] / 1e6:.1f} MFLOP/token -> ours at "
           f"{fraction_of_peak['float32']:.0%} of the float32 peak, {fraction_of_peak['bfloat16']:.0%} of the bfloat16 "
           f"peak (original-style {fraction_of_peak['original_float32']:.0%} of float32)", file=sys.stderr)
-    batches = benchmark_batches(train_data, args.train_batches, 64)
-    ceiling = {name: kernel_ceiling(batches, arch, len(vocab), dtype, args.repeats)
-               for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16))}
-    for name, key in (("float32", "ours"), ("bfloat16", "ours_bfloat16")):
-        ceiling[name]["step_share"] = train["tokens_per_second"][key] / ceiling[name]["tokens_per_second"]
+    ceiling = train["kernel_ceiling"]
     print(f"kernel ceiling (the step's matmul and RNN kernels alone, same batches): "
           f"{ceiling['float32']['tokens_per_second']:.0f} tokens/s float32, "
           f"{ceiling['bfloat16']['tokens_per_second']:.0f} bfloat16 -> the step runs at "

@@ -8,22 +8,25 @@ For the benchmark's own batches, at the step's exact shapes and in its compute d
   gradient [V, rows] x [rows, H + bias column] per REDUCED_FLUSH_ROWS (bf16) or per block (float32);
 - the posterior heads' three small products;
 into preallocated outputs, with nothing else: no softmax, embeddings, dropout, optimiser, allocation or Python
-between them beyond the loop. Predicted tokens / that time is the most tokens/s a step built on these kernels could
+between them beyond the loop. The training benchmark (benchmarks/measure.py) times these runners interleaved with
+the steps themselves, so that both see the machine in the same state. Predicted tokens / that time is the most tokens/s a step built on these kernels could
 reach on this machine -- the ceiling the issue's throughput target is to be read against -- and the step's measured
 tokens/s over it is the share of the step spent in them.
 """
 from __future__ import annotations
 
-import statistics
+from typing import Callable
 
 import torch
 from torch import nn
 
-from benchmarks.measure import timed
 from harness.config import ArchitectureConfig
 from harness.data.lm_dataset import Batch
 from layers.output_layer import REDUCED_FLUSH_ROWS, REDUCED_PAD
 from layers.recurrent import LatentDecoder
+
+
+PARTS = ("encoder_rnn", "decoder_rnn", "output_layer", "posterior_heads")
 
 
 def _lstm_pass(lstm: nn.LSTM, inputs: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor],
@@ -75,13 +78,14 @@ def _heads_pass(rows: int, arch: ArchitectureConfig):
     return run
 
 
-def kernel_ceiling(batches: list[Batch], arch: ArchitectureConfig, vocab_size: int, dtype: torch.dtype,
-                   repeats: int) -> dict:
-    """Seconds per pass over `batches` of the step's kernels alone, per part, and the tokens/s they allow."""
+def ceiling_runners(batches: list[Batch], arch: ArchitectureConfig, vocab_size: int,
+                    dtype: torch.dtype) -> dict[str, Callable[[], None]]:
+    """One runner per part of the step's kernel work over all `batches` (timed by the training benchmark, interleaved
+    with the steps themselves so that both see the machine in the same state)."""
     torch.manual_seed(0)
     encoder = nn.LSTM(arch.emb_dim, arch.hidden_dim).to(dtype)
     decoder = nn.LSTM(arch.emb_dim + arch.z_dim, arch.hidden_dim).to(dtype)
-    parts: dict[str, list] = {"encoder_rnn": [], "decoder_rnn": [], "output_layer": [], "posterior_heads": []}
+    parts: dict[str, list] = {name: [] for name in PARTS}
     for batch in batches:
         size, length = batch.tokens.shape
         state = tuple(torch.zeros(1, size, arch.hidden_dim, dtype=dtype) for _ in range(2))
@@ -92,15 +96,11 @@ def kernel_ceiling(batches: list[Batch], arch: ArchitectureConfig, vocab_size: i
         parts["decoder_rnn"].append(_lstm_pass(decoder, decoder_inputs, state, grad[:-1]))
         parts["output_layer"].append(_output_layer_pass(batch.num_predicted_tokens(), arch, vocab_size, dtype))
         parts["posterior_heads"].append(_heads_pass(size * length, arch))  # every encoder state, as the step
-    runs = {name: (lambda runs=runs: [run() for run in runs]) for name, runs in parts.items()}
-    for run in runs.values():
-        run()  # warm-up
-    seconds = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            seconds[name].append(timed(run))
-    per_part = {name: statistics.median(values) for name, values in seconds.items()}
-    total = sum(per_part.values())
-    tokens = sum(batch.num_predicted_tokens() for batch in batches)
-    return {"dtype": str(dtype).removeprefix("torch."), "seconds_per_pass": total, "seconds_per_part": per_part,
-            "tokens_per_second": tokens / total, "predicted_tokens_per_pass": tokens, "repeats": repeats}
+    return {name: (lambda runs=runs: [run() for run in runs]) for name, runs in parts.items()}
+
+
+def kernel_ceiling(seconds_per_part: dict[str, float], tokens: int, dtype: torch.dtype) -> dict:
+    """The ceiling from the parts' seconds per pass over batches with `tokens` predicted tokens."""
+    total = sum(seconds_per_part.values())
+    return {"dtype": str(dtype).removeprefix("torch."), "seconds_per_pass": total, "seconds_per_part": seconds_per_part,
+            "tokens_per_second": tokens / total, "predicted_tokens_per_pass": tokens}

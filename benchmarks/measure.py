@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.ceiling import PARTS, ceiling_runners, kernel_ceiling
 from benchmarks.naive_iwnll import he_style_iw_log_marginal, naive_iw_log_marginal
 from benchmarks.original_style import OriginalStyleTWRVAE
 from harness.config import REPO_ROOT, ArchitectureConfig, TrainConfig
@@ -124,16 +125,29 @@ def train_benchmark(dataset: LMDataset, vocab_size: int, batches: int, repeats: 
     for name, model in implementations.items():
         model.train()
         runners[name] = harness_step(model) if name.startswith("ours") else original_step(model)
-        runners[name]()  # warm-up
-    seconds = {name: [] for name in implementations}
+    ceiling_dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16} if device.type == "cpu" else {}
+    for precision, dtype in ceiling_dtypes.items():  # the step's kernels alone (benchmarks/ceiling.py)
+        for part, run in ceiling_runners(data, arch, vocab_size, dtype).items():
+            runners[f"ceiling_{precision}:{part}"] = run
+    for run in runners.values():
+        run()  # warm-up
+    seconds = {name: [] for name in runners}
     for _ in range(repeats):
         for name, run in runners.items():  # interleaved, so that machine noise hits all alike
             seconds[name].append(timed(run, device))
-    speed = {name: tokens / statistics.median(values) for name, values in seconds.items()}
+    medians = {name: statistics.median(values) for name, values in seconds.items()}
+    speed = {name: tokens / medians[name] for name in implementations}
+    ceiling = {}
+    for precision, dtype in ceiling_dtypes.items():
+        parts = {part: medians[f"ceiling_{precision}:{part}"] for part in PARTS}
+        ceiling[precision] = kernel_ceiling(parts, tokens, dtype)
+        ceiling[precision]["step_share"] = speed["ours" if precision == "float32" else "ours_bfloat16"] / \
+            ceiling[precision]["tokens_per_second"]
     reference = losses["original"]
     return {
         "tokens_per_second": speed,
-        "seconds_per_pass": {name: statistics.median(values) for name, values in seconds.items()},
+        "seconds_per_pass": {name: medians[name] for name in implementations},
+        "kernel_ceiling": ceiling,
         "batches": batches, "batch_size": batch_size, "predicted_tokens_per_pass": tokens,
         "mean_length": tokens / (batches * batch_size), "repeats": repeats,
         "loss_check": {"batch_length": int(equal.lengths[0]), "batch_sentences": equal.size, "losses": losses,

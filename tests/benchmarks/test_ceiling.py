@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.ceiling import _output_layer_pass, kernel_ceiling
+from benchmarks.ceiling import PARTS, _output_layer_pass, ceiling_runners, kernel_ceiling
 from conftest import make_batch
 from harness.config import ArchitectureConfig
 from layers.output_layer import REDUCED_PAD
@@ -27,12 +27,12 @@ def test_the_output_layer_part_multiplies_every_row_three_times(dtype, rows):
     assert counter.get_total_flops() == expected
 
 
-def test_the_ceiling_reports_each_part_and_the_tokens_they_allow():
+def test_the_ceiling_runs_each_part_and_reports_the_tokens_they_allow():
     batches = [make_batch([[4, 5, 6], [7, 8, 9, 10, 11]]), make_batch([[5, 6], [4, 4, 4]])]
-    result = kernel_ceiling(batches, ARCH, 12, torch.float32, repeats=1)
-    assert set(result["seconds_per_part"]) == {"encoder_rnn", "decoder_rnn", "output_layer", "posterior_heads"}
-    assert all(seconds > 0 for seconds in result["seconds_per_part"].values())
-    tokens = sum(batch.num_predicted_tokens() for batch in batches)
-    assert result["predicted_tokens_per_pass"] == tokens
-    assert result["seconds_per_pass"] == pytest.approx(sum(result["seconds_per_part"].values()))
-    assert result["tokens_per_second"] == pytest.approx(tokens / result["seconds_per_pass"])
+    runners = ceiling_runners(batches, ARCH, 12, torch.float32)
+    assert tuple(runners) == PARTS
+    for run in runners.values():
+        run()
+    seconds = {"encoder_rnn": 0.5, "decoder_rnn": 0.5, "output_layer": 2.0, "posterior_heads": 1.0}
+    result = kernel_ceiling(seconds, 100, torch.bfloat16)
+    assert result["dtype"] == "bfloat16" and result["seconds_per_pass"] == 4.0 and result["tokens_per_second"] == 25.0
