@@ -94,9 +94,9 @@ def warm_start_checkpoint(run: RunConfig, saved_model: Path, out_dir: Path) -> d
 
     Writes `out_dir/checkpoint.pt` from the run's `model.pt`: the kept weights at the epoch the run completed, its
     history, step count and timings, with the optimizer state and the random state *restarted* (they were not
-    saved). Only where the kept weights are those of the last completed epoch and the training config is the same;
-    the next `train_run` resumes from it and its summary's `warm_start` records what was restarted. Returns that
-    record.
+    saved); an lr schedule's counters, not saved either, are replayed from the validation losses (exact). Only where
+    the kept weights are those of the last completed epoch and the training config is the same; the next `train_run`
+    resumes from it and its summary's `warm_start` records what was restarted or replayed. Returns that record.
     """
     saved = load_saved(Path(saved_model))
     summary = saved["summary"]
@@ -106,23 +106,42 @@ def warm_start_checkpoint(run: RunConfig, saved_model: Path, out_dir: Path) -> d
     if selected != completed:
         raise ValueError(f"{saved_model} keeps the weights of epoch {selected}, not of its last completed epoch "
                          f"({completed}): training cannot continue from them")
-    if summary["lr_schedule"] is not None:
-        raise ValueError(f"{saved_model}: a learning-rate schedule's counters were not saved; it cannot warm-start")
     history = [entry for entry in summary["history"] if entry["epoch"] <= completed]
     kept_loss = history[-1]["valid_loss"]
     record = {"from": Path(saved_model).name, "epoch": completed, "step": summary["steps"],
               "code_version": summary["code_version"], "restarted": ["optimizer state", "random state"]}
+    schedule_state = None
+    if summary["lr_schedule"] is not None:
+        schedule_state = replayed_schedule(run, history, summary["lr_schedule"], saved_model)
+        record["replayed"] = ["lr schedule"]
     state = {"epoch": completed, "step": summary["steps"], "history": history,
              "best_loss": math.inf if kept_loss is None or summary["select_by"] != "valid_loss" else kept_loss,
              "best_state": {"epoch": completed, "model": saved["state_dict"]},
              "train_seconds": summary["train_seconds"],
              "train_tokens": round(summary["train_tokens_per_second"] * summary["train_seconds"]),
-             "lr_schedule": None, "warm_start": record}
+             "lr_schedule": schedule_state, "warm_start": record}
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     save_torch_atomic(Path(out_dir) / CHECKPOINT, {"fingerprint": summary["fingerprint"], "model": saved["state_dict"],
                                                    "optimizer": None, "torch_rng": None, "batch_rng": None,
                                                    "state": state})
     return record
+
+
+def replayed_schedule(run: RunConfig, history: list[dict], recorded: dict, source: Path) -> dict:
+    """The lr schedule's state after `history`, which the saved model does not keep: its counters are a function of
+    the validated epochs' losses alone (harness.lr_schedule), so they are replayed, and checked against the
+    schedule's recorded summary (final lr, decays)."""
+    if recorded["stopped"] is not None:
+        raise ValueError(f"{source}: its lr schedule ended training ({recorded['stopped']['reason']}); "
+                         "there is nothing to continue")
+    schedule = LrSchedule(run.train.lr_decay, run.train.lr)
+    for entry in history:
+        if entry.get("partial") is None:  # as train_run: a partial epoch decides nothing
+            schedule.step(entry["epoch"], entry["valid_loss"])
+    if schedule.summary() != recorded:
+        raise ValueError(f"{source}: replaying its validation losses gives the lr schedule {schedule.summary()}, "
+                         f"not the recorded {recorded}")
+    return schedule.state_dict()
 
 
 def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = True,

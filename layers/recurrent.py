@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from harness.data.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
-from layers.output_layer import linear_cross_entropy
+from layers.output_layer import OutputWorkspace, linear_cross_entropy
 
 RNN_TYPES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
@@ -100,6 +100,7 @@ class LatentDecoder(nn.Module):
         self.rnn = make_rnn(rnn_type, emb_dim + z_dim, hidden_dim, num_layers, dropout)
         self.z_to_hidden = nn.Linear(z_dim, hidden_dim, bias=False)
         self.out = nn.Linear(hidden_dim, vocab_size)
+        self.output_workspace = OutputWorkspace()  # the bf16 output layer's buffers, reused between batches
 
     def initial_state(self, z: torch.Tensor):
         h0 = self.z_to_hidden(z).unsqueeze(0).expand(self.num_layers, -1, -1).contiguous()
@@ -142,7 +143,7 @@ class LatentDecoder(nn.Module):
         (on a GPU OUTPUT_ROWS_GPU) and never stored (layers.output_layer), in training and in evaluation."""
         rows = self.OUTPUT_ROWS if hidden.device.type == "cpu" else self.OUTPUT_ROWS_GPU
         return linear_cross_entropy(hidden, self.out.weight, self.out.bias, targets, self.compute_dtype, rows,
-                                    eager_gradient=hidden.device.type == "cpu")
+                                    eager_gradient=hidden.device.type == "cpu", workspace=self.output_workspace)
 
     @torch.no_grad()
     def greedy(self, z: torch.Tensor, max_length: int) -> list[list[int]]:

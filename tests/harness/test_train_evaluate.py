@@ -14,6 +14,7 @@ from harness import train as train_module
 from harness.config import (ArchitectureConfig, DataOptions, EvaluateConfig, ExperimentConfig, ModelEntry, RunConfig,
                             TrainConfig)
 from harness.evaluate import evaluate_run
+from harness.runs import load_saved
 from harness.train import MODEL, TRAIN_LOG, TrainingDiverged, train_run
 
 
@@ -202,6 +203,21 @@ def test_a_run_whose_checkpoint_is_gone_warm_starts_from_its_last_kept_weights(p
     assert continued["train_seconds"] > stopped["train_seconds"]
     with pytest.raises(ValueError, match="another training config"):
         train_module.warm_start_checkpoint(tiny_run(epochs=5, validate_every=4), tmp_path / MODEL, tmp_path / "x")
+
+
+def test_a_warm_start_replays_the_lr_schedule_from_the_validation_losses(ptb_sample, tmp_path, monkeypatch):
+    slow_updates(monkeypatch)
+    run = tiny_run(epochs=4, validate_every=1, lr_decay={"mode": "plateau", "patience": 1, "factor": 0.5})
+    stopped = train_run(run, ptb_sample, tmp_path, progress=False, time_budget_s=20)
+    assert stopped["epochs_completed"] == stopped["selected_epoch"] == 2
+    kept = load_saved(tmp_path / "checkpoint.pt")["state"]["lr_schedule"]  # what the stop knew, then lost
+    assert kept["reference"] == stopped["history"][-1]["valid_loss"]  # not the initial state: a replay must happen
+    (tmp_path / "checkpoint.pt").unlink()
+    record = train_module.warm_start_checkpoint(run, tmp_path / MODEL, tmp_path / "continued")
+    assert record["replayed"] == ["lr schedule"] and record["restarted"] == ["optimizer state", "random state"]
+    assert load_saved(tmp_path / "continued" / "checkpoint.pt")["state"]["lr_schedule"] == kept
+    continued = train_run(run, ptb_sample, tmp_path / "continued", progress=False)
+    assert [h["epoch"] for h in continued["history"]] == [1, 2, 3, 4] and continued["lr_schedule"]["stopped"] is None
 
 
 def test_a_warm_start_refuses_weights_that_are_not_the_last_epochs(ptb_sample, tmp_path, monkeypatch):

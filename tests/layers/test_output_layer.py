@@ -107,6 +107,31 @@ def test_bfloat16_eager_gradient_matches_the_recomputed_one(monkeypatch, flush_r
     torch.testing.assert_close(results[True][0].double(), exact, rtol=2e-2, atol=5e-2)
 
 
+def test_a_kept_workspace_is_allocated_once_and_changes_no_value(monkeypatch):
+    """The decoder's OutputWorkspace keeps the pending rows' buffers between calls: the same memory for batches of
+    other sizes, and results bit-identical to a call that allocates its own (stale rows from a larger batch are
+    never read)."""
+    import copy
+
+    import layers.output_layer as output_layer
+
+    monkeypatch.setattr(output_layer, "REDUCED_FLUSH_ROWS", 16)
+    workspace = output_layer.OutputWorkspace()
+    pointers = set()
+    for n in (40, 7, 23):
+        results = []
+        for kept in (workspace, None):
+            hidden, weight, bias, targets = problem(n=n, h=16, v=50, dtype=torch.float32, seed=n)
+            nll = linear_cross_entropy(hidden, weight, bias, targets, compute_dtype=torch.bfloat16, rows=8,
+                                       eager_gradient=True, workspace=kept)
+            nll.sum().backward()
+            results.append((nll.detach(), hidden.grad, weight.grad, bias.grad))
+        assert all(torch.equal(a, b) for a, b in zip(*results))
+        pointers.add(workspace._buffers[0].data_ptr())
+    assert len(pointers) == 1
+    assert copy.deepcopy(workspace)._buffers is None  # a copied model does not share (or copy) the buffers
+
+
 def test_bfloat16_eager_nll_of_an_underflowing_target_is_finite():
     """A target 200 nats below the best word has probability 0 in bf16 as in float32; its nll is taken from the
     log-sum-exp instead of log(0)."""
