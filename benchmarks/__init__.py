@@ -1,1 +1,1 @@
-import harness  # noqa: F401 -- its allocator setting (harness/__init__.py) before any tensor exists
+import harness  # noqa: F401 -- its allocator setting (harness/allocator.py) for every benchmark process

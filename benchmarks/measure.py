@@ -18,6 +18,7 @@ import torch
 from benchmarks.ceiling import PARTS, ceiling_runners, kernel_ceiling
 from benchmarks.naive_iwnll import he_style_iw_log_marginal, naive_iw_log_marginal
 from benchmarks.original_style import OriginalStyleTWRVAE
+from harness import allocator
 from harness.config import REPO_ROOT, ArchitectureConfig, TrainConfig
 from harness.data.lm_dataset import LMDataset
 from harness.optim import Optimisation
@@ -256,14 +257,10 @@ def native_bf16(info: str | None) -> bool | None:
 
 
 def allocator_settings() -> dict:
-    """PyTorch's huge-page setting for CPU allocations (set by importing harness) and the kernel's THP modes."""
-    def mode(name):
-        try:
-            return Path(f"/sys/kernel/mm/transparent_hugepage/{name}").read_text().strip()
-        except OSError:
-            return None
-    return {"THP_MEM_ALLOC_ENABLE": os.environ.get("THP_MEM_ALLOC_ENABLE"),
-            "transparent_hugepage": mode("enabled"), "transparent_hugepage_defrag": mode("defrag")}
+    """The malloc thresholds the harness set for this process (harness/allocator.py; None: left to the environment)
+    and the environment's own, if any."""
+    return {"mallopt": allocator.applied(),
+            **{name: os.environ[name] for name in allocator.ENVIRONMENT if name in os.environ}}
 
 
 def matmul_peak(threads: int, size: int = 2048, repeats: int = 10) -> dict:
