@@ -9,9 +9,9 @@ For the benchmark's own batches, at the step's exact shapes and in its compute d
 - the posterior heads' three small products;
 into preallocated outputs, with nothing else: no softmax, embeddings, dropout, optimiser, allocation or Python
 between them beyond the loop. The training benchmark (benchmarks/measure.py) times these runners interleaved with
-the steps themselves, so that both see the machine in the same state. Predicted tokens / that time is the most tokens/s a step built on these kernels could
-reach on this machine -- the ceiling the issue's throughput target is to be read against -- and the step's measured
-tokens/s over it is the share of the step spent in them.
+the steps themselves, so that both see the machine in the same state. Predicted tokens / that time is the most
+tokens/s a step built on these kernels could reach on this machine -- the ceiling the issue's throughput target is
+to be read against -- and the step's measured tokens/s over it is the share of the step spent in them.
 """
 from __future__ import annotations
 

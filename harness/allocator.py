@@ -5,7 +5,7 @@ optimiser's temporaries). With glibc's defaults a freed block that size goes bac
 own, or trimmed off the heap), and the next batch's block is faulted in again page by page and zeroed: ~57,000-72,000
 page faults per 6-batch benchmark pass of the bf16 step on 2 CPU cores, ~24,000 once malloc keeps blocks up to 32 MB
 on its heap (M_MMAP_THRESHOLD, the most glibc allows) and trims the heap only past 1 GB free (M_TRIM_THRESHOLD). In
-interleaved comparisons that made the bf16 step ~16 % faster (0.61-0.69 -> 0.53-0.60 s per pass) and left the
+interleaved comparisons that made the bf16 step ~16 % faster (medians 0.61-0.68 -> 0.53-0.58 s per pass) and left the
 float32 paths and the original-style baseline as they were, within noise (README "Speed"). It changes where memory
 lies, never a value; the process keeps its peak heap until it exits.
 
@@ -35,7 +35,8 @@ def keep_freed_memory() -> dict | None:
     except (OSError, AttributeError):
         return None
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    if mallopt(M_MMAP_THRESHOLD, SETTINGS["M_MMAP_THRESHOLD"]) and mallopt(M_TRIM_THRESHOLD, SETTINGS["M_TRIM_THRESHOLD"]):
+    if all(mallopt(parameter, SETTINGS[name]) for name, parameter in (("M_MMAP_THRESHOLD", M_MMAP_THRESHOLD),
+                                                                       ("M_TRIM_THRESHOLD", M_TRIM_THRESHOLD))):
         _applied = dict(SETTINGS)
     return _applied
 
