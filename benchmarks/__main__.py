@@ -33,12 +33,14 @@ from pathlib import Path
 import torch
 
 from benchmarks.epoch import epoch_benchmark
-from benchmarks.measure import (allocator_settings, benchmark_data, cpu_model, cpuinfo,
-                                iwnll_benchmark, matmul_peak, native_bf16, train_benchmark, training_flops_per_token)
+from benchmarks.measure import (allocator_settings, benchmark_data, iwnll_benchmark, matmul_peak, train_benchmark,
+                                training_flops_per_token)
 from harness.config import REPO_ROOT, ArchitectureConfig
 from harness.data.lm_dataset import LMDataset
 from harness.data.vocab import Vocab
 from harness.io import code_version, now_iso, write_json_atomic
+from harness.machine import cpu_model, cpuinfo, native_bf16
+from harness.precision import bfloat16_unsupported
 
 
 def main(argv=None) -> int:
@@ -62,47 +64,55 @@ def main(argv=None) -> int:
     data_dir, data_note = benchmark_data(args.data)
     vocab = Vocab.load(data_dir / "vocab.txt")
     print(f"data: {data_note}; vocabulary {len(vocab)}; {args.threads} threads", file=sys.stderr)
+    no_bfloat16 = bfloat16_unsupported("cpu")
+    if no_bfloat16:
+        print(f"precision bfloat16 is not measured: {no_bfloat16}", file=sys.stderr)
     train_data = LMDataset(data_dir / "train.txt", vocab)
     train = train_benchmark(train_data, len(vocab), args.train_batches, args.repeats, 64, arch)
-    print(f"train: ours {train['tokens_per_second']['ours']:.0f} tokens/s, original-style "
-          f"{train['tokens_per_second']['original']:.0f}, per-step loop {train['tokens_per_second']['original_per_step']:.0f}"
-          f" -> train_speedup {train['speedup_vs_original']:.2f}x ({train['speedup_vs_per_step_loop']:.2f}x vs the "
-          f"per-step loop); losses agree to {train['loss_check']['max_relative_difference']:.1e} (relative)",
-          file=sys.stderr)
-    print(f"train, precision bfloat16: {train['tokens_per_second']['ours_bfloat16']:.0f} tokens/s -> "
-          f"{train['bfloat16_speedup_vs_original']:.2f}x ({train['bfloat16_speedup_vs_per_step_loop']:.2f}x vs the "
-          f"per-step loop); loss differs by {train['loss_check']['bfloat16_relative_difference']:.1e} (relative)",
-          file=sys.stderr)
+    speed = train["tokens_per_second"]
+    print(f"train: ours {speed['ours']:.0f} tokens/s, original-style {speed['original']:.0f}, per-step loop "
+          f"{speed['original_per_step']:.0f} -> train_speedup {train['speedup_vs_original']:.2f}x "
+          f"({train['speedup_vs_per_step_loop']:.2f}x vs the per-step loop); losses agree to "
+          f"{train['loss_check']['max_relative_difference']:.1e} (relative)", file=sys.stderr)
+    if not no_bfloat16:
+        print(f"train, precision bfloat16: {speed['ours_bfloat16']:.0f} tokens/s -> "
+              f"{train['bfloat16_speedup_vs_original']:.2f}x ({train['bfloat16_speedup_vs_per_step_loop']:.2f}x vs the "
+              f"per-step loop); loss differs by {train['loss_check']['bfloat16_relative_difference']:.1e} (relative)",
+              file=sys.stderr)
     peak = matmul_peak(args.threads)
     flops = training_flops_per_token(arch, len(vocab))
     fraction_of_peak = {
-        name: train["tokens_per_second"][key] * flops["per_token"] / 1e9 / peak["gflops"][precision]
+        name: speed[key] * flops["per_token"] / 1e9 / peak["gflops"][precision] if key in speed else None
         for name, key, precision in (("float32", "ours", "float32"), ("bfloat16", "ours_bfloat16", "bfloat16"),
                                      ("original_float32", "original", "float32"))}
-    print(f"matmul peak: {peak['gflops']['float32']:.0f} GFLOP/s float32, {peak['gflops']['bfloat16']:.0f} bfloat16; "
-          f"training step {flops['per_token'] / 1e6:.1f} MFLOP/token -> ours at "
-          f"{fraction_of_peak['float32']:.0%} of the float32 peak, {fraction_of_peak['bfloat16']:.0%} of the bfloat16 "
-          f"peak (original-style {fraction_of_peak['original_float32']:.0%} of float32)", file=sys.stderr)
     ceiling = train["kernel_ceiling"]
-    print(f"kernel ceiling (the step's matmul and RNN kernels alone, same batches): "
-          f"{ceiling['float32']['tokens_per_second']:.0f} tokens/s float32, "
-          f"{ceiling['bfloat16']['tokens_per_second']:.0f} bfloat16 -> the step runs at "
-          f"{ceiling['float32']['step_share']:.0%} / {ceiling['bfloat16']['step_share']:.0%} of it", file=sys.stderr)
+    print(f"matmul peak: {peak['gflops']['float32']:.0f} GFLOP/s float32; training step "
+          f"{flops['per_token'] / 1e6:.1f} MFLOP/token -> ours at {fraction_of_peak['float32']:.0%} of it "
+          f"(original-style {fraction_of_peak['original_float32']:.0%}); kernel ceiling (the step's matmul and RNN "
+          f"kernels alone, same batches) {ceiling['float32']['tokens_per_second']:.0f} tokens/s, the step at "
+          f"{ceiling['float32']['step_share']:.0%} of it", file=sys.stderr)
+    if not no_bfloat16:
+        print(f"bfloat16: matmul peak {peak['gflops']['bfloat16']:.0f} GFLOP/s, ours at "
+              f"{fraction_of_peak['bfloat16']:.0%} of it; kernel ceiling {ceiling['bfloat16']['tokens_per_second']:.0f} "
+              f"tokens/s, the step at {ceiling['bfloat16']['step_share']:.0%} of it", file=sys.stderr)
     epoch = None
     if not args.no_epoch:
         epoch = epoch_benchmark(data_dir, arch)
-        print(f"epoch end to end: harness {epoch['seconds']['harness']:.0f} s float32, "
-              f"{epoch['seconds']['harness_bfloat16']:.0f} s bfloat16; original-style {epoch['seconds']['original']:.0f} s "
-              f"-> {epoch['speedup_vs_original']:.2f}x float32, {epoch['bfloat16_speedup_vs_original']:.2f}x bfloat16",
-              file=sys.stderr)
-    iw = iwnll_benchmark(LMDataset(data_dir / "test.txt", vocab), len(vocab), args.iw_sentences, args.iw_samples, args.iw_chunk, 32,
-                         arch, args.iw_repeats)
+        print(f"epoch end to end: harness {epoch['seconds']['harness']:.0f} s float32; original-style "
+              f"{epoch['seconds']['original']:.0f} s -> {epoch['speedup_vs_original']:.2f}x", file=sys.stderr)
+        if not no_bfloat16:
+            print(f"epoch, precision bfloat16: {epoch['seconds']['harness_bfloat16']:.0f} s -> "
+                  f"{epoch['bfloat16_speedup_vs_original']:.2f}x", file=sys.stderr)
+    iw = iwnll_benchmark(LMDataset(data_dir / "test.txt", vocab), len(vocab), args.iw_sentences, args.iw_samples,
+                         args.iw_chunk, 32, arch, args.iw_repeats)
     print(f"iwnll (K={args.iw_samples}): ours {iw['sentences_per_second']['ours']:.2f} sentences/s, naive "
           f"{iw['sentences_per_second']['naive']:.2f} -> iwnll_speedup {iw['speedup']:.2f}x; estimates differ by at "
-          f"most {iw['max_abs_difference_log_px']:.1e} nats", file=sys.stderr)
-    print(f"iwnll, precision bfloat16: {iw['sentences_per_second']['ours_bfloat16']:.2f} sentences/s -> "
-          f"{iw['bfloat16_speedup']:.2f}x; estimates differ by at most {iw['bfloat16_max_abs_difference_log_px']:.1e} "
-          f"nats (mean log p(x) {iw['mean_log_px']['naive']:.3f})", file=sys.stderr)
+          f"most {iw['max_abs_difference_log_px']:.1e} nats (mean log p(x) {iw['mean_log_px']['naive']:.3f})",
+          file=sys.stderr)
+    if not no_bfloat16:
+        print(f"iwnll, precision bfloat16: {iw['sentences_per_second']['ours_bfloat16']:.2f} sentences/s -> "
+              f"{iw['bfloat16_speedup']:.2f}x; estimates differ by at most "
+              f"{iw['bfloat16_max_abs_difference_log_px']:.1e} nats", file=sys.stderr)
     info = cpuinfo()
     payload = {
         "train_speedup": train["speedup_vs_original"],
@@ -111,10 +121,10 @@ def main(argv=None) -> int:
         "bfloat16": {"train_speedup": train["bfloat16_speedup_vs_original"], "iwnll_speedup": iw["bfloat16_speedup"],
                      "note": "precision: bfloat16 (encoder and decoder RNNs and output-layer matmuls in bf16; "
                              "the rest float32); the original-style and naive baselines run in float32, as the original does",
-                     "cpu_has_native_bf16": native_bf16(info)},
-        "train_tokens_per_second": {"float32": train["tokens_per_second"]["ours"],
-                                    "bfloat16": train["tokens_per_second"]["ours_bfloat16"],
-                                    "original_style": train["tokens_per_second"]["original"]},
+                     "cpu_has_native_bf16": native_bf16(info),
+                     "unsupported": no_bfloat16},  # why bfloat16 was not measured (its figures are then None)
+        "train_tokens_per_second": {"float32": speed["ours"], "bfloat16": speed.get("ours_bfloat16"),
+                                    "original_style": speed["original"]},
         "matmul_peak": peak, "flops": flops, "fraction_of_peak": fraction_of_peak, "kernel_ceiling": ceiling,
         "epoch": epoch,
         "train": train, "iwnll": iw,

@@ -29,7 +29,6 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.measure import cpu_model, cpuinfo
 from harness import aggregate
 from harness.config import REPO_ROOT, ExperimentConfig, RunConfig
 from harness.data.lm_dataset import LMDataset
@@ -37,6 +36,7 @@ from harness.data.vocab import Vocab
 from harness.evaluate import evaluate_run
 from harness.lm_evaluate import evaluate_model
 from harness.io import code_version, now_iso, set_threads, write_json_atomic
+from harness.machine import cpu_model, cpuinfo
 from harness.tables import latex_escape
 from harness.runs import CHECKPOINT
 from harness.train import TRAIN_LOG, train_run, warm_start_checkpoint

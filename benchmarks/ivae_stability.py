@@ -36,9 +36,9 @@ from unittest import mock
 import torch
 
 from baselines.ivae import IVAE
-from benchmarks.measure import cpu_model, cpuinfo
 from harness.config import REPO_ROOT, ExperimentConfig
 from harness.io import code_version, environment_info, now_iso, set_threads, write_json_atomic
+from harness.machine import cpu_model, cpuinfo
 from harness.optim import TrainingDiverged
 from harness.train import train_run
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import os
-import platform
 import shutil
 import statistics
 import tempfile
@@ -22,14 +21,14 @@ from harness import allocator
 from harness.config import REPO_ROOT, ArchitectureConfig, TrainConfig
 from harness.data.lm_dataset import LMDataset
 from harness.optim import Optimisation
-from harness.precision import set_compute_precision
+from harness.precision import bfloat16_unsupported, set_compute_precision
 from metrics.lm import importance_weighted_log_marginal, sample_gaussian
 from twrvae.model import TWRVAE, TWRVAEOptions
 
 
-def reduced_precision_copy(model):
-    """The same weights, computing as `precision: bfloat16`."""
-    twin = copy.deepcopy(model)
+def reduced_precision_copy(model, device: torch.device = torch.device("cpu")):
+    """The same weights on `device`, computing as `precision: bfloat16`."""
+    twin = copy.deepcopy(model).to(device)
     set_compute_precision(twin, "bfloat16")
     return twin
 
@@ -84,9 +83,10 @@ def train_benchmark(dataset: LMDataset, vocab_size: int, batches: int, repeats: 
     torch.manual_seed(0)
     ours = TWRVAE(vocab_size, arch, TWRVAEOptions())
     sizes = (vocab_size, arch.emb_dim, arch.hidden_dim, arch.z_dim, arch.dropout)
+    no_bfloat16 = bfloat16_unsupported(device)  # then bfloat16 is not measured, and the record says why
     implementations = {name: model.to(device) for name, model in {
         "ours": ours,
-        "ours_bfloat16": reduced_precision_copy(ours),
+        **({} if no_bfloat16 else {"ours_bfloat16": reduced_precision_copy(ours, device)}),
         "original": OriginalStyleTWRVAE(*sizes).copy_from(ours),
         "original_per_step": OriginalStyleTWRVAE(*sizes, per_step=True).copy_from(ours),
     }.items()}
@@ -126,7 +126,8 @@ def train_benchmark(dataset: LMDataset, vocab_size: int, batches: int, repeats: 
     for name, model in implementations.items():
         model.train()
         runners[name] = harness_step(model) if name.startswith("ours") else original_step(model)
-    ceiling_dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16} if device.type == "cpu" else {}
+    ceiling_dtypes = {"float32": torch.float32, **({} if no_bfloat16 else {"bfloat16": torch.bfloat16})} \
+        if device.type == "cpu" else {}
     for precision, dtype in ceiling_dtypes.items():  # the step's kernels alone (benchmarks/ceiling.py)
         for part, run in ceiling_runners(data, arch, vocab_size, dtype).items():
             runners[f"ceiling_{precision}:{part}"] = run
@@ -145,6 +146,10 @@ def train_benchmark(dataset: LMDataset, vocab_size: int, batches: int, repeats: 
         ceiling[precision]["step_share"] = speed["ours" if precision == "float32" else "ours_bfloat16"] / \
             ceiling[precision]["tokens_per_second"]
     reference = losses["original"]
+    bfloat16 = {} if no_bfloat16 else {  # None where the device cannot compute in bf16 (`bfloat16_unsupported`)
+        "relative_difference": abs(losses["ours_bfloat16"] - reference) / abs(reference),
+        "speedup_vs_original": speed["ours_bfloat16"] / speed["original"],
+        "speedup_vs_per_step_loop": speed["ours_bfloat16"] / speed["original_per_step"]}
     return {
         "tokens_per_second": speed,
         "seconds_per_pass": {name: medians[name] for name in implementations},
@@ -154,11 +159,12 @@ def train_benchmark(dataset: LMDataset, vocab_size: int, batches: int, repeats: 
         "loss_check": {"batch_length": int(equal.lengths[0]), "batch_sentences": equal.size, "losses": losses,
                        "max_relative_difference": max(abs(losses[name] - reference) / abs(reference)
                                                       for name in ("ours", "original_per_step")),
-                       "bfloat16_relative_difference": abs(losses["ours_bfloat16"] - reference) / abs(reference)},
+                       "bfloat16_relative_difference": bfloat16.get("relative_difference")},
         "speedup_vs_original": speed["ours"] / speed["original"],
         "speedup_vs_per_step_loop": speed["ours"] / speed["original_per_step"],
-        "bfloat16_speedup_vs_original": speed["ours_bfloat16"] / speed["original"],
-        "bfloat16_speedup_vs_per_step_loop": speed["ours_bfloat16"] / speed["original_per_step"],
+        "bfloat16_speedup_vs_original": bfloat16.get("speedup_vs_original"),
+        "bfloat16_speedup_vs_per_step_loop": bfloat16.get("speedup_vs_per_step_loop"),
+        "bfloat16_unsupported": no_bfloat16,
     }
 
 
@@ -170,12 +176,13 @@ def iwnll_benchmark(dataset: LMDataset, vocab_size: int, sentences: int, samples
     per pass), all on the same draws (CPU generators, so the same on every device)."""
     torch.manual_seed(0)
     model = TWRVAE(vocab_size, arch, TWRVAEOptions()).eval()
-    model_bfloat16 = reduced_precision_copy(model).to(device)
+    no_bfloat16 = bfloat16_unsupported(device)  # then bfloat16 is not measured, and the record says why
+    model_bfloat16 = None if no_bfloat16 else reduced_precision_copy(model, device)
     model = model.to(device)
     batches = [dataset.collate(list(range(start, min(start + batch_size, sentences)))).to(device)
                for start in range(0, min(sentences, len(dataset)), batch_size)]
     count = sum(batch.size for batch in batches)
-    names = ("ours", "ours_bfloat16", *baselines)
+    names = ("ours", *(() if no_bfloat16 else ("ours_bfloat16",)), *baselines)
     estimates = {name: [] for name in names}
 
     def harness_estimate(name, ours_model):  # what harness.evaluate does per batch for the NLL
@@ -207,12 +214,12 @@ def iwnll_benchmark(dataset: LMDataset, vocab_size: int, sentences: int, samples
 
     with torch.no_grad():  # warm-up: the first decoder calls of a shape pay oneDNN's / cuDNN's set-up
         mu, logvar = model.posterior(batches[0])
-        for warm in (model, model_bfloat16):
+        for warm in (model, model_bfloat16)[:len(names) - len(baselines)]:
             importance_weighted_log_marginal(lambda z: warm.log_likelihood(batches[0], z), mu, logvar, chunk, chunk)
         naive_iw_log_marginal(model, batches[0], mu, logvar, torch.randn(2, *mu.shape, device=device))
         he_style_iw_log_marginal(model, batches[0], torch.randn(2, *mu.shape, device=device), he_samples_per_pass)
-    available = {"ours": harness_estimate("ours", model), "ours_bfloat16": harness_estimate("ours_bfloat16", model_bfloat16),
-                 "naive": naive, "he_style": he_style}
+    available = {"ours": harness_estimate("ours", model), "naive": naive, "he_style": he_style,
+                 "ours_bfloat16": harness_estimate("ours_bfloat16", model_bfloat16)}
     runners = {name: available[name] for name in names}
     runs = {name: [] for name in runners}
     for _ in range(repeats):  # interleaved, so that machine noise hits all alike
@@ -222,38 +229,23 @@ def iwnll_benchmark(dataset: LMDataset, vocab_size: int, sentences: int, samples
     seconds = {name: statistics.median(values) for name, values in runs.items()}
     values = {name: torch.cat(estimates[name]).cpu() for name in names}
     reference = values[baselines[0]]
+    bfloat16 = {} if no_bfloat16 else {  # None where the device cannot compute in bf16 (`bfloat16_unsupported`)
+        "bfloat16_max_abs_difference_log_px": float((values["ours_bfloat16"] - reference).abs().max()),
+        "bfloat16_speedup": seconds[baselines[0]] / seconds["ours_bfloat16"],
+        "bfloat16_speedup_vs": {name: seconds[name] / seconds["ours_bfloat16"] for name in baselines}}
     return {
         "sentences_per_second": {name: count / value for name, value in seconds.items()},
         "seconds": seconds, "repeats": repeats, "sentences": count, "iw_samples": samples, "chunk": chunk,
         "batch_size": batch_size, "baselines": list(baselines), "he_samples_per_pass": he_samples_per_pass,
         "mean_log_px": {name: float(value.mean()) for name, value in values.items()},
         "max_abs_difference_log_px": max(float((values["ours"] - values[name]).abs().max()) for name in baselines),
-        "bfloat16_max_abs_difference_log_px": float((values["ours_bfloat16"] - reference).abs().max()),
         "speedup": seconds[baselines[0]] / seconds["ours"],
-        "bfloat16_speedup": seconds[baselines[0]] / seconds["ours_bfloat16"],
         "speedup_vs": {name: seconds[name] / seconds["ours"] for name in baselines},
-        "bfloat16_speedup_vs": {name: seconds[name] / seconds["ours_bfloat16"] for name in baselines},
+        "bfloat16_max_abs_difference_log_px": bfloat16.get("bfloat16_max_abs_difference_log_px"),
+        "bfloat16_speedup": bfloat16.get("bfloat16_speedup"),
+        "bfloat16_speedup_vs": bfloat16.get("bfloat16_speedup_vs"),
+        "bfloat16_unsupported": no_bfloat16,
     }
-
-
-def cpuinfo() -> str | None:
-    """/proc/cpuinfo, or None where it cannot be read (not Linux)."""
-    try:
-        return Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return None
-
-
-def cpu_model(info: str | None) -> str:
-    """The CPU's model name (platform.processor() is often just the architecture)."""
-    lines = (info or "").splitlines()
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
-                platform.processor() or platform.machine())
-
-
-def native_bf16(info: str | None) -> bool | None:
-    """Whether this CPU multiplies bf16 natively (AMX or AVX512-BF16); None where /proc/cpuinfo is unreadable."""
-    return None if info is None else ("amx_bf16" in info or "avx512_bf16" in info)
 
 
 def allocator_settings() -> dict:
@@ -267,8 +259,9 @@ def matmul_peak(threads: int, size: int = 2048, repeats: int = 10) -> dict:
     """GFLOP/s of a `size`² matmul in float32 and in bfloat16 on this CPU (the best of three timings of `repeats`
     products each): the ceiling the training step's matmul work is compared with."""
     torch.set_num_threads(threads)
-    peaks = {}
-    for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
+    peaks = {"float32": None, "bfloat16": None}  # bfloat16 stays None where this CPU has no bf16 kernels
+    dtypes = {"float32": torch.float32, **({} if bfloat16_unsupported("cpu") else {"bfloat16": torch.bfloat16})}
+    for name, dtype in dtypes.items():
         a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
         for _ in range(3):
             a @ b

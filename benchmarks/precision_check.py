@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.measure import cpu_model, cpuinfo
 from harness.config import REPO_ROOT, ExperimentConfig
 from harness.evaluate import evaluate_run
 from harness.io import code_version, now_iso, set_threads, write_json_atomic
+from harness.machine import cpu_model, cpuinfo
 from harness.train import train_run
 
 METRICS = {"uniform": ("NLL", "PPL", "KL", "MI", "AU"), "paper": ("NLL", "PPL", "KL", "MI")}

@@ -57,7 +57,7 @@ def load_trained(model_path: Path, data_dir: Path, run: RunConfig | None = None)
     vocab = Vocab.load(Path(data_dir) / "vocab.txt")
     model = build_model(run, len(vocab))
     model.load_state_dict(checkpoint["state_dict"])
-    set_compute_precision(model, run.evaluate.precision)
+    set_compute_precision(model, run.evaluate.precision, "evaluate.precision")
     return run, summary, model.to(device), vocab, device
 
 

@@ -29,7 +29,7 @@ from harness.io import (code_version, environment_info, now_iso, progress_interv
 from harness.lr_schedule import LrSchedule
 from harness.model_api import TextVAE
 from harness.optim import Optimisation, TrainingDiverged  # noqa: F401  (re-exported for callers)
-from harness.precision import set_compute_precision
+from harness.precision import require_supported, set_compute_precision
 from harness.provenance import method_source_files, source_hashes
 from harness.runs import CHECKPOINT, MODEL, TRAIN_LOG, build_model, load_saved  # noqa: F401  (file names re-exported)
 from harness.tasks import task_of
@@ -159,9 +159,10 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
     final lr, the number of decays and the stop, if the schedule ended training before `train.epochs`.
     """
     started_run = time.monotonic()
+    device = resolve_device(run.device)
+    require_supported(run.train.precision, device, "train.precision")  # before anything is read or written
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(run.device)
     generator = seed_everything(run.seed)
     vocab = Vocab.load(Path(data_dir) / "vocab.txt")
     task = task_of(run)
@@ -178,7 +179,7 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
         print(f"embedding initialisation: {embedding_init}", file=sys.stderr)
     model = model.to(device)
     cfg = run.train
-    set_compute_precision(model, cfg.precision)
+    set_compute_precision(model, cfg.precision, "train.precision")
     optimisation = Optimisation(model.parameter_groups(), cfg)
     schedule = None if cfg.lr_decay is None else LrSchedule(cfg.lr_decay, cfg.lr)
 

@@ -22,6 +22,16 @@ needs_mirror = pytest.mark.skipif(
 )
 
 
+def skip_without_bfloat16(device: torch.device | str = "cpu") -> None:
+    """Skip the calling test where `device` cannot compute in bfloat16 (a CPU without AVX-512 or AMX), saying why;
+    tests/harness/test_precision.py checks the refusal itself on every machine."""
+    from harness.precision import bfloat16_unsupported
+
+    reason = bfloat16_unsupported(device)
+    if reason is not None:
+        pytest.skip(f"bfloat16 cannot run on this machine: {reason}")
+
+
 def pytest_addoption(parser):
     parser.addoption("--device", default="cpu",
                      help="where the tests that take the `device` fixture run: cpu (default) or cuda; "

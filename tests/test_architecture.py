@@ -1,7 +1,7 @@
 """The layer picture of docs/architecture.md, enforced on the imports of every module (function-level ones too).
 
     metrics                     <- nothing of the project
-    harness.paths / contract / registry / schedules, harness.data, harness.io   (shared, below the methods)
+    harness.paths / contract / registry / schedules / machine, harness.data, harness.io   (shared, below the methods)
     harness.model_api / dialogue_api                                            (the method contract)
     layers                      <- the above
     twrvae, baselines           <- the above; not each other (except TWR-CVAE -> CVAE)
@@ -19,7 +19,8 @@ import pytest
 from conftest import REPO_ROOT
 
 PACKAGES = ("harness", "metrics", "layers", "twrvae", "baselines")
-SHARED = ("harness.paths", "harness.contract", "harness.registry", "harness.schedules", "harness.io", "harness.data")
+SHARED = ("harness.paths", "harness.contract", "harness.registry", "harness.schedules", "harness.machine", "harness.io",
+          "harness.data")
 CONTRACT = ("harness.model_api", "harness.dialogue_api")
 ALLOWED = {  # module prefix -> prefixes it may import
     "metrics": ("metrics",),
@@ -27,6 +28,7 @@ ALLOWED = {  # module prefix -> prefixes it may import
     "harness.contract": (),
     "harness.registry": (),
     "harness.schedules": (),
+    "harness.machine": (),
     "harness.io": ("harness.paths",),
     "harness.data": ("harness.data", "harness.io", "harness.paths"),
     "harness.model_api": ("harness.contract", "metrics"),

@@ -42,7 +42,7 @@ def describe_device(device: torch.device) -> dict:
                      "capability": f"{properties.major}.{properties.minor}", "cuda": torch.version.cuda,
                      "cudnn": torch.backends.cudnn.version()})
     else:
-        from benchmarks.measure import cpu_model, cpuinfo
+        from harness.machine import cpu_model, cpuinfo
 
         info["name"] = cpu_model(cpuinfo())
     return info

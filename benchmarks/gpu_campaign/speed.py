@@ -60,8 +60,9 @@ def run_speed(plan, device: torch.device, sizes: SpeedSizes) -> dict:
             "train_bfloat16_speedup_vs_original": train["bfloat16_speedup_vs_original"],
             "iwnll_sentences_per_second": {chunk: result["sentences_per_second"] for chunk, result in iwnll.items()},
             "iwnll_speedup_vs_he_style": {chunk: result["speedup_vs"]["he_style"] for chunk, result in iwnll.items()},
-            "iwnll_bfloat16_speedup_vs_he_style": {chunk: result["bfloat16_speedup_vs"]["he_style"]
+            "iwnll_bfloat16_speedup_vs_he_style": {chunk: (result["bfloat16_speedup_vs"] or {}).get("he_style")
                                                    for chunk, result in iwnll.items()},
+            "bfloat16_unsupported": train["bfloat16_unsupported"],  # why bf16 was not measured (its figures None)
             "fastest_iw_chunk": int(fastest),
             "loss_relative_difference_vs_original": train["loss_check"]["max_relative_difference"],
             "iwnll_max_abs_difference_nats": max(result["max_abs_difference_log_px"] for result in iwnll.values()),

@@ -142,9 +142,11 @@ def prior_spread_after_training(steps: int, lr: float, **options) -> float:
 def test_the_prior_still_samples_different_latents_after_training():
     """Without normalised hidden layers the samplers' ReLUs all die (here within 300 updates at lr 1e-2; the smoke
     config's run gave ten identical responses per context): z ~ p(z|c) is then one constant. The reference's
-    BatchNorm1d, here LayerNorm (sampler_layer_norm), keeps the noise reaching z."""
+    BatchNorm1d, here LayerNorm (sampler_layer_norm), keeps the noise reaching z. 300 updates at lr 1e-2 amplify
+    rounding, so the spread kept differs from one CPU to another (0.088 on an AMD EPYC Zen 3, above 0.1 on a Zen 5):
+    what is checked is that it stays far from the dead samplers' exact 0."""
     assert prior_spread_after_training(300, lr=0.01, sampler_layer_norm=False) == 0.0
-    assert prior_spread_after_training(300, lr=0.01) > 0.1
+    assert prior_spread_after_training(300, lr=0.01) > 0.02
 
 
 def test_a_fresh_model_starts_with_nu_near_zero():

@@ -6,11 +6,13 @@ import json
 import pytest
 import torch
 
+import harness.precision
 from benchmarks.__main__ import main as benchmark_main
 from benchmarks.measure import equal_length_batch
 from benchmarks.naive_iwnll import he_style_iw_log_marginal, naive_iw_log_marginal
 from benchmarks.original_style import OriginalStyleTWRVAE
 from conftest import make_batch, tiny_model
+from harness.precision import bfloat16_unsupported
 from metrics.lm import importance_weighted_log_marginal, sample_gaussian
 
 
@@ -59,25 +61,50 @@ def test_the_naive_and_he_style_loops_give_the_batched_estimate_on_the_same_draw
     assert not torch.allclose(batched, other, atol=1e-3)  # the comparison can fail: other draws, other estimate
 
 
-def test_the_benchmark_writes_both_ratios_with_the_machine(tmp_path):
+def tiny_benchmark(tmp_path) -> dict:
     out = tmp_path / "latest.json"
     benchmark_main(["--data", str(tmp_path / "absent"), "--out", str(out), "--threads", "1", "--arch", "16,16,4",
                     "--train-batches", "1", "--repeats", "1", "--iw-sentences", "4", "--iw-samples", "6"])
-    payload = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+def assert_bfloat16_left_out(payload: dict, reason: str) -> None:
+    """float32 measured, every bfloat16 figure None, and the record saying why."""
+    assert payload["bfloat16"]["unsupported"] == reason
+    assert payload["bfloat16"]["train_speedup"] is None and payload["bfloat16"]["iwnll_speedup"] is None
+    assert payload["train_tokens_per_second"]["bfloat16"] is None and payload["train_tokens_per_second"]["float32"] > 0
+    assert "ours_bfloat16" not in payload["train"]["tokens_per_second"] and set(payload["kernel_ceiling"]) == {"float32"}
+    assert payload["matmul_peak"]["gflops"]["bfloat16"] is None and payload["fraction_of_peak"]["bfloat16"] is None
+    assert payload["iwnll"]["bfloat16_speedup"] is None and payload["train_speedup"] > 0
+
+
+def test_the_benchmark_writes_both_ratios_with_the_machine(tmp_path):
+    payload = tiny_benchmark(tmp_path)
     assert payload["train_speedup"] > 0 and payload["iwnll_speedup"] > 0
     assert payload["threads"] == 1 and payload["torch"] == torch.__version__ and payload["machine"]["cpu_count"]
     assert payload["train"]["loss_check"]["max_relative_difference"] < 1e-4
     assert payload["iwnll"]["max_abs_difference_log_px"] < 1e-3
+    assert "ptb_tiny" in payload["data"]
+    assert payload["kernel_ceiling"]["float32"]["tokens_per_second"] > 0
+    assert "mallopt" in payload["machine"]["allocator"]
+    reason = bfloat16_unsupported("cpu")
+    if reason is not None:  # a CPU without bf16 kernels: measured in float32 only, and it says so
+        assert_bfloat16_left_out(payload, reason)
+        return
     # the bfloat16 variants are measured and differ, a little, from the float32 numbers
+    assert payload["bfloat16"]["unsupported"] is None
     assert payload["bfloat16"]["train_speedup"] > 0 and payload["bfloat16"]["iwnll_speedup"] > 0
     assert 0 < payload["train"]["loss_check"]["bfloat16_relative_difference"] < 1e-2
     assert 0 < payload["iwnll"]["bfloat16_max_abs_difference_log_px"] < 1.0
-    assert "ptb_tiny" in payload["data"]
     # the kernel ceiling of both precisions, and the step's share of it
     for precision in ("float32", "bfloat16"):
         ceiling = payload["kernel_ceiling"][precision]
         assert ceiling["dtype"] == precision and ceiling["tokens_per_second"] > 0 and ceiling["step_share"] > 0
-    assert "mallopt" in payload["machine"]["allocator"]
+
+
+def test_on_a_cpu_without_bf16_the_benchmark_measures_float32_and_says_why_not_bfloat16(tmp_path, monkeypatch):
+    monkeypatch.setattr(harness.precision, "_cpu_bfloat16_unsupported", lambda: "no bf16 kernels on this test CPU")
+    assert_bfloat16_left_out(tiny_benchmark(tmp_path), "no bf16 kernels on this test CPU")
 
 
 def test_the_equal_length_batch_has_no_padding(tmp_path):
