@@ -214,7 +214,7 @@ def iwnll_benchmark(dataset: LMDataset, vocab_size: int, sentences: int, samples
 
     with torch.no_grad():  # warm-up: the first decoder calls of a shape pay oneDNN's / cuDNN's set-up
         mu, logvar = model.posterior(batches[0])
-        for warm in (model, model_bfloat16)[:len(names) - len(baselines)]:
+        for warm in (candidate for candidate in (model, model_bfloat16) if candidate is not None):
             importance_weighted_log_marginal(lambda z: warm.log_likelihood(batches[0], z), mu, logvar, chunk, chunk)
         naive_iw_log_marginal(model, batches[0], mu, logvar, torch.randn(2, *mu.shape, device=device))
         he_style_iw_log_marginal(model, batches[0], torch.randn(2, *mu.shape, device=device), he_samples_per_pass)

@@ -57,8 +57,9 @@ def load_trained(model_path: Path, data_dir: Path, run: RunConfig | None = None)
     vocab = Vocab.load(Path(data_dir) / "vocab.txt")
     model = build_model(run, len(vocab))
     model.load_state_dict(checkpoint["state_dict"])
-    set_compute_precision(model, run.evaluate.precision, "evaluate.precision")
-    return run, summary, model.to(device), vocab, device
+    model = model.to(device)
+    set_compute_precision(model, run.evaluate.precision, "evaluate.precision")  # checked on the run's device
+    return run, summary, model, vocab, device
 
 
 def data_description(run: RunConfig, data_dir: Path, train_sentences: int, test) -> dict:

@@ -137,6 +137,14 @@ def test_the_refusal_names_the_setting_the_cpu_and_the_fix(cpu_without_bfloat16)
     assert set_compute_precision(model, "float32", "evaluate.precision") == 2  # float32 runs everywhere
 
 
+def test_the_check_is_made_for_the_device_the_model_is_on(cpu_without_bfloat16):
+    """A GPU run on a host CPU without bf16 must not be refused: the model's device is asked, not the CPU (here a
+    model on the `meta` device, which the check does not judge)."""
+    assert set_compute_precision(TWRVAE(60, ARCH, TWRVAEOptions()).to("meta"), "bfloat16", "train.precision") == 2
+    with pytest.raises(PrecisionUnsupported):
+        set_compute_precision(TWRVAE(60, ARCH, TWRVAEOptions()), "bfloat16", "train.precision")
+
+
 def test_training_in_bf16_on_such_a_cpu_stops_before_reading_or_writing_anything(cpu_without_bfloat16, tmp_path):
     out = tmp_path / "run"
     with pytest.raises(PrecisionUnsupported, match=r"train\.precision: bfloat16 was asked for, but this CPU"):
