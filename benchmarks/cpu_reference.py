@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from harness import aggregate
+from harness import aggregate, status
 from harness.config import REPO_ROOT, ExperimentConfig, RunConfig
 from harness.data.lm_dataset import LMDataset
 from harness.data.vocab import Vocab
@@ -42,7 +42,8 @@ from harness.runs import CHECKPOINT
 from harness.train import TRAIN_LOG, train_run, warm_start_checkpoint
 
 PAPER_CONFIG = REPO_ROOT / "config" / "paper.yaml"
-PAPER_VALUES = REPO_ROOT / ".." / "shared" / "paper" / "tables.csv"
+PAPER_VALUES = status.PAPER_VALUES
+REFERENCE = status.REFERENCE
 CURVE = "learning_curve.jsonl"
 PROVENANCE = "reference_run.json"
 CALL_KEYS = ("command", "budget_minutes", "code_version", "created")  # what each call of `run` records
@@ -132,16 +133,6 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
     return dest
 
 
-def curve_points(path: Path) -> list[dict]:
-    """The learning curve's lines, the last one of each epoch (a resumed run repeats the epoch it restarted)."""
-    by_epoch = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
-            point = json.loads(line)
-            by_epoch[point["epoch"]] = point
-    return [by_epoch[epoch] for epoch in sorted(by_epoch)]
-
-
 def caption(provenances: list[dict]) -> str:
     runs = "; ".join(
         f"{latex_escape(p['model'])}: {p['epochs_completed']} of {p['epochs_planned']} epochs"
@@ -205,7 +196,7 @@ def render(folder: Path, paper: Path) -> None:
         arguments += ["--paper", str(paper)]
     if aggregate.main(arguments) != 0:
         raise ValueError(f"Table 2 could not be rendered from {folder}")
-    curves = {p["model"]: curve_points(path.parent / CURVE) for p, path in zip(provenances, runs)}
+    curves = {p["model"]: status.read_curve(path.parent / CURVE) for p, path in zip(provenances, runs)}
     draw_curve(curves, {model: paper_nll(paper, model) for model in curves}, folder / "learning_curve.png")
 
 
@@ -218,13 +209,13 @@ def main(argv=None) -> int:
     run_parser.add_argument("--precision", default="bfloat16", choices=("float32", "bfloat16"))
     run_parser.add_argument("--budget-minutes", type=float, default=85.0)
     run_parser.add_argument("--data", type=Path, default=REPO_ROOT / "data" / "processed" / "ptb")
-    run_parser.add_argument("--work", type=Path, default=None, help="checkpoint folder (default runs/cpu-reference/<model>)")
+    run_parser.add_argument("--work", type=Path, default=None, help="checkpoint folder (default runs/cpu-reference/<model>/seed<N>)")
     run_parser.add_argument("--threads", type=int, default=2)
     run_parser.add_argument("--warm-start", type=Path, default=None, metavar="MODEL_PT",
                             help="continue a budget-stopped run whose checkpoint is gone from its model.pt")
     render_parser = sub.add_parser("render")
     for sub_parser in (run_parser, render_parser):
-        sub_parser.add_argument("--into", type=Path, default=REPO_ROOT / "results" / "reference")
+        sub_parser.add_argument("--into", type=Path, default=REFERENCE)
         sub_parser.add_argument("--paper", type=Path, default=PAPER_VALUES)
     args = parser.parse_args(argv)
     try:
@@ -232,10 +223,12 @@ def main(argv=None) -> int:
             set_threads(args.threads)
             if not (args.data / "train.txt").is_file():
                 raise ValueError(f"{args.data}/train.txt not found: preprocess full PTB first (`snakemake --cores 2`)")
-            work = args.work or REPO_ROOT / "runs" / "cpu-reference" / args.model
+            work = args.work or REPO_ROOT / "runs" / "cpu-reference" / args.model / f"seed{args.seed}"
             dest = run(args.model, args.seed, args.precision, args.budget_minutes, args.data, work, args.into,
                        args.warm_start)
             render(dest.parents[2], args.paper)
+            if args.into == REFERENCE:  # the committed campaign: its progress shows on the status board at once
+                status.main(["--paper", str(args.paper)])
         else:
             render(args.into / cpu_slug(), args.paper)
     except (OSError, ValueError) as exc:

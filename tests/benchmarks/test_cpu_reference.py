@@ -5,6 +5,7 @@ import json
 
 from benchmarks import cpu_reference
 from benchmarks.cpu_reference import caption, earlier_calls
+from harness import status
 from conftest import slow_updates, tiny_run
 
 FIRST_CALL = {"command": "python -m benchmarks.cpu_reference run --model twr-vae --budget-minutes 90",
@@ -54,7 +55,7 @@ def test_a_budget_stopped_reference_run_continued_by_a_second_call_lists_both_an
     assert [(c["epochs_from"], c["epochs_to"]) for c in finished["calls"]] == [(0, 7), (7, 10)]
     assert finished["epochs_completed"] == 10 and finished["stopped_early"] is None
     assert finished["budget_minutes"] == 2.0 and finished["warm_start"] is None
-    curve = cpu_reference.curve_points(second / cpu_reference.CURVE)
+    curve = status.read_curve(second / cpu_reference.CURVE)
     assert [point["epoch"] for point in curve] == list(range(1, 11))
     assert all(point["test"]["NLL"] > 0 for point in curve)
 
