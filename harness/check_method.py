@@ -6,7 +6,9 @@ Language modelling: determinism, shapes, padding invariance, the importance-weig
 log-likelihood (1-d latent, quadrature), evaluation and model selection that never call the training loss (and,
 with the default hook, report the posterior's own KL), training steps that lower the loss, and a weights-only
 state round trip (what resuming and evaluation load). Dialogue: the same where it applies, plus generation.
-Exit status 0 = every check passed. docs/adding_a_method.md tells method authors to run it.
+The method's option defaults are checked against their fields' types first, as config values are. Exit status
+0 = every check passed, 1 = a check failed, 2 = a config error (one line, `config error: <key>: ...`, as the
+workflow's config check prints one). docs/adding_a_method.md tells method authors to run it.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from typing import Callable
 import torch
 
 from harness.config import ArchitectureConfig, ExperimentConfig, TrainConfig
+from harness.contract import ConfigError, check_defaults, config_error_line
 from harness.data.lm_dataset import Batch
 from harness.dialogue_api import DialogueVAE
 from harness.methods import get_method, registered_methods
@@ -345,12 +348,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the registered methods and exit")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path.cwd()))  # plugins beside the user's config, as the workflow's jobs find them
-    for module in args.plugin:
-        importlib.import_module(module)
-    if args.list or not args.method:
-        print("\n".join(registered_methods()))
-        return 0 if args.list else 2
-    results = run_checks(args.method)
+    try:
+        for module in args.plugin:
+            importlib.import_module(module)
+        if args.list or not args.method:
+            print("\n".join(registered_methods()))
+            return 0 if args.list else 2
+        # the defaults are what a config without options gets: they must have their fields' types too
+        options = get_method(args.method).Options
+        check_defaults(options, f"{args.method}: {options.__name__}")
+        results = run_checks(args.method)
+    except ConfigError as error:  # reported as the workflow's config check reports one: one line, no traceback
+        print(config_error_line(error), file=sys.stderr)
+        return 2
     for result in results:
         print(f"{'PASS' if result.passed else 'FAIL'}  {result.name} ({result.seconds:.1f} s): {result.detail}")
     failed = [result.name for result in results if not result.passed]

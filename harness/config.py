@@ -64,8 +64,54 @@ def load_schema() -> dict:
         return yaml.safe_load(handle)
 
 
+def _folder_name_problem(name: str) -> str | None:
+    """Why `name` is not one folder name that stays inside the folder it is joined to, or None."""
+    if not name:
+        return "it is empty"
+    if set(name) == {"."}:
+        return "a name made only of dots is no folder of its own"
+    if "/" in name or "\\" in name:
+        return "it holds a path separator"
+    if "\0" in name:
+        return "it holds a NUL character"
+    return None
+
+
+def check_path_names(raw: Mapping[str, Any]) -> None:
+    """Config values that become paths stay inside their folder: the experiment (results/<experiment>/, logs/), the
+    dataset keys (`datasets`, `data_options`: data/processed/<dataset>/, results/<experiment>/<dataset>/) and the
+    model keys (`models`, `model_defs`: results/<experiment>/<dataset>/<model>/) are each one folder name, and
+    `plugins` are module names. Values of another type are left to the schema. (`data_mirror`, `paper_values`
+    and `word_vectors` are paths that are only read, outside the repository as often as not: not checked here.)"""
+    def refuse(key: str, name: str, where: str, what: str = "") -> None:
+        problem = _folder_name_problem(name)
+        if problem:
+            raise ConfigError(f"{key}: {what}{name!r} must be one folder name inside {where} ({problem})")
+
+    if isinstance(raw.get("experiment"), str):
+        refuse("experiment", raw["experiment"], "results/")
+    for key, where in (("datasets", "data/ and results/<experiment>/"), ("models", "results/<experiment>/<dataset>/")):
+        if isinstance(raw.get(key), list):
+            for name in raw[key]:
+                if isinstance(name, str):
+                    refuse(key, name, where)
+    for key, where in (("data_options", "data/ and results/<experiment>/"),
+                       ("model_defs", "results/<experiment>/<dataset>/")):
+        if isinstance(raw.get(key), Mapping):
+            for name in raw[key]:
+                if isinstance(name, str):
+                    refuse(key, name, where, what="the key ")
+    if isinstance(raw.get("plugins"), list):
+        for name in raw["plugins"]:
+            if isinstance(name, str) and not all(part.isidentifier() for part in name.split(".")):
+                raise ConfigError(f"plugins: {name!r} is not a module name (dotted Python identifiers, e.g. "
+                                  "my_methods.free_bits)")
+
+
 def validate_config(raw: Mapping[str, Any]) -> dict:
-    """Validate `raw` against the schema and return a copy with every default filled in."""
+    """Validate `raw` against the schema and return a copy with every default filled in. Names that become
+    paths are checked first (`check_path_names`), so that such an error reads as one line naming its key."""
+    check_path_names(raw)
     config = copy.deepcopy(dict(raw))
     validator = _validator_with_defaults()(load_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
@@ -312,10 +358,6 @@ class RunConfig:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> "RunConfig":
         try:
-            model = dict(raw["model"])
-            model["paper_tables"] = tuple(model.get("paper_tables", ("2",)))
-            if model.get("datasets") is not None:
-                model["datasets"] = tuple(model["datasets"])
             return cls(
                 experiment=raw["experiment"],
                 dataset=raw["dataset"],
@@ -325,7 +367,7 @@ class RunConfig:
                 architecture=build_dataclass(ArchitectureConfig, raw["architecture"], "architecture"),
                 train=build_dataclass(TrainConfig, raw["train"], "train"),
                 evaluate=build_dataclass(EvaluateConfig, raw.get("evaluate", {}), "evaluate"),
-                model=build_dataclass(ModelEntry, model, "model"),
+                model=build_dataclass(ModelEntry, raw["model"], "model"),  # YAML/JSON lists become tuples
                 plugins=tuple(raw.get("plugins", ())),
             )
         except KeyError as exc:
@@ -362,11 +404,7 @@ class ExperimentConfig:
         defs = self.raw["model_defs"]
         if name not in defs:
             raise ConfigError(f"models: '{name}' has no entry in model_defs (known: {sorted(defs)})")
-        entry = dict(defs[name])
-        entry["paper_tables"] = tuple(entry["paper_tables"])
-        if entry.get("datasets") is not None:
-            entry["datasets"] = tuple(entry["datasets"])
-        return ModelEntry(name=name, **entry)
+        return build_dataclass(ModelEntry, {"name": name, **defs[name]}, f"model_defs.{name}")
 
     def run_config(self, dataset: str, model: str, seed: int) -> RunConfig:
         raw = self.raw
@@ -395,10 +433,7 @@ class ExperimentConfig:
         return build_dataclass(TrainConfig, {**self.raw["train"], **self.model_entry(model).train}, f"model_defs.{model}.train")
 
     def interpolate_config(self) -> InterpolateConfig:
-        values = dict(self.raw["interpolate"])
-        if values.get("models") is not None:
-            values["models"] = tuple(values["models"])
-        return build_dataclass(InterpolateConfig, values, "interpolate")
+        return build_dataclass(InterpolateConfig, self.raw["interpolate"], "interpolate")
 
     def interpolation_models(self, dataset: str) -> list[str]:
         """The configured models that are interpolated on `dataset` (language-modelling models only)."""

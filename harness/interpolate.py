@@ -124,9 +124,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     set_threads(args.threads)
-    values = json.loads(args.settings)
-    values["models"] = tuple(values["models"]) if values.get("models") is not None else None
-    settings = build_dataclass(InterpolateConfig, values, "interpolate")
+    settings = build_dataclass(InterpolateConfig, json.loads(args.settings), "interpolate")  # lists become tuples
     run = RunConfig.from_dict(json.loads(args.run_config)) if args.run_config else None
     payload = interpolate_run(args.model, args.data, args.out, args.samples_out, settings, run,
                               progress=not args.no_progress)

@@ -225,3 +225,50 @@ def test_a_model_entry_overrides_the_sizes_and_the_caption_says_so():
     raw["model_defs"]["twr-vae"]["architecture"] = {"hidden": 3}
     with pytest.raises(ConfigError, match=r"model_defs\.twr-vae\.architecture: unknown key\(s\) \['hidden'\]"):
         ExperimentConfig.from_mapping(raw)
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"experiment": ".."}, "experiment: '..' must be one folder name inside results/"),
+    ({"experiment": "."}, "experiment: '.' must be one folder name inside results/"),
+    ({"experiment": "a/b"}, "experiment: 'a/b' must be one folder name inside results/"),
+    ({"models": ["../x"], "model_defs": {"../x": {"method": "twr-vae"}}}, "models: '../x' must be one folder name"),
+    ({"model_defs": {"../x": {"method": "twr-vae"}}}, "model_defs: the key '../x' must be one folder name"),
+    ({"model_defs": {"/tmp/x": {"method": "twr-vae"}}}, "model_defs: the key '/tmp/x' must be one folder name"),
+    ({"models": [".."], "model_defs": {"..": {"method": "twr-vae"}}}, "models: '..' must be one folder name"),
+    ({"data_options": {"..": {}}}, "data_options: the key '..' must be one folder name"),
+    ({"data_options": {"ptb/../..": {}}}, "data_options: the key 'ptb/../..' must be one folder name"),
+    ({"plugins": ["my_methods..free_bits"]}, "plugins: 'my_methods..free_bits' is not a module name"),
+    ({"plugins": ["../my_methods"]}, "plugins: '../my_methods' is not a module name"),
+])
+def test_names_that_become_paths_stay_one_folder_name(raw, message):
+    """The experiment, dataset and model keys become folders under results/ and data/ (`results/<experiment>/
+    <dataset>/<model>/`): `..`, `.`, separators and absolute paths are refused before any job, naming the key."""
+    with pytest.raises(ConfigError) as caught:
+        ExperimentConfig.from_mapping(raw)
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+def test_ordinary_names_are_still_accepted():
+    experiment = ExperimentConfig.from_mapping({
+        "experiment": "my.run_2-b", "models": ["twr-vae", "bn-vae-0.7"], "plugins": [],
+        "model_defs": {"twr-vae": {"method": "twr-vae"}, "bn-vae-0.7": {"method": "bn-vae", "options": {"gamma": 0.7}}},
+        "data_options": {"ptb": {"max_train_sentences": 10}}})
+    assert experiment.experiment == "my.run_2-b"
+    assert [run.model.name for run in experiment.runs()] == ["twr-vae", "bn-vae-0.7"]
+    assert ExperimentConfig.from_mapping({"plugins": ["harness.registry"]}).raw["plugins"] == ["harness.registry"]
+
+
+def test_the_schema_refuses_the_same_names_for_snakemakes_own_validator():
+    """The Snakefile validates with Snakemake's validator too (after harness.config's check, which names the key
+    in one line): its patterns refuse the same names."""
+    import jsonschema
+
+    from harness.config import load_schema
+
+    validator = jsonschema.Draft202012Validator(load_schema())
+    for bad in ({"experiment": ".."}, {"experiment": "."}, {"models": ["../x"]}, {"model_defs": {"..": {"method": "m"}}},
+                {"plugins": ["a..b"]}, {"plugins": ["a."]}):
+        assert list(validator.iter_errors(bad)), bad
+    for good in ({"experiment": "smoke"}, {"experiment": "a..b"}, {"models": ["bn-vae-0.7"]},
+                 {"model_defs": {"twr-vae": {"method": "twr-vae"}}}, {"plugins": ["my_methods.free_bits"]}):
+        assert not list(validator.iter_errors(good)), good

@@ -73,6 +73,27 @@ def test_a_config_error_fails_before_any_job(tmp_path):
     assert not (tmp_path / "data").exists() and not (tmp_path / "results").exists()
 
 
+@pytest.mark.parametrize("config", ["experiment=..", "experiment=."])
+def test_an_experiment_name_outside_results_is_refused_in_one_line(tmp_path, config):
+    """`results/../` or `results/` itself: refused before any job, as one line naming the key (no traceback)."""
+    result = snakemake(tmp_path, "-n", "--cores", "1", "--config", config, check=False)
+    assert result.returncode != 0
+    value = config.partition("=")[2]
+    assert f"config error: experiment: '{value}' must be one folder name inside results/" in result.stderr
+    assert "Traceback" not in result.stderr and "File " not in result.stderr
+    assert not (tmp_path / "data").exists() and not (tmp_path / "results").exists()
+
+
+def test_a_wrongly_typed_method_option_is_refused_in_one_line(tmp_path):
+    config = write_config(tmp_path / "bad_option.yaml",
+                          model_defs={"twr-vae": {"method": "twr-vae", "options": {"kl_warmup_steps": 2.5}}})
+    result = snakemake(tmp_path, "-n", "--configfile", str(config), check=False)
+    assert result.returncode != 0
+    assert ("config error: model_defs.twr-vae.options.kl_warmup_steps: expected an integer, got 2.5\n"
+            in result.stderr), result.stderr[-2000:]
+    assert not (tmp_path / "data").exists() and not (tmp_path / "results").exists()
+
+
 def compile_every_table(folder: Path) -> None:
     """Every .tex the workflow wrote, compiled by pdflatex with -halt-on-error inside an article page (skipped, saying
     so, where pdflatex is not installed: call it last in a test)."""
