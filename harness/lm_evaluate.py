@@ -1,12 +1,15 @@
 """Evaluate a trained language model under two protocols and write `metrics.json` (docs/results_format.md); run
 through the one evaluation command, `python -m harness.evaluate` (harness.tasks.lm). The protocols:
 
-uniform  this suite's protocol, identical for every method (He et al. 2019):
+uniform  this suite's protocol, identical for every method (He et al. 2019), scored on batches of sentences of one
+         length, so that no sentence's number depends on the others' padding:
          NLL  = -mean_x log p(x), log p(x) by importance sampling with K draws from q(z|x)
          PPL  = exp(-sum_x log p(x) / number of predicted tokens, words + </s>)
          KL   = mean_x KL(q(z|x) || p(z)) of the latent the decoder is fed
          MI   = I_q(x; z) over the whole evaluation set (paired estimator, mi_samples draws per x);  AU = active units (Cov > threshold)
-paper    what ruizheliUOA/TWR-VAE's `reconstruction` reports, kept only to compare with the paper:
+paper    what ruizheliUOA/TWR-VAE's `reconstruction` reports, kept only to compare with the paper, on its batches
+         (length-sorted batches of `evaluate.batch_size`; with `timesteps: padded` a sentence's latent is read at
+         its batch's padded length, as the original code reads it):
          NLL  = mean_x [recon(x | z = posterior mean) + the method's KL term]
          PPL  = exp(sum of the same / number of tokens incl. <s> and </s>)
          KL   = mean of the method's KL term (timestep-averaged for TWR-VAE)
@@ -24,12 +27,18 @@ import torch
 from tqdm.auto import tqdm
 
 from harness.config import RunConfig
-from harness.data.lm_dataset import LMDataset, batches
+from harness.data.lm_dataset import LMDataset, batches, equal_length_batches
 from harness.io import (code_version, environment_info, now_iso, progress_interval,
                         write_json_atomic, write_text_atomic)
 from harness.runs import data_description
 from metrics.lm import (active_units, batchwise_mutual_information, gaussian_kl_standard_normal,
                         importance_weighted_log_marginal, paired_mutual_information, sample_gaussian)
+
+
+#: how each protocol batches the test set (metrics.json `protocol_batches`; results before 2026-12-05 lack it: both
+#: protocols then used the paper protocol's batches)
+PROTOCOL_BATCHES = {"uniform": "sentences of one length per batch (no padding)",
+                    "paper": "length-sorted batches of evaluate.batch_size, as the original code"}
 
 
 @torch.no_grad()
@@ -44,19 +53,23 @@ def evaluate_model(model, dataset: LMDataset, run: RunConfig, device, progress: 
     torch.manual_seed(run.seed)  # methods that draw noise inside `posterior` (SA-VAE's SVI) use the global RNG
     parts: dict[str, list[torch.Tensor]] = {key: [] for key in (
         "log_px", "kl", "recon", "mu", "logvar", "paper_recon", "paper_kl", "paper_mu", "paper_logvar", "lengths")}
-    bar = tqdm(total=len(dataset), desc=f"evaluate {run.model.name} (K={cfg.iw_samples})", unit="sent",
-               disable=not progress, file=sys.stderr, mininterval=progress_interval())
-    for batch in batches(dataset, cfg.batch_size, shuffle=False, generator=None):
-        batch = batch.to(device)
-        mu, logvar = model.posterior(batch)
-        if uniform_wanted:
+    bar = tqdm(total=len(dataset) * (2 if uniform_wanted else 1), desc=f"evaluate {run.model.name} "
+               f"(K={cfg.iw_samples})", unit="sent", disable=not progress, file=sys.stderr,
+               mininterval=progress_interval())
+    if uniform_wanted:  # batches of one length: a sentence's score never depends on its batch-mates' padding
+        for batch in equal_length_batches(dataset, cfg.batch_size):
+            batch = batch.to(device)
+            mu, logvar = model.posterior(batch)
             parts["log_px"].append(importance_weighted_log_marginal(
                 lambda z: model.log_likelihood(batch, z), mu, logvar, cfg.iw_samples, cfg.iw_chunk, generator))
             parts["recon"].append(-model.log_likelihood(batch, sample_gaussian(mu, logvar, 1, generator))[0])
             parts["kl"].append(gaussian_kl_standard_normal(mu, logvar))
             parts["mu"].append(mu)
             parts["logvar"].append(logvar)
-        terms = model.paper_protocol_terms(batch, (mu, logvar))  # the same posterior under both protocols
+            bar.update(batch.size)
+    for batch in batches(dataset, cfg.batch_size, shuffle=False, generator=None):  # as the original code batches
+        batch = batch.to(device)
+        terms = model.paper_protocol_terms(batch, model.posterior(batch))
         parts["paper_recon"].append(terms.recon)
         parts["paper_kl"].append(terms.kl)
         parts["paper_mu"].append(terms.mi_mu)
@@ -88,6 +101,10 @@ def evaluate_model(model, dataset: LMDataset, run: RunConfig, device, progress: 
         "recon": float(v["paper_recon"].mean()),
     }
     result = {"uniform": uniform, "paper": paper, "predicted_tokens": int(predicted_tokens)}
+    if uniform_wanted:  # per sentence, in the dataset's order (equal_length_batches walks it sorted by length)
+        order = torch.sort(dataset.lengths, stable=True).indices
+        result["per_sentence"] = {key: torch.empty_like(v[key]).index_copy_(0, order, v[key]).tolist()
+                                  for key in ("log_px", "kl")}
     return {key: value for key, value in result.items() if key != "uniform" or uniform_wanted}
 
 
@@ -112,6 +129,7 @@ def evaluate_lm_run(loaded, test: LMDataset, data_dir: Path, out_path: Path, sam
         "seed": run.seed,
         "data": data_description(run, data_dir, summary["train_sentences"], test),
         "metrics": {"uniform": result["uniform"], "paper": result["paper"]},
+        "protocol_batches": PROTOCOL_BATCHES,
         "config": run.to_dict(),
         "training": {k: summary.get(k) for k in ("selected_epoch", "select_by", "epochs_completed", "stopped_early",
                                                   "lr_schedule", "steps", "history", "code_version",

@@ -100,6 +100,19 @@ class LMDataset:
         return Batch(tokens, lengths.clone())
 
 
+def equal_length_batches(dataset: LMDataset, batch_size: int) -> Iterator[Batch]:
+    """Batches of at most `batch_size` sentences that all have the same length, in order of length then file order:
+    no sentence is padded, so nothing computed for one depends on its batch-mates (with `timesteps: padded` a
+    sentence's latent is read at the batch's padded length)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    order = torch.sort(dataset.lengths, stable=True).indices
+    _, counts = torch.unique_consecutive(dataset.lengths[order], return_counts=True)
+    for group in torch.split(order, counts.tolist()):
+        for chunk in torch.split(group, batch_size):
+            yield dataset.collate(chunk)
+
+
 def batches(dataset: LMDataset, batch_size: int, shuffle: bool, generator: torch.Generator | None,
             bucket: bool = True) -> Iterator[Batch]:
     """Yield batches covering every sentence once.

@@ -16,6 +16,7 @@ from harness.config import (ArchitectureConfig, DataOptions, EvaluateConfig, Exp
 from harness.evaluate import evaluate_run
 from harness.runs import load_saved
 from harness.train import MODEL, TRAIN_LOG, TrainingDiverged, train_run
+from metrics.lm import gaussian_kl_standard_normal
 
 
 def device_run(device: torch.device, epochs: int) -> RunConfig:
@@ -335,3 +336,38 @@ def test_a_model_file_with_a_pickled_object_is_refused(tmp_path):
     torch.save({"state_dict": {}, "vocab_size": 3, "summary": {"payload": _NotATensor()}}, tmp_path / MODEL)
     with pytest.raises(ValueError, match=r"model.pt holds more than tensors and plain values"):
         load_trained(tmp_path / MODEL, tmp_path)
+
+
+def test_a_sentences_uniform_score_does_not_depend_on_its_batch_mates(ptb_sample, tmp_path):
+    """With `timesteps: padded` (the original TWR-VAE code) a sentence's latent is read at its batch's padded length,
+    so in a batch with longer sentences it is read after pads (checked first: this is what makes the test able to
+    fail). The uniform protocol scores batches of one length: the same sentence alone and among sentences of other
+    lengths gets the same posterior, so the same KL up to float32 rounding. (Alone = twice, as active units need two sentences.)"""
+    import dataclasses
+
+    from harness.data.lm_dataset import LMDataset, equal_length_batches
+    from harness.data.vocab import Vocab
+    from harness.lm_evaluate import evaluate_model
+    from harness.runs import build_model
+
+    run = tiny_run(model="twr-vae")
+    run = dataclasses.replace(run, model=dataclasses.replace(run.model, options={**run.model.options,
+                                                                                  "timesteps": "padded"}))
+    vocab = Vocab.load(ptb_sample / "vocab.txt")
+    everything = LMDataset(ptb_sample / "test.txt", vocab)
+    lengths = everything.lengths.tolist()
+    shortest, longest = min(range(len(lengths)), key=lengths.__getitem__), max(range(len(lengths)), key=lengths.__getitem__)
+    (tmp_path / "alone.txt").write_text(((ptb_sample / "test.txt").read_text().splitlines()[shortest] + "\n") * 2)
+    alone = LMDataset(tmp_path / "alone.txt", vocab)
+    torch.manual_seed(0)
+    model = build_model(run, len(vocab)).eval()
+    with torch.no_grad():
+        padded_kl = gaussian_kl_standard_normal(*model.posterior(everything.collate([shortest, longest])))[0]
+        own_kl = gaussian_kl_standard_normal(*model.posterior(everything.collate([shortest])))[0]
+    assert abs(float(padded_kl - own_kl)) > 1e-3 * float(own_kl)  # read after the pads, the latent is another
+
+    by_itself = evaluate_model(model, alone, run, torch.device("cpu"), progress=False)
+    among_others = evaluate_model(model, everything, run, torch.device("cpu"), progress=False)
+    for kl in (among_others["per_sentence"]["kl"][shortest], by_itself["per_sentence"]["kl"][0]):
+        assert kl == pytest.approx(float(own_kl), rel=1e-5)  # float32 rounding of other batch sizes only
+    assert all(batch.lengths.unique().numel() == 1 for batch in equal_length_batches(everything, 4))
