@@ -6,7 +6,7 @@ own, or trimmed off the heap), and the next batch's block is faulted in again pa
 page faults per 6-batch benchmark pass of the bf16 step on 2 CPU cores, ~24,000 once malloc keeps blocks up to 32 MB
 on its heap (M_MMAP_THRESHOLD, the most glibc allows) and trims the heap only past 1 GB free (M_TRIM_THRESHOLD). In
 interleaved comparisons that made the bf16 step ~16 % faster (medians 0.61-0.68 -> 0.53-0.58 s per pass) and left the
-float32 paths and the original-style baseline as they were, within noise (README "Speed"). It changes where memory
+float32 paths and the original-style baseline as they were, within noise (docs/performance.md). It changes where memory
 lies, never a value; the process keeps its peak heap until it exits.
 
 Applied once, when the harness package is imported; left alone where the environment sets either threshold

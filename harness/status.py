@@ -298,12 +298,17 @@ def grouped(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
     return groups
 
 
-def summary_lines(rows: list[dict]) -> list[str]:
-    """The short table for the README: one line per row of a table we run here, one per table we cannot."""
+def summary_lines(rows: list[dict], compact: bool = False) -> list[str]:
+    """The short table: one line per row of a table we run here, one per table we cannot; `compact` (the README's)
+    also folds a table none of whose rows has a run into one line."""
     lines = []
     for (table, dataset), cells in grouped(rows).items():
         if all(cell["verdict"] == "not run here" for cell in cells):
             lines.append([f"Table {table}", dataset, "all rows", "", "", "", f"not run here ({cells[0]['cause']})"])
+            continue
+        if compact and all(cell["verdict"] == "not run yet" for cell in cells):
+            count = len({cell["row"] for cell in cells})
+            lines.append([f"Table {table}", dataset, f"all {count} rows", "", "", "", f"{len(cells)} not run yet"])
             continue
         by_row: dict[str, list[dict]] = {}
         for cell in cells:
@@ -382,12 +387,18 @@ def board_markdown(rows: list[dict], curves_name: str, others: list[list[str]]) 
     return "\n".join(text)
 
 
+def with_generated_block(text: str, begin: str, end: str, lines: list[str], where: str) -> str:
+    """`text` with what lies between its `begin` and `end` marker lines replaced by `lines`."""
+    if begin not in text or end not in text:
+        raise ValueError(f"{where} has no generated block ({begin!r} ... {end!r})")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return head + begin + "\n" + "\n".join(lines) + "\n" + end + tail
+
+
 def readme_with_block(readme: str, rows: list[dict]) -> str:
-    if README_BEGIN not in readme or README_END not in readme:
-        raise ValueError(f"README.md has no status block ({README_BEGIN!r} ... {README_END!r})")
-    head, rest = readme.split(README_BEGIN, 1)
-    _, tail = rest.split(README_END, 1)
-    return head + README_BEGIN + "\n" + "\n".join(summary_lines(rows)) + "\n" + README_END + tail
+    return with_generated_block(readme, README_BEGIN, README_END, summary_lines(rows, compact=True),
+                                "README.md (status block)")
 
 
 def draw_curves(runs: dict[tuple[str, str], list[ReferenceRun]], config: ExperimentConfig, paper_csv: Path,

@@ -1,4 +1,4 @@
-"""Run the GPU campaign (see benchmarks/gpu_campaign/__init__.py and the README's "GPU campaign").
+"""Run the GPU campaign (see benchmarks/gpu_campaign/__init__.py and docs/gpu_campaign.md).
 
     python -m benchmarks.gpu_campaign --device cuda [--phases 1,2,3] [--out .campaign/out] [--bundle FILE]
     python -m benchmarks.gpu_campaign --device cpu --tiny --out /tmp/x

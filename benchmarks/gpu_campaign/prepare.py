@@ -6,7 +6,7 @@
 Full: PTB is fetched (the configured mirror, else its upstream URL; sha256-checked) and preprocessed exactly as the
 workflow does, and `config/paper.yaml` is validated against the schema and resolved into one run config per model
 (seed 1). Tiny: the committed PTB sample and the same configs with tiny layer sizes and few importance samples.
-The folder (about 6 MB for full PTB) is what travels to the GPU machine (`carry`); see the README.
+The folder (about 6 MB for full PTB) is what travels to the GPU machine (`carry`); see docs/gpu_campaign.md.
 """
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from harness.config import REPO_ROOT
 # an 8 MB block malloc'd, written, freed, then one the same size: faulted in afresh (2,048 pages) unless malloc kept
 # the first one's memory. Raw malloc, as the setting is glibc's: PyTorch's own large allocations (posix_memalign) land
 # where the heap's layout puts them, which varies from process to process; the training step's page faults are
-# measured by the benchmark instead (README "Speed").
+# measured by the benchmark instead (docs/performance.md).
 SCRIPT = """
 import ctypes, json, resource
 import harness, harness.allocator

@@ -106,5 +106,5 @@ def test_the_readme_block_is_replaced_and_a_readme_without_one_is_refused():
     text = status.readme_with_block(readme, rows)
     assert text.startswith("intro\n") and text.endswith(f"{status.README_END}\nrest\n") and "old" not in text
     assert "| Table 2 | PTB | TWR-VAE | NLL 86.6 | 86.29 (paper) | 193 of 1000 | 1 reproduced |" in text
-    with pytest.raises(ValueError, match="status block"):
+    with pytest.raises(ValueError, match="no generated block"):
         status.readme_with_block("no markers here", rows)

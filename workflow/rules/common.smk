@@ -150,7 +150,7 @@ def pdf_target():
     if shutil.which("pdflatex"):
         return [f"{TABLES}/tables.pdf"] if table_files() else []
     print(f"pdflatex not found: {TABLES}/tables.pdf (all tables and figures in one PDF) is not built; the .tex "
-          "tables are (README, 'Tables as PDF').", file=sys.stderr)
+          "tables are (docs/workflow.md, 'Tables as PDF').", file=sys.stderr)
     return []
 
 
