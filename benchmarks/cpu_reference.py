@@ -39,7 +39,7 @@ from harness.io import code_version, now_iso, set_threads, write_json_atomic
 from harness.machine import cpu_model, cpuinfo
 from harness.tables import latex_escape
 from harness.runs import CHECKPOINT
-from harness.train import TRAIN_LOG, train_run, warm_start_checkpoint
+from harness.train import ON_CODE_CHANGE, TRAIN_LOG, train_run, warm_start_checkpoint
 
 PAPER_CONFIG = REPO_ROOT / "config" / "paper.yaml"
 PAPER_VALUES = status.PAPER_VALUES
@@ -80,7 +80,7 @@ def earlier_calls(provenance_path: Path, epochs_before: int) -> list[dict]:
 
 
 def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_dir: Path, work: Path,
-        into: Path, warm_start: Path | None = None) -> Path:
+        into: Path, warm_start: Path | None = None, on_code_change: str = "refuse") -> Path:
     run_config = reference_run_config(model_name, seed, precision)
     work.mkdir(parents=True, exist_ok=True)
     if warm_start is not None:
@@ -105,14 +105,15 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
               f" KL {line['test']['KL']:.2f} MI {line['test']['MI']:.2f}", file=sys.stderr)
 
     summary = train_run(run_config, data_dir, work, progress=False, time_budget_s=budget_minutes * 60,
-                        after_epoch=record)
+                        after_epoch=record, on_code_change=on_code_change)
     metrics = evaluate_run(work / "model.pt", data_dir, work / "metrics.json", run_config, progress=False)
     dest = into / cpu_slug() / "ptb" / model_name / f"seed{seed}"
     dest.mkdir(parents=True, exist_ok=True)
     epochs_before = trained[0] - 1 if trained else summary["epochs_completed"]
     call = {"command": f"python -m benchmarks.cpu_reference run --model {model_name} --seed {seed} --precision "
                        f"{precision} --budget-minutes {budget_minutes:g}"
-                       + (f" --warm-start {warm_start.name}" if warm_start is not None else ""),
+                       + (f" --warm-start {warm_start.name}" if warm_start is not None else "")
+                       + (f" --on-code-change {on_code_change}" if on_code_change != "refuse" else ""),
             "budget_minutes": budget_minutes, "code_version": code_version(), "created": now_iso(),
             "epochs_from": epochs_before, "epochs_to": summary["epochs_completed"]}
     calls = earlier_calls(dest / PROVENANCE, epochs_before) + [call]
@@ -213,6 +214,9 @@ def main(argv=None) -> int:
     run_parser.add_argument("--threads", type=int, default=2)
     run_parser.add_argument("--warm-start", type=Path, default=None, metavar="MODEL_PT",
                             help="continue a budget-stopped run whose checkpoint is gone from its model.pt")
+    run_parser.add_argument("--on-code-change", choices=ON_CODE_CHANGE, default="refuse",
+                            help="when the checkpoint was written by other method code: refuse (default), restart "
+                                 "or continue (recorded in train_log.json); as harness.train")
     render_parser = sub.add_parser("render")
     for sub_parser in (run_parser, render_parser):
         sub_parser.add_argument("--into", type=Path, default=REFERENCE)
@@ -225,7 +229,7 @@ def main(argv=None) -> int:
                 raise ValueError(f"{args.data}/train.txt not found: preprocess full PTB first (`snakemake --cores 2`)")
             work = args.work or REPO_ROOT / "runs" / "cpu-reference" / args.model / f"seed{args.seed}"
             dest = run(args.model, args.seed, args.precision, args.budget_minutes, args.data, work, args.into,
-                       args.warm_start)
+                       args.warm_start, args.on_code_change)
             render(dest.parents[2], args.paper)
             if args.into == REFERENCE:  # the committed campaign: its progress shows on the status board at once
                 status.main(["--paper", str(args.paper)])

@@ -15,14 +15,18 @@ def data_caps(run: RunConfig) -> str:
     return ", ".join(caps + remapped) or "full"
 
 
-def run_budget(run: RunConfig) -> str:
-    """One line: the training and evaluation budget of one run (all seeds of a model share it)."""
+def run_budget(run: RunConfig, evaluation: bool = True) -> str:
+    """One line: the training and evaluation budget of one run (all seeds of a model share it).
+
+    evaluation=False leaves the evaluation's samples out: `harness.train` prints the line for its job, whose run
+    config the workflow passes without the `evaluate` block (evaluation settings do not retrain), so the run's
+    `evaluate` there holds the defaults, not what the evaluation job will use."""
     train, evaluate = run.train, run.evaluate
     optimiser = f"{train.optimizer} lr {train.lr:g}" + (" decayed on plateau" if train.lr_decay else "")
     scoring = (f"{evaluate.responses_per_context} responses per context" if DATASETS[run.dataset].kind == "dialogue"
                else f"IW-NLL K={evaluate.iw_samples}")
     return (f"{run.dataset} data {data_caps(run)}; {train.epochs} epochs, batch {train.batch_size}, {optimiser}, "
-            f"{train.precision}; {scoring}; device {run.device}")
+            f"{train.precision}; " + (f"{scoring}; " if evaluation else "") + f"device {run.device}")
 
 
 def experiment_budget(experiment: ExperimentConfig) -> list[str]:

@@ -57,12 +57,20 @@ def save_torch_atomic(path: str | Path, payload: Any) -> None:
 
 
 def code_version(root: Path = REPO_ROOT) -> str:
-    """The commit of the code that produced a result, '+dirty' when tracked files were edited or untracked files
-    (not ignored ones) were present: a plugin method or an edited module outside git changes what ran. Files
-    under results/ do not count: a rewritten result (e.g. a benchmark's committed latest.json) changes no code."""
+    """The commit of the code that produced a result, '+dirty' when tracked files differ from it (edited, staged,
+    deleted). Files under results/ do not count: a rewritten result (e.g. a benchmark's committed latest.json)
+    changes no code.
+
+    Untracked files do not count either (a plugin folder, notes, scratch scripts would otherwise mark every run
+    dirty): committed code reaches an untracked module only by importing it, and the modules a run's method is
+    built from are hashed in its `method_sources` (harness.provenance: the method's class and bases and what they
+    import of layers/, twrvae/, baselines/, metrics/ and the plugin's own package -- a plugin method's files
+    included), which train_log.json and metrics.json record beside this version. Not covered: an untracked module
+    of twrvae/ or baselines/ that the run's method does not import (harness.methods imports every module there;
+    registering a taken name is refused) and modules outside those packages that a plugin imports."""
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=normal", "--", ".",
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
                                 ":(exclude)results"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):

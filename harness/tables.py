@@ -62,14 +62,27 @@ def _ordered_rows(lm: pd.DataFrame, paper: pd.DataFrame, table: str) -> list[tup
     return sorted(rows, key=key)
 
 
-def _best(lm: pd.DataFrame) -> dict[tuple[str, str, str], float]:
-    """Best rounded mean per (dataset, metric, protocol), only where at least two rows compete."""
-    best: dict[tuple[str, str, str], float] = {}
+MIN_SEEDS_FOR_BOLD = 2
+
+
+def _best(lm: pd.DataFrame) -> dict[tuple[str, str, str], tuple[str, str]]:
+    """(experiment, model) of the row to bold per (dataset, metric, protocol): the best mean, only where it is better
+    than the runner-up's by more than the seed spread -- both ran at least MIN_SEEDS_FOR_BOLD seeds and their means
+    differ by more than the larger of their two stds. One seed on either side, a tie or a gap within the spread:
+    no bold (a 0.1-nat lead of one seed says nothing about which method is better)."""
+    best: dict[tuple[str, str, str], tuple[str, str]] = {}
     for (dataset, metric, protocol), group in lm.groupby(["dataset", "metric", "protocol"]):
-        if better(metric) is None or len(group) < 2:
+        direction = better(metric)
+        group = group[group["mean"].notna()]
+        if direction is None or len(group) < 2:
             continue
-        rounded = group["mean"].round(1)
-        best[(dataset, metric, protocol)] = rounded.max() if better(metric) == "higher" else rounded.min()
+        ranked = group.sort_values("mean", ascending=direction == "lower", kind="stable")
+        first, second = ranked.iloc[0], ranked.iloc[1]
+        if min(int(first["n_seeds"]), int(second["n_seeds"])) < MIN_SEEDS_FOR_BOLD:
+            continue
+        spread = max(float(first["std"]), float(second["std"]))
+        if not math.isnan(spread) and abs(float(first["mean"]) - float(second["mean"])) > spread:
+            best[(dataset, metric, protocol)] = (first["experiment"], first["model"])
     return best
 
 
@@ -80,8 +93,10 @@ def _caption_common(lm: pd.DataFrame, caption_extra: str) -> list[str]:
     parts = [
         f"Experiment: {experiments}.",
         f"Values are the mean with the std (ddof=1) over seeds below it when more than one seed ran (seeds per "
-        f"cell: {', '.join(map(str, seeds))}); {MISSING}: no value. Bold: best of our values per dataset and metric "
-        "(lower NLL and PPL, higher MI); KL is not bolded, since neither a larger nor a smaller KL is better in itself.",
+        f"cell: {', '.join(map(str, seeds))}); {MISSING}: no value. Bold: the best of our values per dataset and "
+        f"metric (lower NLL and PPL, higher MI), only where it and the runner-up each ran at least {MIN_SEEDS_FOR_BOLD} "
+        "seeds and their means differ by more than the larger of their two stds; KL is not bolded, since neither a "
+        "larger nor a smaller KL is better in itself.",
     ]
     noted = lm["data_note"].fillna("").astype(str) != ""
     for heading, rows in (("Reduced data", lm[lm["reduced"]]), ("Data", lm[~lm["reduced"] & noted])):
@@ -193,9 +208,8 @@ def render_lm_table(summary: pd.DataFrame, paper: pd.DataFrame, table: str = "2"
                     if cell is None:
                         out.append(MISSING)
                         continue
-                    target = best.get((dataset, metric, protocol))
                     out.append(_cell(cell.mean, cell.std, int(cell.n_seeds),
-                                     target is not None and round(cell.mean, 1) == target))
+                                     best.get((dataset, metric, protocol)) == (experiment, model)))
             lines.append(" & ".join(out) + r" \\")
         return lines
 

@@ -6,6 +6,11 @@ Writes `model.pt` (the selected weights + run config) and `train_log.json` atomi
 `checkpoint.pt` in the same folder is refreshed after every epoch, and a re-run with the same training config
 resumes from it (a different config starts afresh). A run stopped by its time budget keeps the checkpoint (of its
 last whole epoch), so that a later call, with another budget, continues it; a finished run removes it.
+
+The checkpoint also records the method's source hashes (harness.provenance) and the code version. A resume whose
+method sources differ from the checkpoint's would mix two codes in one run, so it is refused unless asked for
+(`--on-code-change restart` discards the checkpoint, `continue` resumes anyway); train_log.json records the resume
+(`resumed_from`) and any files that changed during the run (`code_changed_during_run`).
 """
 from __future__ import annotations
 
@@ -35,6 +40,31 @@ from harness.runs import CHECKPOINT, MODEL, TRAIN_LOG, build_model, load_saved  
 from harness.tasks import task_of
 from harness.tasks.base import Task
 from harness.tasks.lm import LM_TASK
+
+ON_CODE_CHANGE = ("refuse", "restart", "continue")
+
+
+class CodeChanged(ValueError):
+    """A checkpoint was written by other method code than the code that would continue it (a ValueError, as a
+    model.pt of another training config is refused by warm_start_checkpoint)."""
+
+
+def changed_sources(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """The files whose hashes differ between two `method_sources` mappings (one missing from either counts), sorted."""
+    return sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
+
+
+def _code_changed_message(out_dir: Path, checkpoint: dict, changed: list[str], now: dict[str, str]) -> str:
+    before = checkpoint["method_sources"]
+    files = "; ".join(f"{path} ({before.get(path) or 'absent'} -> {now.get(path) or 'absent'})" for path in changed)
+    state = checkpoint["state"]
+    return (f"{out_dir}: its {CHECKPOINT} (epoch {state['epoch']}, step {state['step']}, code version "
+            f"{checkpoint.get('code_version')}) was written by other method code; changed since: {files}. Resuming "
+            f"would train one run with two codes. Either delete {Path(out_dir) / CHECKPOINT} to restart the run "
+            "(or pass --on-code-change restart, which discards it), or pass --on-code-change continue to resume "
+            "anyway, which train_log.json records as code_changed_during_run (train_run(on_code_change=...) in "
+            "Python)")
+
 
 def seed_everything(seed: int) -> torch.Generator:
     torch.manual_seed(seed)
@@ -119,11 +149,15 @@ def warm_start_checkpoint(run: RunConfig, saved_model: Path, out_dir: Path) -> d
              "best_state": {"epoch": completed, "model": saved["state_dict"]},
              "train_seconds": summary["train_seconds"],
              "train_tokens": round(summary["train_tokens_per_second"] * summary["train_seconds"]),
-             "lr_schedule": schedule_state, "warm_start": record}
+             "lr_schedule": schedule_state, "warm_start": record,
+             # what the stopped run recorded (none for a model.pt from before the record existed); its
+             # method_sources, below, are what the resume checks the current code against
+             "code_changed_during_run": summary.get("code_changed_during_run", [])}
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     save_torch_atomic(Path(out_dir) / CHECKPOINT, {"fingerprint": summary["fingerprint"], "model": saved["state_dict"],
                                                    "optimizer": None, "torch_rng": None, "batch_rng": None,
-                                                   "state": state})
+                                                   "method_sources": summary.get("method_sources"),
+                                                   "code_version": summary.get("code_version"), "state": state})
     return record
 
 
@@ -146,7 +180,7 @@ def replayed_schedule(run: RunConfig, history: list[dict], recorded: dict, sourc
 
 def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = True,
               vectors_path: Path | None = None, time_budget_s: float | None = None,
-              after_epoch: Callable[[dict, TextVAE], None] | None = None) -> dict:
+              after_epoch: Callable[[dict, TextVAE], None] | None = None, on_code_change: str = "refuse") -> dict:
     """Train one run to `train.epochs` (resuming from a checkpoint of the same training config) and write the model.
 
     time_budget_s: wall-clock seconds this call may train (and validate) for. Training stops before an epoch that
@@ -157,7 +191,13 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
     With `train.lr_decay` (harness.lr_schedule) every history entry has the epoch's `lr` and, when the schedule acted
     after it, `lr_decay` (the new lr, the reloaded epoch, whether training stops); the summary's `lr_schedule` has the
     final lr, the number of decays and the stop, if the schedule ended training before `train.epochs`.
+    on_code_change: what to do when the checkpoint's method source hashes differ from the current files' -- "refuse"
+    (raise CodeChanged, naming the folder, the files and the ways out), "restart" (discard the checkpoint, recorded
+    as `discarded_checkpoint`) or "continue" (resume; the files go into `code_changed_during_run`). A checkpoint
+    without hashes (written before they were kept) resumes, and `code_changed_during_run` is then null: unknown.
     """
+    if on_code_change not in ON_CODE_CHANGE:
+        raise ValueError(f"on_code_change must be one of {', '.join(ON_CODE_CHANGE)}, not {on_code_change!r}")
     started_run = time.monotonic()
     device = resolve_device(run.device)
     require_supported(run.train.precision, device, "train.precision")  # before anything is read or written
@@ -169,8 +209,10 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
     train_set = task.load_split(run, data_dir, vocab, "train", apply_max_length=True)
     valid_set = task.load_split(run, data_dir, vocab, "valid")
     model = build_model(run, len(vocab))
-    print(f"training {run.model.name} seed {run.seed} ({len(train_set)} training examples): {run_budget(run)}",
-          file=sys.stderr)
+    method_sources = source_hashes(method_source_files(type(model), run.plugins))  # the code this call trains with
+    version = code_version()
+    print(f"training {run.model.name} seed {run.seed} ({len(train_set)} training examples): "
+          f"{run_budget(run, evaluation=False)}", file=sys.stderr)  # the evaluation's K is not this job's to know
     embedding_init = None
     if vectors_path is not None:  # dialogue: pretrained word vectors initialise the embedding (before any resume)
         from harness.data.vectors import load_vectors
@@ -185,11 +227,28 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
 
     fingerprint = run.training_fingerprint()
     state = {"epoch": 0, "step": 0, "history": [], "best_loss": math.inf, "best_state": None, "train_seconds": 0.0,
-             "train_tokens": 0, "lr_schedule": None if schedule is None else schedule.state_dict()}
+             "train_tokens": 0, "lr_schedule": None if schedule is None else schedule.state_dict(),
+             "code_changed_during_run": []}
     checkpoint_path = out_dir / CHECKPOINT
+    resumed_from = discarded_checkpoint = None
     if checkpoint_path.exists():
         checkpoint = load_saved(checkpoint_path, map_location=device)
-        if checkpoint.get("fingerprint") == fingerprint:
+        kept = checkpoint.get("state", {})
+        changed = None  # unknown: a checkpoint from before source hashes were kept
+        if checkpoint.get("method_sources") is not None:
+            changed = changed_sources(checkpoint["method_sources"], method_sources)
+        if checkpoint.get("fingerprint") != fingerprint:
+            print(f"ignoring {checkpoint_path}: it was written for another training config", file=sys.stderr)
+            discarded_checkpoint = {"epoch": kept.get("epoch"), "step": kept.get("step"),
+                                    "reason": "another training config"}
+        elif changed and on_code_change == "refuse":
+            raise CodeChanged(_code_changed_message(out_dir, checkpoint, changed, method_sources))
+        elif changed and on_code_change == "restart":
+            print(f"restarting {out_dir}: its {CHECKPOINT} was written by other method code ({', '.join(changed)} "
+                  "changed since); discarded", file=sys.stderr)
+            discarded_checkpoint = {"epoch": kept["epoch"], "step": kept["step"], "reason": "method sources changed",
+                                    "changed_files": changed, "code_version": checkpoint.get("code_version")}
+        else:
             model.load_state_dict(checkpoint["model"])
             if checkpoint["optimizer"] is not None:  # None: a warm start (warm_start_checkpoint) restarts it
                 optimisation.load_state_dict(checkpoint["optimizer"])
@@ -200,9 +259,21 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
             if schedule is not None:  # the optimizer state already holds the lr; the schedule its counters
                 schedule.load_state_dict(state["lr_schedule"])
                 optimisation.set_lr(schedule.lr)
+            resumed_from = {"epoch": state["epoch"], "step": state["step"],
+                            "method_sources": checkpoint.get("method_sources"),
+                            "code_version": checkpoint.get("code_version")}
             print(f"resuming {out_dir} from epoch {state['epoch']} (step {state['step']})", file=sys.stderr)
-        else:
-            print(f"ignoring {checkpoint_path}: it was written for another training config", file=sys.stderr)
+            carried = state.get("code_changed_during_run")  # an earlier resume's, kept in the checkpoint's state
+            if changed is None or carried is None:  # unknown stays unknown through later resumes
+                state["code_changed_during_run"] = None
+                print("  " + ("the checkpoint does not record the method's source hashes (written before they were "
+                              "kept)" if changed is None else "an earlier resume of this run could not compare its "
+                              "method sources") + ": whether the code changed during the run is unknown",
+                      file=sys.stderr)
+            elif changed:
+                state["code_changed_during_run"] = sorted(set(carried) | set(changed))
+                print(f"  continuing across a change of the method's code ({', '.join(changed)}), as asked "
+                      "(--on-code-change continue); train_log.json records it", file=sys.stderr)
 
     model.on_train_start(math.ceil(len(train_set) / cfg.batch_size))  # both tasks' batches chunk the split
     optimisation.random_batch = lambda: train_set.collate(
@@ -224,7 +295,8 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
     def save_checkpoint() -> None:
         save_torch_atomic(checkpoint_path, {"fingerprint": fingerprint, "model": model.state_dict(),
                                             "optimizer": optimisation.state_dict(), "torch_rng": rng_state(device),
-                                            "batch_rng": generator.get_state(), "state": state})
+                                            "batch_rng": generator.get_state(), "method_sources": method_sources,
+                                            "code_version": version, "state": state})
 
     stopped_early = None
     epoch_seconds: list[float] = []  # wall time of each epoch of this call, validation included
@@ -314,8 +386,11 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
         "train_sentences": len(train_set),
         "train_seconds": state["train_seconds"],
         "train_tokens_per_second": state["train_tokens"] / max(state["train_seconds"], 1e-9),
-        "code_version": code_version(),
-        "method_sources": source_hashes(method_source_files(type(model), run.plugins)),
+        "code_version": version,
+        "method_sources": method_sources,
+        "resumed_from": resumed_from,
+        "code_changed_during_run": state["code_changed_during_run"],
+        "discarded_checkpoint": discarded_checkpoint,
         "versions": environment_info(),
         "device": str(device),
         "embedding_init": embedding_init,
@@ -342,11 +417,20 @@ def main(argv=None) -> int:
                              "epoch would not fit, else mid-epoch); train_log.json says where it stopped")
     parser.add_argument("--vectors", type=Path, default=None,
                         help="dialogue: word vectors that initialise the embedding (GloVe/word2vec text or .kv)")
+    parser.add_argument("--on-code-change", choices=ON_CODE_CHANGE, default="refuse",
+                        help="when the run folder's checkpoint.pt was written by other method code (its source "
+                             "hashes differ): refuse (default, exit 2 naming the files), restart (discard the "
+                             "checkpoint) or continue (resume anyway; train_log.json records "
+                             "code_changed_during_run)")
     args = parser.parse_args(argv)
     set_threads(args.threads)
     run = RunConfig.from_dict(json.loads(args.run_config))
-    summary = train_run(run, args.data, args.out, progress=not args.no_progress, vectors_path=args.vectors,
-                        time_budget_s=args.time_budget)
+    try:
+        summary = train_run(run, args.data, args.out, progress=not args.no_progress, vectors_path=args.vectors,
+                            time_budget_s=args.time_budget, on_code_change=args.on_code_change)
+    except CodeChanged as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"trained {run.model.name} on {run.dataset} seed {run.seed}: {summary['steps']} steps, "
           f"{summary['train_tokens_per_second']:.0f} tokens/s", file=sys.stderr)
     return 0

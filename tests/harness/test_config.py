@@ -210,6 +210,21 @@ def test_the_budget_names_every_model_and_the_output_folder():
                in line for line in lines)
 
 
+def test_the_train_jobs_budget_line_names_no_evaluation_samples():
+    """harness.train gets the run config without `evaluate` (the workflow drops it), so the K it would print is the
+    default's, not the evaluation's: its line leaves the evaluation out; the workflow's budget names the real K."""
+    from harness.budget import experiment_budget, run_budget
+
+    experiment = ExperimentConfig.from_file(REPO / "config" / "config.yaml")
+    run = experiment.run_config("ptb", "twr-vae", 1)
+    assert f"IW-NLL K={run.evaluate.iw_samples};" in run_budget(run)
+    assert any(f"IW-NLL K={run.evaluate.iw_samples};" in line for line in experiment_budget(experiment))
+    training = run.to_dict()
+    training.pop("evaluate")  # as workflow/rules/common.smk run_config_json(for_training=True)
+    line = run_budget(RunConfig.from_dict(training), evaluation=False)
+    assert "K=" not in line and line == run_budget(run, evaluation=False) and line.endswith("; device cpu")
+
+
 def test_a_model_entry_overrides_the_sizes_and_the_caption_says_so():
     """The baselines' own recipes (config/paper.yaml `*-own`): their papers' sizes beside TWR-VAE's, named in the
     caption; an unknown size key names the entry."""

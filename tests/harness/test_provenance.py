@@ -34,8 +34,9 @@ def test_a_plugins_sources_are_found_and_hashed(tmp_path, monkeypatch):
     assert str((tmp_path / "prov_plugins" / "prov_toy.py").resolve()) in files and "baselines/vae_rnn.py" in files
 
 
-def test_code_version_marks_untracked_files_as_dirty(tmp_path):
-    """In a throwaway clone: a new, untracked file (a plugin method, say) makes the code version dirty."""
+def test_code_version_is_dirty_for_edited_tracked_files_not_for_untracked_ones(tmp_path):
+    """In a throwaway clone: a new, untracked file (a plugin folder, say: its modules are hashed in the run's
+    method_sources) leaves the code version clean; an edited tracked file makes it dirty."""
     clone = tmp_path / "clone"
     if subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{REPO_ROOT}", str(clone)],
                       capture_output=True).returncode != 0:
@@ -44,9 +45,13 @@ def test_code_version_marks_untracked_files_as_dirty(tmp_path):
     from harness.io import code_version
 
     clean = code_version(clone)
+    assert not clean.endswith("+dirty")
     (clone / "results" / "benchmarks").mkdir(parents=True, exist_ok=True)
     (clone / "results" / "benchmarks" / "new.json").write_text("{}\n")
     assert code_version(clone) == clean  # a result written under results/ is no code change
-    (clone / "my_method.py").write_text("x = 1\n")
-    dirty = code_version(clone)
-    assert not clean.endswith("+dirty") and dirty == clean + "+dirty"
+    (clone / "my_methods").mkdir()
+    (clone / "my_methods" / "free_bits.py").write_text("x = 1\n")
+    assert code_version(clone) == clean  # untracked: not part of what the commit computes
+    tracked = clone / "harness" / "io.py"
+    tracked.write_text(tracked.read_text() + "# edited\n")
+    assert code_version(clone) == clean + "+dirty"

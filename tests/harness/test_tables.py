@@ -110,6 +110,30 @@ def test_values_bold_and_paper_beside_ours(tmp_path: Path) -> None:
     assert "999.9" not in uniform + original
 
 
+def nll_bold(tmp_path: Path, nlls: dict[str, list[float]]) -> dict[str, bool]:
+    """Whether each model's uniform NLL is bold, for runs with the given per-seed NLLs."""
+    paths = [write_run(tmp_path, model, seed, {"NLL": nll}) for model, values in nlls.items()
+             for seed, nll in enumerate(values, 1)]
+    uniform, _ = tables(render_lm_table(summarise(collect_results(paths)), load_paper_values(None)))
+    return {model: value(body_rows(uniform, model)[0][COL["NLL"]])[2] for model in nlls}
+
+
+def test_a_single_seed_is_never_bold_however_large_the_gap(tmp_path: Path) -> None:
+    assert nll_bold(tmp_path / "one", {"a": [90.0], "b": [100.1]}) == {"a": False, "b": False}
+    # several seeds against one: the runner-up's spread is unknown
+    assert nll_bold(tmp_path / "mixed", {"a": [90.0, 90.2, 89.8], "b": [100.1]}) == {"a": False, "b": False}
+
+
+def test_bold_needs_a_gap_beyond_the_seed_spread(tmp_path: Path) -> None:
+    # means 90.0 and 100.0, stds 1.0 and 0.5: a clear gap
+    assert nll_bold(tmp_path / "clear", {"a": [89.0, 91.0, 90.0], "b": [100.5, 99.5, 100.0]}) == {"a": True, "b": False}
+    # means 90.0 and 90.1, std 1.0: the 0.1 lead is within the spread
+    assert nll_bold(tmp_path / "close", {"a": [89.0, 91.0, 90.0], "b": [89.1, 91.1, 90.1]}) == {"a": False, "b": False}
+    # the best is bold only if it beats the runner-up, whatever the rows behind it
+    assert nll_bold(tmp_path / "three", {"a": [89.0, 91.0], "b": [89.5, 91.5], "c": [120.0, 121.0]}) == \
+        {"a": False, "b": False, "c": False}
+
+
 def test_missing_is_dash_not_zero(tmp_path: Path) -> None:
     uniform, original = tables(render(tmp_path))
     assert body_rows(uniform, "VAE-LSTM")[0][COL["MI"]] == "--"   # VAE run reported no uniform MI
@@ -122,6 +146,7 @@ def test_caption(tmp_path: Path) -> None:
     for section in (uniform, original):
         caption = section[section.index(r"\caption{"):]
         assert r"unit\_test" in caption and "KL is not bolded" in caption
+        assert "at least 2 seeds and their means differ by more than the larger of their two stds" in caption
         assert r"Reduced data: (PTB) train capped at 5000 of 42068 (12\% kept) \& test\_split." in caption
     assert "$K=500$ samples" in uniform and "PPL" in uniform
     assert "original TWR-VAE code" in original and "mixes protocols" in original
