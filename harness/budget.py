@@ -23,9 +23,11 @@ def run_budget(run: RunConfig, evaluation: bool = True) -> str:
     `evaluate` there holds the defaults, not what the evaluation job will use."""
     train, evaluate = run.train, run.evaluate
     optimiser = f"{train.optimizer} lr {train.lr:g}" + (" decayed on plateau" if train.lr_decay else "")
+    epochs = f"{train.epochs} epochs" + (f" at most (early stopping, patience {train.early_stopping.patience} "
+                                         "validations)" if train.early_stopping else "")
     scoring = (f"{evaluate.responses_per_context} responses per context" if DATASETS[run.dataset].kind == "dialogue"
                else f"IW-NLL K={evaluate.iw_samples}")
-    return (f"{run.dataset} data {data_caps(run)}; {train.epochs} epochs, batch {train.batch_size}, {optimiser}, "
+    return (f"{run.dataset} data {data_caps(run)}; {epochs}, batch {train.batch_size}, {optimiser}, "
             f"{train.precision}; " + (f"{scoring}; " if evaluation else "") + f"device {run.device}")
 
 

@@ -11,14 +11,19 @@ from collections import Counter
 from typing import Any, Iterable
 
 from harness.config import RunConfig
+from harness.early_stopping import describe as describe_early_stopping
 from harness.lr_schedule import describe as describe_lr_decay
 
 DIALOGUE_SIZE_DEFAULTS = {"emb_dim": 200, "hidden_dim": 300, "z_dim": 200}  # the CVAE family's (Appendix F)
 
 
 def train_setting(key: str, value: Any) -> str:
-    """One train setting as a caption lists it: `key value`, the lr decay rule in words."""
-    return f"{key} ({describe_lr_decay(value)})" if key == "lr_decay" and value is not None else f"{key} {value}"
+    """One train setting as a caption lists it: `key value`, the lr decay and early stopping rules in words."""
+    if key == "lr_decay" and value is not None:
+        return f"{key} ({describe_lr_decay(value)})"
+    if key == "early_stopping" and value is not None:
+        return f"{key} ({describe_early_stopping(value)})"
+    return f"{key} {value}"
 
 
 def dialogue_model_description(name: str, options: dict) -> str:
@@ -45,8 +50,9 @@ def method_description(run: RunConfig) -> str:
 
 def _train_settings(run: RunConfig) -> dict[str, Any]:
     settings = dataclasses.asdict(run.train)
-    if settings.get("lr_decay") is None:
-        settings.pop("lr_decay", None)
+    for key in ("lr_decay", "early_stopping"):  # unset: not named (captions stay those of runs before the options)
+        if settings.get(key) is None:
+            settings.pop(key, None)
     return settings
 
 

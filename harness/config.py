@@ -257,6 +257,31 @@ class LrDecayConfig:
 
 
 @dataclass(frozen=True)
+class EarlyStoppingConfig:
+    """Early stopping on validation patience (`train.early_stopping`), Zhao et al. 2017's rule (NeuralDialog-CVAE
+    kgcvae_swda.py); the exact rule is in harness.early_stopping. Patience is counted in validations (one every
+    `validate_every` epochs), from 1. The defaults are Zhao et al.'s and live here, not in the schema, as
+    LrDecayConfig's: Snakemake's validator would write them into a null `early_stopping`."""
+
+    patience: int = 10  # the initial patience: training runs at least this many validations
+    patience_increase: float = 2.0  # a significant improvement at validation k: patience = max(patience, k * this)
+    improvement_threshold: float = 0.996  # significant: a new best <= this x the loss of the last significant one
+
+    def __post_init__(self):
+        problems = []
+        if not isinstance(self.patience, int) or isinstance(self.patience, bool) or self.patience < 1:
+            problems.append(f"patience {self.patience!r} must be an integer >= 1")
+        if not self.patience_increase >= 1:
+            problems.append(f"patience_increase {self.patience_increase!r} must be >= 1 (below 1 a significant "
+                            "improvement would never move the deadline past the validation that made it)")
+        if not 0 < self.improvement_threshold <= 1:
+            problems.append(f"improvement_threshold {self.improvement_threshold!r} must lie in (0, 1] (a factor on "
+                            "the loss of the last significant improvement; 1: any new best is significant)")
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 100
     batch_size: int = 64
@@ -271,10 +296,17 @@ class TrainConfig:
     validate_every: int = 1  # epochs 1, 1 + N, 1 + 2N, ... are validated (the original TWR-VAE code: N = 10)
     precision: str = "float32"  # float32 | bfloat16 (harness.precision)
     lr_decay: LrDecayConfig | None = None  # None: constant lr (harness.lr_schedule)
+    early_stopping: EarlyStoppingConfig | None = None  # None: train `epochs` epochs (harness.early_stopping)
 
     def __post_init__(self):
         if isinstance(self.lr_decay, Mapping):  # as read from a config file or a run config's JSON
             object.__setattr__(self, "lr_decay", build_dataclass(LrDecayConfig, self.lr_decay, "lr_decay"))
+        if isinstance(self.early_stopping, Mapping):
+            object.__setattr__(self, "early_stopping",
+                               build_dataclass(EarlyStoppingConfig, self.early_stopping, "early_stopping"))
+        if self.early_stopping is not None and self.select_by != "valid_loss":
+            raise ConfigError("early_stopping keeps the weights of the best validation (Zhao et al. restore their "
+                              f"best save): it needs select_by: valid_loss, not {self.select_by}")
         if self.lr_decay is not None:
             if self.validate_every != 1:
                 raise ConfigError(f"lr_decay needs a validation after every epoch (validate_every 1, not "
@@ -350,6 +382,8 @@ class RunConfig:
             # unset, the key is left out: run configs, and so training fingerprints (checkpoint resume) and the
             # workflow's job parameters, stay those of configs written before the option existed
             del payload["train"]["lr_decay"]
+        if payload["train"]["early_stopping"] is None:  # likewise
+            del payload["train"]["early_stopping"]
         return payload
 
     def to_json(self) -> str:

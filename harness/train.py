@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from harness.budget import run_budget
 from harness.config import RunConfig
 from harness.data.vocab import Vocab
+from harness.early_stopping import EarlyStopping
 from harness.io import (code_version, environment_info, now_iso, progress_interval, resolve_device,
                         save_torch_atomic, set_threads, write_json_atomic)
 from harness.lr_schedule import LrSchedule
@@ -124,9 +125,10 @@ def warm_start_checkpoint(run: RunConfig, saved_model: Path, out_dir: Path) -> d
 
     Writes `out_dir/checkpoint.pt` from the run's `model.pt`: the kept weights at the epoch the run completed, its
     history, step count and timings, with the optimizer state and the random state *restarted* (they were not
-    saved); an lr schedule's counters, not saved either, are replayed from the validation losses (exact). Only where
-    the kept weights are those of the last completed epoch and the training config is the same; the next `train_run`
-    resumes from it and its summary's `warm_start` records what was restarted or replayed. Returns that record.
+    saved); an lr schedule's and early stopping's counters, not saved either, are replayed from the validation
+    losses (exact). Only where the kept weights are those of the last completed epoch and the training config is the
+    same; the next `train_run` resumes from it and its summary's `warm_start` records what was restarted or replayed.
+    Returns that record.
     """
     saved = load_saved(Path(saved_model))
     summary = saved["summary"]
@@ -140,16 +142,19 @@ def warm_start_checkpoint(run: RunConfig, saved_model: Path, out_dir: Path) -> d
     kept_loss = history[-1]["valid_loss"]
     record = {"from": Path(saved_model).name, "epoch": completed, "step": summary["steps"],
               "code_version": summary["code_version"], "restarted": ["optimizer state", "random state"]}
-    schedule_state = None
+    schedule_state = stopping_state = None
     if summary["lr_schedule"] is not None:
         schedule_state = replayed_schedule(run, history, summary["lr_schedule"], saved_model)
         record["replayed"] = ["lr schedule"]
+    if run.train.early_stopping is not None:
+        stopping_state = replayed_early_stopping(run, history, summary.get("early_stopping"), saved_model)
+        record["replayed"] = record.get("replayed", []) + ["early stopping"]
     state = {"epoch": completed, "step": summary["steps"], "history": history,
              "best_loss": math.inf if kept_loss is None or summary["select_by"] != "valid_loss" else kept_loss,
              "best_state": {"epoch": completed, "model": saved["state_dict"]},
              "train_seconds": summary["train_seconds"],
              "train_tokens": round(summary["train_tokens_per_second"] * summary["train_seconds"]),
-             "lr_schedule": schedule_state, "warm_start": record,
+             "lr_schedule": schedule_state, "early_stopping": stopping_state, "warm_start": record,
              # what the stopped run recorded (none for a model.pt from before the record existed); its
              # method_sources, below, are what the resume checks the current code against
              "code_changed_during_run": summary.get("code_changed_during_run", [])}
@@ -178,6 +183,29 @@ def replayed_schedule(run: RunConfig, history: list[dict], recorded: dict, sourc
     return schedule.state_dict()
 
 
+def on_cadence(entry: dict, validate_every: int) -> bool:
+    """Whether a history entry is one of the scheduled validations (epochs 1, 1 + N, ...; a whole epoch): those that
+    early stopping counts. A run stopped by its time budget also validates its last epoch off schedule, and a
+    partial epoch: neither counts, so that a resumed run counts as one that was never stopped."""
+    return (entry["epoch"] - 1) % validate_every == 0 and entry.get("partial") is None
+
+
+def replayed_early_stopping(run: RunConfig, history: list[dict], recorded: dict | None, source: Path) -> dict:
+    """Early stopping's state after `history`: a function of the scheduled validations' losses alone
+    (harness.early_stopping), replayed and checked against the recorded summary (where the log has one)."""
+    stopper = EarlyStopping(run.train.early_stopping)
+    for entry in history:
+        if on_cadence(entry, run.train.validate_every):
+            stopper.update(entry["epoch"], entry["valid_loss"])
+    if recorded is not None and stopper.summary() != recorded:
+        raise ValueError(f"{source}: replaying its validation losses gives early stopping {stopper.summary()}, not "
+                         f"the recorded {recorded}")
+    if stopper.stopped is not None:
+        raise ValueError(f"{source}: early stopping ended training ({stopper.stopped['reason']}); there is nothing "
+                         "to continue")
+    return stopper.state_dict()
+
+
 def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = True,
               vectors_path: Path | None = None, time_budget_s: float | None = None,
               after_epoch: Callable[[dict, TextVAE], None] | None = None, on_code_change: str = "refuse") -> dict:
@@ -191,6 +219,9 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
     With `train.lr_decay` (harness.lr_schedule) every history entry has the epoch's `lr` and, when the schedule acted
     after it, `lr_decay` (the new lr, the reloaded epoch, whether training stops); the summary's `lr_schedule` has the
     final lr, the number of decays and the stop, if the schedule ended training before `train.epochs`.
+    With `train.early_stopping` (harness.early_stopping) every scheduled validation's entry has `early_stopping` (the
+    validation's number, the patience after it, whether it improved, significantly, and the stop); the summary's
+    `early_stopping` has the final state, and `stopped_early` the rule's stop record when it ended training.
     on_code_change: what to do when the checkpoint's method source hashes differ from the current files' -- "refuse"
     (raise CodeChanged, naming the folder, the files and the ways out), "restart" (discard the checkpoint, recorded
     as `discarded_checkpoint`) or "continue" (resume; the files go into `code_changed_during_run`). A checkpoint
@@ -224,11 +255,12 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
     set_compute_precision(model, cfg.precision, "train.precision")
     optimisation = Optimisation(model.parameter_groups(), cfg)
     schedule = None if cfg.lr_decay is None else LrSchedule(cfg.lr_decay, cfg.lr)
+    stopper = None if cfg.early_stopping is None else EarlyStopping(cfg.early_stopping)
 
     fingerprint = run.training_fingerprint()
     state = {"epoch": 0, "step": 0, "history": [], "best_loss": math.inf, "best_state": None, "train_seconds": 0.0,
              "train_tokens": 0, "lr_schedule": None if schedule is None else schedule.state_dict(),
-             "code_changed_during_run": []}
+             "early_stopping": None if stopper is None else stopper.state_dict(), "code_changed_during_run": []}
     checkpoint_path = out_dir / CHECKPOINT
     resumed_from = discarded_checkpoint = None
     if checkpoint_path.exists():
@@ -259,6 +291,8 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
             if schedule is not None:  # the optimizer state already holds the lr; the schedule its counters
                 schedule.load_state_dict(state["lr_schedule"])
                 optimisation.set_lr(schedule.lr)
+            if stopper is not None:  # the same training config: its checkpoints hold the rule's state
+                stopper.load_state_dict(state["early_stopping"])
             resumed_from = {"epoch": state["epoch"], "step": state["step"],
                             "method_sources": checkpoint.get("method_sources"),
                             "code_version": checkpoint.get("code_version")}
@@ -303,6 +337,8 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
     model.train()
     for epoch in range(state["epoch"], cfg.epochs):
         if schedule is not None and schedule.stopped is not None:  # the recipe ended (e.g. before a kill + resume)
+            break
+        if stopper is not None and stopper.stopped is not None:  # likewise
             break
         if epoch_seconds and over_budget(sum(epoch_seconds) / len(epoch_seconds)):
             stopped_early = {"reason": "time budget", "budget_seconds": time_budget_s, "partial_epoch": None}
@@ -352,12 +388,22 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
                 entry["lr_decay"] = {"lr": decision.lr, "decays": schedule.decays,
                                      "reloaded_epoch": state["best_state"]["epoch"] if decision.reload_best else None,
                                      "optimizer_restarted": decision.restart_optimizer, "stop": decision.stop}
+        verdict = None
+        if stopper is not None and on_cadence(entry, cfg.validate_every):  # counted in scheduled validations
+            verdict = stopper.update(epoch + 1, entry["valid_loss"])
+            entry["early_stopping"] = verdict.record()
         state["history"].append(entry)
         if after_epoch is not None:
             after_epoch(entry, model)
         valid_text = "not validated" if entry["valid_loss"] is None else f"valid loss {entry['valid_loss']:.2f}"
+        if verdict is not None:
+            valid_text += (f" | patience {verdict.patience:g} at validation {verdict.validation}"
+                           + (" (significant improvement)" if verdict.significant else ""))
         print(f"epoch {epoch + 1}{' (partial)' if stopped_early else ''}: train recon {means['recon']:.2f} "
               f"kl {means['kl']:.3f} | {valid_text}", file=sys.stderr)
+        if verdict is not None and verdict.stop:
+            print(f"training stops: {verdict.stop}; the weights of epoch {state['best_state']['epoch']} are kept",
+                  file=sys.stderr)
         if decision is not None and decision.decayed:  # applied after `after_epoch`, which sees the epoch's weights
             if decision.reload_best:  # the harness's kept best weights (He et al. reload their saved best model)
                 model.load_state_dict(state["best_state"]["model"])
@@ -367,6 +413,8 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
                   + (f"; training stops: {decision.stop}" if decision.stop else ""), file=sys.stderr)
         if schedule is not None:
             state["lr_schedule"] = schedule.state_dict()
+        if stopper is not None:
+            state["early_stopping"] = stopper.state_dict()
         epoch_seconds.append(time.monotonic() - epoch_started)
         if stopped_early is not None:  # a partial epoch is not checkpointed: a resume restarts it
             break
@@ -379,8 +427,11 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
         "selected_epoch": state["best_state"]["epoch"],
         "select_by": cfg.select_by,
         "epochs_completed": state["epoch"],
-        "stopped_early": stopped_early,
+        # a time budget's stop, or early stopping's (its record: reason, epoch, validation, patience, best_epoch,
+        # last_significant_epoch); they exclude each other (a partial epoch decides nothing)
+        "stopped_early": stopped_early if stopped_early is not None else None if stopper is None else stopper.stopped,
         "lr_schedule": None if schedule is None else schedule.summary(),
+        "early_stopping": None if stopper is None else stopper.summary(),
         "history": state["history"],
         "steps": state["step"],
         "train_sentences": len(train_set),
