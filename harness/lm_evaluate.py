@@ -52,7 +52,8 @@ def evaluate_model(model, dataset: LMDataset, run: RunConfig, device, progress: 
     generator = torch.Generator().manual_seed(run.seed)  # CPU draws: the same samples on every device
     torch.manual_seed(run.seed)  # methods that draw noise inside `posterior` (SA-VAE's SVI) use the global RNG
     parts: dict[str, list[torch.Tensor]] = {key: [] for key in (
-        "log_px", "kl", "recon", "mu", "logvar", "paper_recon", "paper_kl", "paper_mu", "paper_logvar", "lengths")}
+        "log_px", "kl", "recon", "mu", "logvar", "uniform_lengths", "paper_recon", "paper_kl", "paper_mu", "paper_logvar",
+        "lengths")}
     bar = tqdm(total=len(dataset) * (2 if uniform_wanted else 1), desc=f"evaluate {run.model.name} "
                f"(K={cfg.iw_samples})", unit="sent", disable=not progress, file=sys.stderr,
                mininterval=progress_interval())
@@ -66,10 +67,24 @@ def evaluate_model(model, dataset: LMDataset, run: RunConfig, device, progress: 
             parts["kl"].append(gaussian_kl_standard_normal(mu, logvar))
             parts["mu"].append(mu)
             parts["logvar"].append(logvar)
+            parts["uniform_lengths"].append(batch.lengths)
             bar.update(batch.size)
+    # Both loops walk the sentences in the same length-sorted order (equal_length_batches only cuts it more finely), so
+    # the paper protocol is handed the very posterior the uniform protocol scored: a stochastic one (SA-VAE's SVI) is
+    # drawn once, and both protocols score the same refined q(z|x).
+    scored = (torch.cat(parts["mu"]), torch.cat(parts["logvar"]), torch.cat(parts["uniform_lengths"])) \
+        if uniform_wanted else None
+    offset = 0
     for batch in batches(dataset, cfg.batch_size, shuffle=False, generator=None):  # as the original code batches
         batch = batch.to(device)
-        terms = model.paper_protocol_terms(batch, model.posterior(batch))
+        if scored is None:
+            posterior = model.posterior(batch)
+        else:
+            rows = slice(offset, offset + batch.size)
+            if not torch.equal(scored[2][rows], batch.lengths):
+                raise RuntimeError("the two protocols' batches walk the sentences in different orders")
+            posterior, offset = (scored[0][rows], scored[1][rows]), offset + batch.size
+        terms = model.paper_protocol_terms(batch, posterior)
         parts["paper_recon"].append(terms.recon)
         parts["paper_kl"].append(terms.kl)
         parts["paper_mu"].append(terms.mi_mu)

@@ -166,6 +166,8 @@ def recipe_end(config: ExperimentConfig, model: str) -> str:
     """How config/paper.yaml's recipe for `model` ends."""
     train = config.train_config(model)
     decay = train.lr_decay
+    if getattr(train, "early_stopping", None) is not None:
+        return f"early stop (patience {train.early_stopping.patience} validations) or {train.epochs} epochs"
     if decay is not None and decay.max_decays is not None:
         return f"{decay.max_decays}th lr decay or {train.epochs} epochs"
     if decay is not None and decay.min_lr is not None:
