@@ -139,7 +139,7 @@ def audit_batch(model, batch, settings: dict, twr: bool, seed: int) -> dict[str,
         started = time.perf_counter()
         tuned = annealed_importance_sampling(log_likelihood, batch.size, mu.size(1), steps, settings["ais_tune_chains"],
                                              settings["leapfrog"], settings["step_size"], generator=generator,
-                                             device=mu.device)
+                                             device=mu.device, adapt_rate=settings["adapt_rate"])
         estimate = annealed_importance_sampling(log_likelihood, batch.size, mu.size(1), steps, settings["ais_chains"],
                                                 settings["leapfrog"], schedule=tuned.extra["schedule"],
                                                 generator=torch.Generator().manual_seed(seed + 1), device=mu.device)
@@ -238,7 +238,9 @@ def main(argv=None) -> int:
     run_parser.add_argument("--ais-chains", type=int, default=8)
     run_parser.add_argument("--ais-tune-chains", type=int, default=2)
     run_parser.add_argument("--leapfrog", type=int, default=5)
-    run_parser.add_argument("--step-size", type=float, default=0.02)
+    run_parser.add_argument("--step-size", type=float, default=0.05)
+    run_parser.add_argument("--adapt-rate", type=float, default=1.05,
+                            help="step-size factor per transition of the tuning pass (Wu et al.: 1.02 over 10,000 steps)")
     run_parser.add_argument("--fit-steps", type=int, default=300)
     run_parser.add_argument("--fit-lr", type=float, default=0.02)
     run_parser.add_argument("--fit-samples", type=int, default=8)
@@ -257,7 +259,7 @@ def main(argv=None) -> int:
         settings = {"ks": tuple(int(k) for k in args.ks.split(",")),
                     "ais_steps": [int(s) for s in args.ais_steps.split(",") if s],
                     "ais_chains": args.ais_chains, "ais_tune_chains": args.ais_tune_chains, "leapfrog": args.leapfrog,
-                    "step_size": args.step_size, "fit_steps": args.fit_steps, "fit_lr": args.fit_lr,
+                    "step_size": args.step_size, "adapt_rate": args.adapt_rate, "fit_steps": args.fit_steps, "fit_lr": args.fit_lr,
                     "fit_samples": args.fit_samples, "chunk": args.chunk}
         payload = audit(args.model_pt, args.data, args.subset, settings)
         write_json_atomic(args.out, payload)

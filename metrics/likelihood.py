@@ -193,11 +193,12 @@ def _log_likelihood_and_grad(log_likelihood: LogLikelihood, z: torch.Tensor) -> 
 def annealed_importance_sampling(log_likelihood: LogLikelihood, batch: int, dims: int, steps: int, chains: int,
                                  leapfrog: int = 10, step_size: float = 0.05, target_acceptance: float = 0.65,
                                  schedule: torch.Tensor | None = None, generator: torch.Generator | None = None,
-                                 dtype=torch.float32, device=None) -> Estimate:
+                                 dtype=torch.float32, device=None, adapt_rate: float = 1.02) -> Estimate:
     """log p(x) [B] by AIS with `chains` chains per sentence from the prior, `steps` intermediate distributions
     f_t(z) = p(z) p(x|z)^beta_t and one HMC transition (`leapfrog` steps) leaving each f_t invariant. Step sizes are
-    per sentence: without `schedule` they adapt after every transition (x1.02 when the sentence's chains accepted more
-    often than `target_acceptance`, else x0.98) and the schedule used [steps, B] is returned in `extra`; with
+    per sentence: without `schedule` they adapt after every transition (x`adapt_rate` when the sentence's chains
+    accepted more often than `target_acceptance`, else / `adapt_rate`; Wu et al.'s 1.02 suits thousands of steps, a
+    short tuning pass needs a faster rate to reach the posterior's scale) and the schedule used [steps, B] is returned in `extra`; with
     `schedule` they are that schedule, frozen. `extra` also has the mean acceptance rate. Costs `steps` x `leapfrog`
     gradient evaluations of log p(x|z) over C x B sentences."""
     betas = sigmoid_schedule(steps)
@@ -240,7 +241,7 @@ def annealed_importance_sampling(log_likelihood: LogLikelihood, batch: int, dims
         rate = accept.to(dtype).mean(0)  # over the chains of each sentence
         accepted_total += float(rate.mean())
         if schedule is None:
-            eps = torch.where(rate > target_acceptance, eps * 1.02, eps * 0.98)
+            eps = torch.where(rate > target_acceptance, eps * adapt_rate, eps / adapt_rate)
     log_px, ess, stderr = summarise_log_weights(log_w)
     return Estimate(log_px, ess, stderr, chains, extra={
         "schedule": torch.stack(used), "acceptance": accepted_total / steps, "steps": steps, "leapfrog": leapfrog})
