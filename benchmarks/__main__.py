@@ -105,9 +105,12 @@ def main(argv=None) -> int:
                   f"{epoch['bfloat16_speedup_vs_original']:.2f}x", file=sys.stderr)
     iw = iwnll_benchmark(LMDataset(data_dir / "test.txt", vocab), len(vocab), args.iw_sentences, args.iw_samples,
                          args.iw_chunk, 32, arch, args.iw_repeats)
-    print(f"iwnll (K={args.iw_samples}): ours {iw['sentences_per_second']['ours']:.2f} sentences/s, naive "
-          f"{iw['sentences_per_second']['naive']:.2f} -> iwnll_speedup {iw['speedup']:.2f}x; estimates differ by at "
-          f"most {iw['max_abs_difference_log_px']:.1e} nats (mean log p(x) {iw['mean_log_px']['naive']:.3f})",
+    if iw["sentences"] < args.iw_sentences:
+        print(f"iwnll: the test split has {iw['sentences']} sentences, fewer than --iw-sentences {args.iw_sentences}: "
+              f"all {iw['sentences']} are scored", file=sys.stderr)
+    print(f"iwnll (K={args.iw_samples}, {iw['sentences']} sentences): ours {iw['sentences_per_second']['ours']:.2f} "
+          f"sentences/s, naive {iw['sentences_per_second']['naive']:.2f} -> iwnll_speedup {iw['speedup']:.2f}x; "
+          f"estimates differ by at most {iw['max_abs_difference_log_px']:.1e} nats (mean log p(x) {iw['mean_log_px']['naive']:.3f})",
           file=sys.stderr)
     if not no_bfloat16:
         print(f"iwnll, precision bfloat16: {iw['sentences_per_second']['ours_bfloat16']:.2f} sentences/s -> "

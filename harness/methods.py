@@ -9,7 +9,21 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+from harness.contract import ConfigError
 from harness.registry import METHODS
+
+
+class UnknownMethod(ConfigError, KeyError):
+    """No method is registered under the name (a KeyError, as the lookup always raised, and a ConfigError, so that
+    the workflow's config check and `python -m harness.check_method` report it in one line)."""
+
+    def __str__(self) -> str:  # the message, not KeyError's quoted repr of it
+        return str(self.args[0]) if self.args else ""
+
+
+class PluginNotFound(ConfigError, ImportError):
+    """A plugin module (config key `plugins`, check_method's --plugin) cannot be imported; reported in one line."""
+
 
 PLUGIN_PACKAGES = ("twrvae", "baselines")
 
@@ -33,7 +47,9 @@ def load_plugins(modules) -> None:
         try:
             importlib.import_module(module)
         except ImportError as exc:
-            raise ImportError(f"plugin module '{module}' (config key `plugins`) cannot be imported: {exc}") from exc
+            raise PluginNotFound(f"plugins: module '{module}' cannot be imported ({type(exc).__name__}: {exc}); a "
+                                 "plugin is a module importable from the directory the command runs in, named with "
+                                 "dots (my_methods.free_bits for my_methods/free_bits.py)") from exc
 
 
 def get_method(name: str) -> type:
@@ -42,9 +58,10 @@ def get_method(name: str) -> type:
     try:
         return METHODS[name]
     except KeyError:
-        raise KeyError(f"unknown method '{name}'; registered methods: {sorted(METHODS)}. A method defined outside "
-                       f"{' and '.join(f'{p}/' for p in PLUGIN_PACKAGES)} is found once its module is listed under "
-                       f"the config key `plugins:` (python -m harness.check_method: --plugin MODULE)") from None
+        raise UnknownMethod(f"unknown method '{name}'; registered methods: {sorted(METHODS)}. A method defined "
+                            f"outside {' and '.join(f'{p}/' for p in PLUGIN_PACKAGES)} is found once its module is "
+                            f"listed under the config key `plugins:` (python -m harness.check_method: --plugin "
+                            "MODULE)") from None
 
 
 def registered_methods(task: str | None = None) -> list[str]:

@@ -23,7 +23,7 @@ class Optimisation:
         self.cfg = cfg
         self.groups = groups
         self.optimizers = {name: self._optimizer(params, cfg) for name, params in groups.items()}
-        self.where = ""  # set by the trainer: which run and epoch, for error messages
+        self.where = ""  # set by the trainer (which run and epoch) and by check_method (the method), for messages
         self.random_batch = None  # set by the trainer: () -> a random training Batch (for inner-loop methods)
 
     @staticmethod
@@ -65,7 +65,8 @@ class Optimisation:
         # A non-finite loss has just corrupted the weights, so the run stops here, before anything is saved.
         value = float(loss.detach())
         if not math.isfinite(value):
-            raise TrainingDiverged(f"{self.where}: non-finite loss {value} at step {step}; no result was written")
+            where = f"{self.where}: " if self.where else ""
+            raise TrainingDiverged(f"{where}non-finite loss {value} at step {step}; no result was written")
         return value
 
     def state_dict(self) -> dict:

@@ -116,3 +116,24 @@ def test_the_equal_length_batch_has_no_padding(tmp_path):
     dataset = LMDataset(data / "train.txt", Vocab.load(data / "vocab.txt"))
     batch = equal_length_batch(dataset, 64)
     assert batch.size >= 2 and bool((batch.lengths == batch.lengths[0]).all())
+
+
+def test_the_iwnll_benchmark_scores_at_most_the_sentences_the_sample_has(tmp_path):
+    """`python -m benchmarks` before any workflow run reads the committed 50-sentence test sample but asks for 64
+    sentences: it scores the 50 there are (was: IndexError: index 50 is out of bounds), and says so."""
+    from benchmarks.measure import benchmark_data, iwnll_benchmark
+    from harness.config import ArchitectureConfig
+    from harness.data.lm_dataset import LMDataset
+    from harness.data.vocab import Vocab
+
+    data, note = benchmark_data(tmp_path / "absent")
+    assert "ptb_tiny" in note
+    vocab = Vocab.load(data / "vocab.txt")
+    test = LMDataset(data / "test.txt", vocab)
+    arch = ArchitectureConfig(emb_dim=8, hidden_dim=8, z_dim=2, num_layers=1, dropout=0.5)
+    record = iwnll_benchmark(test, len(vocab), len(test) + 14, samples=2, chunk=2, batch_size=32, arch=arch,
+                             repeats=1)
+    assert record["sentences"] == len(test) == 50 and record["sentences_requested"] == 64
+    assert record["max_abs_difference_log_px"] < 1e-3  # every sentence scored by both, on the same draws
+    fewer = iwnll_benchmark(test, len(vocab), 5, samples=2, chunk=2, batch_size=4, arch=arch, repeats=1)
+    assert fewer["sentences"] == fewer["sentences_requested"] == 5
