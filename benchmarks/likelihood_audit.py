@@ -39,8 +39,8 @@ from harness.machine import cpu_model, cpuinfo
 from harness.precision import set_compute_precision
 from harness.runs import load_trained
 from metrics.likelihood import (Estimate, GaussianMixtureProposal, GaussianProposal, Mixture, StandardNormal,
-                                annealed_importance_sampling, fit_gaussian_proposal, summarise_log_weights)
-from metrics.lm import standard_normal_log_density
+                                annealed_importance_sampling, draw_log_weights, fit_gaussian_proposal,
+                                summarise_log_weights)
 
 SUBSET = REPO_ROOT / "results" / "reference" / "ptb_audit_subset.json"
 KS = (1, 10, 100, 500, 5000)
@@ -82,14 +82,8 @@ def load_subset(path: Path, data_dir: Path) -> list[int]:
 # ---- estimators on one batch of equal-length sentences
 def iw_sweep(log_likelihood, proposal, ks: tuple[int, ...], chunk: int, generator) -> tuple[dict[int, Estimate], float]:
     """IW estimates for every K in `ks` from the first K of max(ks) draws, and the seconds the draws took."""
-    started, log_weights, remaining = time.perf_counter(), [], max(ks)
-    while remaining > 0:
-        draws = min(chunk, remaining)
-        z = proposal.sample(draws, generator)
-        with torch.no_grad():
-            log_weights.append((log_likelihood(z) + standard_normal_log_density(z) - proposal.log_prob(z)).double())
-        remaining -= draws
-    weights = torch.cat(log_weights, 0)
+    started = time.perf_counter()
+    weights = draw_log_weights(log_likelihood, proposal, max(ks), chunk, generator)
     estimates = {}
     for k in ks:
         log_px, ess, stderr = summarise_log_weights(weights[:k])

@@ -131,9 +131,10 @@ def summarise_log_weights(log_weights: torch.Tensor) -> tuple[torch.Tensor, torc
     return total - math.log(num), ess, stderr
 
 
-def importance_weighted(log_likelihood: LogLikelihood, proposal, num_samples: int, chunk: int,
-                        generator: torch.Generator | None = None) -> Estimate:
-    """log p(x) by importance sampling with `num_samples` draws from `proposal`, decoded `chunk` at a time."""
+def draw_log_weights(log_likelihood: LogLikelihood, proposal, num_samples: int, chunk: int,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """Log importance weights log p(x, z_k) - log r(z_k) [S, B] (float64) of `num_samples` draws z_k ~ `proposal`,
+    decoded `chunk` at a time."""
     if num_samples < 1 or chunk < 1:
         raise ValueError(f"importance sampling needs num_samples >= 1 and chunk >= 1, got {num_samples} and {chunk}")
     log_weights, remaining = [], num_samples
@@ -143,7 +144,14 @@ def importance_weighted(log_likelihood: LogLikelihood, proposal, num_samples: in
         with torch.no_grad():
             log_weights.append((log_likelihood(z) + standard_normal_log_density(z) - proposal.log_prob(z)).double())
         remaining -= draws
-    log_px, ess, stderr = summarise_log_weights(torch.cat(log_weights, 0))
+    return torch.cat(log_weights, 0)
+
+
+def importance_weighted(log_likelihood: LogLikelihood, proposal, num_samples: int, chunk: int,
+                        generator: torch.Generator | None = None) -> Estimate:
+    """log p(x) by importance sampling with `num_samples` draws from `proposal`, decoded `chunk` at a time."""
+    log_px, ess, stderr = summarise_log_weights(draw_log_weights(log_likelihood, proposal, num_samples, chunk,
+                                                                 generator))
     return Estimate(log_px, ess, stderr, num_samples)
 
 
