@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from harness.contract import ConfigError
-from harness.model_api import LossTerms, TextVAE
-from harness.registry import register_method
+from harness.core.contract import ConfigError
+from harness.methods.model_api import LossTerms, TextVAE
+from harness.methods.registry import register_method
 from metrics.lm import gaussian_kl_standard_normal
 
 from baselines.vae_rnn import BasicVAE, BasicVAEOptions

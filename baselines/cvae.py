@@ -16,12 +16,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from harness.contract import ConfigError
+from harness.core.contract import ConfigError
 from harness.data.vocab import BOS_ID, EOS_ID, PAD_ID
-from harness.dialogue_api import DialogueVAE
-from harness.model_api import LossTerms
-from harness.registry import register_method
-from harness.schedules import linear_warmup, per_batch_increase
+from harness.methods.dialogue_api import DialogueVAE
+from harness.methods.model_api import LossTerms
+from harness.methods.registry import register_method
+from harness.core.schedules import linear_warmup, per_batch_increase
 from metrics.lm import gaussian_kl
 from layers.dialogue import (BagOfWordsHead, ContextEncoder, GaussianHead, ResponseDecoder,
                                      UtteranceEncoder, reference_initialisation)

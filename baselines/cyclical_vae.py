@@ -2,7 +2,7 @@
 Vanishing"): the basic VAE-LSTM (KL on the last encoder state) trained with a cyclical KL weight.
 
 beta(step) repeats M times: a linear rise from 0 to 1 over the first R of each cycle, then 1 (their Eq. 6 with a
-linear f; harness.schedules.cyclical_beta). The paper uses M = 4, R = 0.5 over the whole training run, so
+linear f; harness.core.schedules.cyclical_beta). The paper uses M = 4, R = 0.5 over the whole training run, so
 `cycle_steps` = total updates / 4. Its language-model experiments use no word dropout; the option is kept for
 ablations.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.contract import ConfigError
-from harness.registry import register_method
-from harness.schedules import cyclical_beta
+from harness.core.contract import ConfigError
+from harness.methods.registry import register_method
+from harness.core.schedules import cyclical_beta
 
 from baselines.vae_rnn import BasicVAE, BasicVAEOptions
 

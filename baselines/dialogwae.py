@@ -13,12 +13,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.contract import ConfigError
+from harness.core.contract import ConfigError
 from harness.data.vocab import BOS_ID, EOS_ID, PAD_ID
-from harness.dialogue_api import DialogueVAE
-from harness.model_api import LossTerms
-from harness.registry import register_method
-from layers.dialogue import ContextEncoder, ResponseDecoder, UtteranceEncoder, reference_initialisation
+from harness.methods.dialogue_api import DialogueVAE
+from harness.methods.model_api import LossTerms
+from harness.methods.registry import register_method
+from layers.dialogue import (ContextEncoder, ReferenceBatchNorm1d, ResponseDecoder, UtteranceEncoder,
+                             reference_initialisation)
 from layers.modes import eval_mode
 
 
@@ -42,15 +43,6 @@ class DialogWAEOptions:
                               f"gp_lambda >= 0, got {self}")
 
 
-class _BatchNorm1d(nn.BatchNorm1d):
-    """BatchNorm1d (eps 1e-5, momentum 0.1 as the reference) that uses running statistics for a batch of one."""
-
-    def forward(self, x):
-        if self.training and x.size(0) == 1:
-            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
-        return super().forward(x)
-
-
 def _init_uniform(module: nn.Module, bound: float) -> None:
     """The reference's init_weights: Linear weights U(-bound, bound), biases 0."""
     for m in module.modules():
@@ -65,7 +57,7 @@ def _mlp(sizes: list[int], activation) -> nn.Sequential:
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
-            layers += [_BatchNorm1d(b), activation()]
+            layers += [ReferenceBatchNorm1d(b), activation()]
     return nn.Sequential(*layers)
 
 
@@ -74,8 +66,8 @@ class GaussianNoise(nn.Module):
 
     def __init__(self, input_dim: int, z_dim: int):
         super().__init__()
-        self.body = nn.Sequential(nn.Linear(input_dim, z_dim), _BatchNorm1d(z_dim), nn.Tanh(),
-                                  nn.Linear(z_dim, z_dim), _BatchNorm1d(z_dim), nn.Tanh())
+        self.body = nn.Sequential(nn.Linear(input_dim, z_dim), ReferenceBatchNorm1d(z_dim), nn.Tanh(),
+                                  nn.Linear(z_dim, z_dim), ReferenceBatchNorm1d(z_dim), nn.Tanh())
         self.to_mu = nn.Linear(z_dim, z_dim)
         self.to_logvar = nn.Linear(z_dim, z_dim)
         _init_uniform(self, 0.02)
@@ -93,9 +85,9 @@ class MixtureNoise(nn.Module):
     def __init__(self, input_dim: int, z_dim: int, components: int, gumbel_temp: float):
         super().__init__()
         self.components, self.z_dim, self.gumbel_temp = components, z_dim, gumbel_temp
-        self.body = nn.Sequential(nn.Linear(input_dim, z_dim), _BatchNorm1d(z_dim), nn.Tanh(),
-                                  nn.Linear(z_dim, z_dim), _BatchNorm1d(z_dim), nn.Tanh())
-        self.pi_net = nn.Sequential(nn.Linear(z_dim, z_dim), _BatchNorm1d(z_dim), nn.Tanh(),
+        self.body = nn.Sequential(nn.Linear(input_dim, z_dim), ReferenceBatchNorm1d(z_dim), nn.Tanh(),
+                                  nn.Linear(z_dim, z_dim), ReferenceBatchNorm1d(z_dim), nn.Tanh())
+        self.pi_net = nn.Sequential(nn.Linear(z_dim, z_dim), ReferenceBatchNorm1d(z_dim), nn.Tanh(),
                                     nn.Linear(z_dim, components))
         self.to_mu = nn.Linear(z_dim, components * z_dim)
         self.to_logvar = nn.Linear(z_dim, components * z_dim)

@@ -6,18 +6,20 @@ Reference code, details, what keeps the dual KL bounded and deviations: docs/met
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from harness.contract import ConfigError
+from harness.core.contract import ConfigError
 from harness.data.vocab import BOS_ID, EOS_ID, PAD_ID
-from harness.dialogue_api import DialogueVAE
-from harness.model_api import LossTerms
-from harness.registry import register_method
-from harness.schedules import linear_warmup
-from layers.dialogue import ContextEncoder, ResponseDecoder, UtteranceEncoder, reference_initialisation
+from harness.methods.dialogue_api import DialogueVAE
+from harness.methods.model_api import LossTerms
+from harness.methods.registry import register_method
+from harness.core.schedules import linear_warmup
+from layers.dialogue import (ContextEncoder, ReferenceBatchNorm1d, ResponseDecoder, UtteranceEncoder,
+                             reference_initialisation)
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,11 @@ class IVAEOptions:
     critic_steps: int = 5  # reference n_iters_d
     critic_hidden: int = 0  # width of nu's hidden layers; 0 = 2 * hidden_dim (reference)
     critic_layer_norm: bool = True  # per-example LayerNorm after nu's hidden layers (reference: BatchNorm1d)
-    sampler_layer_norm: bool = True  # likewise in the posterior and prior samplers' hidden layers (ImplicitSampler)
+    # the posterior and prior samplers' hidden layers (ImplicitSampler): batch = BatchNorm1d, as the reference (batch
+    # statistics in training, running ones in eval mode); layer = per-example LayerNorm (the default until the prior's
+    # draws were found to collapse under it); none
+    sampler_norm: Literal["batch", "layer", "none"] = "batch"
+    sampler_layer_norm: bool | None = None  # before sampler_norm: true = sampler_norm layer, false = none
     # nu's weights move critic_lr_scale * train.lr per update: the reference trains nu at 1e-5 (RMSprop lr_nu), which
     # is 0.01 of config/dialogue_smoke.yaml's lr (1e-3); 1 = train.lr, as every other parameter
     critic_lr_scale: float = 0.01
@@ -49,27 +55,39 @@ class IVAEOptions:
             raise ConfigError(f"ivae: critic_steps must be >= 1 and critic_lr_scale in (0, 1], got {self}")
         if self.init not in ("reference", "pytorch"):
             raise ConfigError(f"ivae: init must be 'reference' or 'pytorch', got {self.init!r}")
+        if self.sampler_norm not in ("batch", "layer", "none"):
+            raise ConfigError(f"ivae: sampler_norm must be 'batch', 'layer' or 'none', got {self.sampler_norm!r}")
+        if self.sampler_layer_norm is not None:
+            legacy = "layer" if self.sampler_layer_norm else "none"
+            if self.sampler_norm not in ("batch", legacy):  # batch: the default, overridden by the older key
+                raise ConfigError(f"ivae: sampler_layer_norm {self.sampler_layer_norm} contradicts sampler_norm "
+                                  f"{self.sampler_norm!r}; give sampler_norm only")
+            object.__setattr__(self, "sampler_norm", legacy)
 
 
 class ImplicitSampler(nn.Module):
     """z = G(mu(h) + sigma(h) * eps): a Gaussian noise layer conditioned on h, pushed through an MLP G, so that
     samples are cheap and the density is implicit (reference: RecognitionEncoder/Prior + post/prior_generator).
 
-    With layer_norm every hidden layer (of the noise layer's body and of G) is normalised per example before its
-    activation, where the reference has BatchNorm1d: without it G's ReLUs can all die, and then z is one constant
-    whatever eps (a tiny model at lr 1e-2 within 300 updates; the smoke config's iVAE after 3 epochs: all 200 units
-    of G's first layer dead, ten identical responses per context)."""
+    `norm` normalises every hidden layer (of the noise layer's body and of G) before its activation:
+    - batch (reference): BatchNorm1d, each unit over the batch (running statistics in eval mode and for a batch of
+      one). A component of G's input that is the same for every example is subtracted; what reaches G's units is
+      how the examples differ: their contexts and their noise.
+    - layer: LayerNorm, each example over its units. G then sees only the direction of W e, so a component of e
+      common to all examples divides the noise's and the context's effect by its size: in the smoke config's
+      trained prior it grew to norm 56 against a noise of norm 11 and z no longer depended on eps (docs/methods.md).
+    - none: plain layers, whose ReLUs can all die (z one constant whatever eps)."""
 
-    def __init__(self, input_dim: int, noise_dim: int, z_dim: int, layer_norm: bool = True):
+    def __init__(self, input_dim: int, noise_dim: int, z_dim: int, norm: str = "batch"):
         super().__init__()
-        def norm(size):
-            return nn.LayerNorm(size) if layer_norm else nn.Identity()
-        self.body = nn.Sequential(nn.Linear(input_dim, noise_dim), norm(noise_dim), nn.Tanh(),
-                                  nn.Linear(noise_dim, noise_dim), norm(noise_dim), nn.Tanh())
+        def normalise(size):
+            return {"batch": ReferenceBatchNorm1d, "layer": nn.LayerNorm, "none": lambda _: nn.Identity()}[norm](size)
+        self.body = nn.Sequential(nn.Linear(input_dim, noise_dim), normalise(noise_dim), nn.Tanh(),
+                                  nn.Linear(noise_dim, noise_dim), normalise(noise_dim), nn.Tanh())
         self.to_mu = nn.Linear(noise_dim, noise_dim)
         self.to_logvar = nn.Linear(noise_dim, noise_dim)
-        self.generator = nn.Sequential(nn.Linear(noise_dim, z_dim), norm(z_dim), nn.ReLU(),
-                                       nn.Linear(z_dim, z_dim), norm(z_dim), nn.ReLU(), nn.Linear(z_dim, z_dim))
+        self.generator = nn.Sequential(nn.Linear(noise_dim, z_dim), normalise(z_dim), nn.ReLU(),
+                                       nn.Linear(z_dim, z_dim), normalise(z_dim), nn.ReLU(), nn.Linear(z_dim, z_dim))
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         body = self.body(h)
@@ -138,8 +156,8 @@ class IVAE(DialogueVAE):
         self.utterance_encoder = UtteranceEncoder(self.embedding, o.hidden_dim, o.dropout)
         self.context_encoder = ContextEncoder(self.utterance_encoder, o.hidden_dim)
         self.posterior_net = ImplicitSampler(self.utterance_encoder.output_dim + o.hidden_dim, noise_dim, o.z_dim,
-                                             o.sampler_layer_norm)
-        self.prior_net = ImplicitSampler(o.hidden_dim, noise_dim, o.z_dim, o.sampler_layer_norm)
+                                             o.sampler_norm)
+        self.prior_net = ImplicitSampler(o.hidden_dim, noise_dim, o.z_dim, o.sampler_norm)
         self.decoder = ResponseDecoder(self.embedding, o.hidden_dim + o.z_dim, vocab_size, o.dropout)
         self.critic = DualCritic(o.z_dim, o.hidden_dim, o.critic_hidden or 2 * o.hidden_dim, o.critic_layer_norm)
         if o.init == "reference":  # models_dailydial.py: every MLP Linear U(-0.02, 0.02), so nu starts near 0

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import torch
 
-from harness.contract import ConfigError
-from harness.model_api import LossTerms
-from harness.registry import register_method
+from harness.core.contract import ConfigError
+from harness.methods.model_api import LossTerms
+from harness.methods.registry import register_method
 from metrics.lm import mutual_information
 
 from baselines.vae_rnn import BasicVAE, BasicVAEOptions

@@ -18,11 +18,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.contract import ConfigError
+from harness.core.contract import ConfigError
 from harness.data.vocab import BOS_ID, EOS_ID, PAD_ID
-from harness.dialogue_api import DialogueVAE
-from harness.model_api import LossTerms
-from harness.registry import register_method
+from harness.methods.dialogue_api import DialogueVAE
+from harness.methods.model_api import LossTerms
+from harness.methods.registry import register_method
 from layers.dialogue import ContextEncoder, ResponseDecoder, UtteranceEncoder, reference_initialisation
 from layers.modes import eval_mode
 from layers.recurrent import length_mask

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.registry import register_method
+from harness.methods.registry import register_method
 from layers.sequence_vae import SequenceVAE, check_sequence_options
 
 

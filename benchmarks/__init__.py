@@ -1,1 +1,1 @@
-import harness  # noqa: F401 -- its allocator setting (harness/allocator.py) for every benchmark process
+import harness  # noqa: F401 -- its allocator setting (harness/core/allocator.py) for every benchmark process

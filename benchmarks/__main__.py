@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks [--threads 2] [--data data/processed/ptb] [--out results/benchmarks/latest.json]
 
 Measures, in one run on one machine, with the same weights, batches and random draws:
-  train   tokens/s of the harness's training step (`TextVAE.training_step` with `harness.optim.Optimisation`:
+  train   tokens/s of the harness's training step (`TextVAE.training_step` with `harness.train.optim.Optimisation`:
           forward, backward, Adam) of TWR-VAE (paper sizes:
           emb 512, hidden 256, z 32, batch 64, dropout 0.5) against a re-implementation of the original
           ruizheliUOA/TWR-VAE step (benchmarks/original_style.py) and against the same with a per-step decoder
@@ -15,7 +15,7 @@ Measures, in one run on one machine, with the same weights, batches and random d
   iwnll   sentences/s of the importance-weighted log p(x) with K = 500 (chunks of 50 samples per decoder pass)
           against a loop with one decoder pass per sample (benchmarks/naive_iwnll.py), on the same draws; the
           estimates are compared.
-Both are also measured with `precision: bfloat16` (harness.precision: the encoder's and decoder's RNNs and the
+Both are also measured with `precision: bfloat16` (harness.core.precision: the encoder's and decoder's RNNs and the
 output-layer matmuls in bf16, the rest float32), reported separately with their own loss / estimate differences:
 float32 is the exact comparison, bfloat16 is the harness's fast option where the hardware has native bf16 (AMX,
 AVX512-BF16).
@@ -35,12 +35,12 @@ import torch
 from benchmarks.epoch import epoch_benchmark
 from benchmarks.measure import (allocator_settings, benchmark_data, iwnll_benchmark, matmul_peak, train_benchmark,
                                 training_flops_per_token)
-from harness.config import REPO_ROOT, ArchitectureConfig
+from harness.core.config import REPO_ROOT, ArchitectureConfig
 from harness.data.lm_dataset import LMDataset
 from harness.data.vocab import Vocab
-from harness.io import code_version, now_iso, write_json_atomic
-from harness.machine import cpu_model, cpuinfo, native_bf16
-from harness.precision import bfloat16_unsupported
+from harness.core.io import code_version, now_iso, write_json_atomic
+from harness.core.machine import cpu_model, cpuinfo, native_bf16
+from harness.core.precision import bfloat16_unsupported
 
 
 def main(argv=None) -> int:

@@ -20,7 +20,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from harness.config import ArchitectureConfig
+from harness.core.config import ArchitectureConfig
 from harness.data.lm_dataset import Batch
 from layers.output_layer import REDUCED_FLUSH_ROWS, REDUCED_PAD
 from layers.recurrent import LatentDecoder

@@ -1,6 +1,6 @@
 """What one epoch costs the user, end to end: the harness's against the original code's way, on the same data.
 
-harness   `harness.train.train_run` for one epoch of config/paper.yaml's TWR-VAE recipe (sorted batches of 64, Adam
+harness   `harness.train.training.train_run` for one epoch of config/paper.yaml's TWR-VAE recipe (sorted batches of 64, Adam
           1e-4, KL over the padded length), as the workflow runs it: loading and encoding the splits, batching, the
           steps, the validation after epoch 1, the checkpoint and the model file.
 original  benchmarks.original_style's step inside a transcription of ruizheliUOA/TWR-VAE lang_model/main.py's epoch
@@ -23,14 +23,14 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 
 from benchmarks.original_style import OriginalStyleTWRVAE
-from harness.config import REPO_ROOT, ExperimentConfig
+from harness.core.config import REPO_ROOT, ExperimentConfig
 from harness.data.vocab import BOS_ID, EOS_ID, UNK_ID, Vocab
-from harness.precision import bfloat16_unsupported
-from harness.train import train_run
+from harness.core.precision import bfloat16_unsupported
+from harness.train.training import train_run
 
 
 def harness_epoch_seconds(data_dir: Path, precision: str, seed: int = 1) -> dict:
-    """Wall-clock seconds of one epoch (plus validation) of config/paper.yaml's TWR-VAE through harness.train."""
+    """Wall-clock seconds of one epoch (plus validation) of config/paper.yaml's TWR-VAE through harness.train.training."""
     run = ExperimentConfig.from_file(REPO_ROOT / "config" / "paper.yaml").run_config("ptb", "twr-vae", seed)
     run = dataclasses.replace(run, device="cpu",
                               train=dataclasses.replace(run.train, epochs=1, precision=precision))

@@ -17,11 +17,11 @@ import torch
 from benchmarks.ceiling import PARTS, ceiling_runners, kernel_ceiling
 from benchmarks.naive_iwnll import he_style_iw_log_marginal, naive_iw_log_marginal
 from benchmarks.original_style import OriginalStyleTWRVAE
-from harness import allocator
-from harness.config import REPO_ROOT, ArchitectureConfig, TrainConfig
+from harness.core import allocator
+from harness.core.config import REPO_ROOT, ArchitectureConfig, TrainConfig
 from harness.data.lm_dataset import LMDataset
-from harness.optim import Optimisation
-from harness.precision import bfloat16_unsupported, set_compute_precision
+from harness.train.optim import Optimisation
+from harness.core.precision import bfloat16_unsupported, set_compute_precision
 from metrics.lm import importance_weighted_log_marginal, sample_gaussian
 from twrvae.model import TWRVAE, TWRVAEOptions
 
@@ -104,7 +104,7 @@ def train_benchmark(dataset: LMDataset, vocab_size: int, batches: int, repeats: 
             losses[name] = float(model.loss(equal, 0).loss.sum() if name.startswith("ours")
                                  else model.loss(equal.tokens.t()))
 
-    def harness_step(model):  # exactly what harness.train does per batch (Optimisation: reduce, NaN guard, step)
+    def harness_step(model):  # exactly what harness.train.training does per batch (Optimisation: reduce, NaN guard, step)
         optimisation = Optimisation(model.parameter_groups(), TrainConfig(lr=1e-4, loss_reduction="sum"))
 
         def run():
@@ -190,7 +190,7 @@ def iwnll_benchmark(dataset: LMDataset, vocab_size: int, sentences: int, samples
     names = ("ours", *(() if no_bfloat16 else ("ours_bfloat16",)), *baselines)
     estimates = {name: [] for name in names}
 
-    def harness_estimate(name, ours_model):  # what harness.evaluate does per batch for the NLL
+    def harness_estimate(name, ours_model):  # what harness.evaluate.evaluation does per batch for the NLL
         def run():
             with torch.no_grad():
                 for index, batch in enumerate(batches):
@@ -255,7 +255,7 @@ def iwnll_benchmark(dataset: LMDataset, vocab_size: int, sentences: int, samples
 
 
 def allocator_settings() -> dict:
-    """The malloc thresholds the harness set for this process (harness/allocator.py; None: left to the environment)
+    """The malloc thresholds the harness set for this process (harness/core/allocator.py; None: left to the environment)
     and the environment's own, if any."""
     return {"mallopt": allocator.applied(),
             **{name: os.environ[name] for name in allocator.ENVIRONMENT if name in os.environ}}

@@ -4,7 +4,7 @@
 
 Trains and evaluates config/config.yaml's TWR-VAE (6,000 PTB sentences, 4 epochs, paper sizes, K = 100) once per
 seed with `precision: float32` and once with `precision: bfloat16` (training and evaluation), through the same
-harness.train / harness.evaluate functions as the workflow, and writes every run's metrics with, per precision,
+harness.train.training / harness.evaluate.evaluation functions as the workflow, and writes every run's metrics with, per precision,
 the mean and spread over seeds: bfloat16 is safe where its means lie within the float32 seed spread.
 """
 from __future__ import annotations
@@ -18,11 +18,11 @@ from pathlib import Path
 
 import torch
 
-from harness.config import REPO_ROOT, ExperimentConfig
-from harness.evaluate import evaluate_run
-from harness.io import code_version, now_iso, set_threads, write_json_atomic
-from harness.machine import cpu_model, cpuinfo
-from harness.train import train_run
+from harness.core.config import REPO_ROOT, ExperimentConfig
+from harness.evaluate.evaluation import evaluate_run
+from harness.core.io import code_version, now_iso, set_threads, write_json_atomic
+from harness.core.machine import cpu_model, cpuinfo
+from harness.train.training import train_run
 
 METRICS = {"uniform": ("NLL", "PPL", "KL", "MI", "AU"), "paper": ("NLL", "PPL", "KL", "MI")}
 

@@ -15,9 +15,9 @@ import json
 import sys
 from pathlib import Path
 
-from harness.config import REPO_ROOT
-from harness.io import write_text_atomic
-from harness.status import with_generated_block
+from harness.core.config import REPO_ROOT
+from harness.core.io import write_text_atomic
+from harness.report.status import with_generated_block
 
 RECORDS = REPO_ROOT / "results" / "benchmarks"
 PAGE = REPO_ROOT / "docs" / "performance.md"

@@ -14,6 +14,17 @@ from harness.data.vocab import PAD_ID
 from layers.recurrent import length_mask, row_sums
 
 
+class ReferenceBatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm1d (eps 1e-5, momentum 0.1, as guxd/DialogWAE and fangleai/Implicit-LVM) that uses its running
+    statistics for a batch of one, where batch statistics are undefined (DialogWAE's and iVAE's noise layers and
+    generators)."""
+
+    def forward(self, x):
+        if self.training and x.size(0) == 1:
+            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+        return super().forward(x)
+
+
 class UtteranceEncoder(nn.Module):
     """Bi-GRU over an utterance's tokens; its vector is the final state of both directions [N, 2H]."""
 

@@ -39,7 +39,7 @@ def _with_bias_column(matrix: torch.Tensor, column: torch.Tensor) -> torch.Tenso
 class OutputWorkspace:
     """The buffers of the reduced eager path's pending rows (their d nll / d logits and states: ~42 MB at the paper's
     sizes), kept from one call to the next by their owner (LatentDecoder) instead of allocated per batch. An
-    allocation that size (over malloc's largest heap block, harness/allocator.py) is mapped afresh by the OS every
+    allocation that size (over malloc's largest heap block, harness/core/allocator.py) is mapped afresh by the OS every
     time and faulted in page by page; reusing it made the bf16 training step 2-15 % faster and steadier in two
     interleaved comparisons on 2 CPU cores (per benchmark pass 0.49 s vs 0.50-0.82 s; 0.53-0.75 vs 0.56-0.87). Not
     state: a copy of its owner starts with an empty one."""

@@ -54,7 +54,7 @@ class TimestepEncoder(nn.Module):
 
     # None: float32. torch.bfloat16: the RNN runs under autocast (bf16 matmuls, float32 weights); its states are
     # turned back into float32 before the mu / logvar heads, so the posteriors and the KL are float32 arithmetic.
-    # Set by the harness (harness.precision), as LatentDecoder.compute_dtype.
+    # Set by the harness (harness.core.precision), as LatentDecoder.compute_dtype.
     compute_dtype: torch.dtype | None = None
 
     def __init__(self, vocab_size, emb_dim, hidden_dim, z_dim, num_layers, dropout, rnn_type):
@@ -87,7 +87,7 @@ class LatentDecoder(nn.Module):
     # V-wide output layer multiplies bf16 operands (fp32 weights and accumulation; AMX on recent x86 CPUs, tensor
     # cores on GPUs); in training its softmax is written in bf16 from the bf16 logits (layers.output_layer), the
     # losses' sums and the KL stay float32 (the encoder has its own compute_dtype). Set by the harness
-    # (harness.precision, config `train.precision` / `evaluate.precision`); not part of the checkpoint.
+    # (harness.core.precision, config `train.precision` / `evaluate.precision`); not part of the checkpoint.
     compute_dtype: torch.dtype | None = None
 
     def __init__(self, vocab_size, emb_dim, hidden_dim, z_dim, num_layers, dropout, rnn_type, word_dropout=0.0):

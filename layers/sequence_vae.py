@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import torch
 
-from harness.contract import ArchitectureConfig, ConfigError
-from harness.model_api import LossTerms, PaperProtocolTerms, TextVAE
-from harness.schedules import linear_warmup
+from harness.core.contract import ArchitectureConfig, ConfigError
+from harness.methods.model_api import LossTerms, PaperProtocolTerms, TextVAE
+from harness.core.schedules import linear_warmup
 from layers.recurrent import RNN_TYPES, LatentDecoder, TimestepEncoder
 from metrics.lm import gaussian_kl_standard_normal
 

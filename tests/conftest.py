@@ -24,8 +24,8 @@ needs_mirror = pytest.mark.skipif(
 
 def skip_without_bfloat16(device: torch.device | str = "cpu") -> None:
     """Skip the calling test where `device` cannot compute in bfloat16 (a CPU without AVX-512 or AMX), saying why;
-    tests/harness/test_precision.py checks the refusal itself on every machine."""
-    from harness.precision import bfloat16_unsupported
+    tests/harness/core/test_precision.py checks the refusal itself on every machine."""
+    from harness.core.precision import bfloat16_unsupported
 
     reason = bfloat16_unsupported(device)
     if reason is not None:
@@ -54,7 +54,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def device(request) -> torch.device:
     """The device of `--device` (cpu unless asked): tests taking it compare that device's results with the CPU's."""
-    from harness.io import resolve_device
+    from harness.core.io import resolve_device
 
     return resolve_device(request.config.getoption("--device"))  # on a GPU: set up as the harness runs there
 
@@ -72,7 +72,7 @@ def ptb_sample(tmp_path_factory) -> Path:
 
 def tiny_run(model="twr-vae", epochs=2, device="cpu", **train):
     """A validated run config of the committed sample (ExperimentConfig: schema defaults, checks)."""
-    from harness.config import ExperimentConfig
+    from harness.core.config import ExperimentConfig
 
     return ExperimentConfig.from_mapping(tiny_config(model, epochs, device, **train)).runs()[0]
 
@@ -93,7 +93,7 @@ def tiny_config(model="twr-vae", epochs=2, device="cpu", **train) -> dict:
 
 def slow_updates(monkeypatch) -> dict:
     """A fake clock on which each update takes 1 s (8 updates an epoch here): deterministic whatever the machine."""
-    from harness import train as train_module
+    from harness.train import training as train_module
 
     clock = {"now": 0.0}
     real_step = train_module.Optimisation.minimise
@@ -107,14 +107,14 @@ def slow_updates(monkeypatch) -> dict:
     return clock
 
 
-# the tiny instances of a method that the contract check builds (harness.check_method), shared with the tests
-from harness.check_method import make_batch, make_dialogue_batch, tiny_dialogue_model, tiny_model  # noqa: E402,F401
+# the tiny instances of a method that the contract check builds (harness.methods.check_method), shared with the tests
+from harness.methods.check_method import make_batch, make_dialogue_batch, tiny_dialogue_model, tiny_model  # noqa: E402,F401
 
 
 def recording_optimisation(model, cfg, label=lambda name: name.split(".")[0]):
     """An Optimisation of `model` that records, per `minimise` call, (step, groups stepped, the labels of the
     parameters that call changed); `label` names a parameter from its name (default: its top-level sub-module)."""
-    from harness.optim import Optimisation
+    from harness.train.optim import Optimisation
 
     class RecordingOptimisation(Optimisation):
         def minimise(self, per_sentence_loss, step, groups=None):

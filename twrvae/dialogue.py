@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import torch
 
-from harness.contract import ConfigError
-from harness.registry import register_method
+from harness.core.contract import ConfigError
+from harness.methods.registry import register_method
 from metrics.lm import gaussian_kl
 
 from baselines.cvae import CVAE, CVAEOptions

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-from harness.contract import ConfigError
-from harness.registry import register_method
+from harness.core.contract import ConfigError
+from harness.methods.registry import register_method
 from layers.recurrent import length_mask
 from layers.sequence_vae import SequenceVAE, check_sequence_options
 

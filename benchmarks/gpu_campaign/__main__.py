@@ -25,8 +25,8 @@ from benchmarks.gpu_campaign import paper_runs, speed
 from benchmarks.gpu_campaign.correctness import run_correctness
 from benchmarks.gpu_campaign.plan import Plan, PlanError
 from benchmarks.gpu_campaign.prepare import default_folder
-from harness.config import REPO_ROOT
-from harness.io import atomic_write, code_version, now_iso, resolve_device, write_json_atomic
+from harness.core.config import REPO_ROOT
+from harness.core.io import atomic_write, code_version, now_iso, resolve_device, write_json_atomic
 
 PHASES = {1: "correctness", 2: "speed", 3: "paper_runs"}
 
@@ -42,7 +42,7 @@ def describe_device(device: torch.device) -> dict:
                      "capability": f"{properties.major}.{properties.minor}", "cuda": torch.version.cuda,
                      "cudnn": torch.backends.cudnn.version()})
     else:
-        from harness.machine import cpu_model, cpuinfo
+        from harness.core.machine import cpu_model, cpuinfo
 
         info["name"] = cpu_model(cpuinfo())
     return info

@@ -13,15 +13,15 @@ import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
-from harness.config import REPO_ROOT
+from harness.core.config import REPO_ROOT
 
 #: the test files holding device tests (only these are collected: the others may import what the GPU image lacks)
 DEVICE_TEST_FILES = (
     "tests/layers/test_output_layer.py",
     "tests/metrics/test_lm.py",
-    "tests/harness/test_precision.py",
-    "tests/harness/test_model_api.py",
-    "tests/harness/test_train_evaluate.py",
+    "tests/harness/core/test_precision.py",
+    "tests/harness/methods/test_model_api.py",
+    "tests/harness/train/test_train_evaluate.py",
 )
 
 

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from harness.config import REPO_ROOT, RunConfig
+from harness.core.config import REPO_ROOT, RunConfig
 
 
 @dataclass(frozen=True)

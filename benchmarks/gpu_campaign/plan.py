@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.config import REPO_ROOT, RunConfig
+from harness.core.config import REPO_ROOT, RunConfig
 from harness.data.fetch import sha256_file
 
 PLAN = "plan.json"

@@ -19,10 +19,10 @@ from pathlib import Path
 
 
 from benchmarks.gpu_campaign.plan import PLAN, PLAN_VERSION
-from harness.config import REPO_ROOT, ExperimentConfig, layered_config
+from harness.core.config import REPO_ROOT, ExperimentConfig, layered_config
 from harness.data.fetch import fetch_dataset, sha256_file
 from harness.data.preprocess import preprocess_lm
-from harness.io import code_version, now_iso, write_json_atomic
+from harness.core.io import code_version, now_iso, write_json_atomic
 
 PAPER_CONFIG = REPO_ROOT / "config" / "paper.yaml"
 #: Table 2's PTB rows that phase 3 trains: TWR-VAE first, then the baselines
@@ -51,7 +51,7 @@ def resolved_runs(config: dict, models: list[str], tiny: bool) -> dict[str, dict
 
 def paper_rows(paper_csv: Path | None, runs: dict[str, dict]) -> list[dict]:
     """The paper's Table 2 PTB numbers of the planned models (empty when the CSV is absent)."""
-    from harness.results import load_paper_values, paper_dataset_name
+    from harness.report.results import load_paper_values, paper_dataset_name
 
     frame = load_paper_values(paper_csv)
     names = {run["model"]["paper_name"] for run in runs.values()}

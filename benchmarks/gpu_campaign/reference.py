@@ -5,7 +5,7 @@
 The bundles (`--bundle` of the campaign; a later one holds the earlier phases too) are merged. Written, small JSON
 only: `phase{1,2,3}.json` (logs stay in the bundle: they hold the GPU machine's paths), and for every phase-3 run
 that finished `ptb/<model>/seed1/{metrics.json,train_log.json}`; then `table2.tex` / `table2.csv` from those
-metrics files (harness.aggregate), with the paper's numbers beside ours and a caption naming the device, the
+metrics files (harness.report.aggregate), with the paper's numbers beside ours and a caption naming the device, the
 wall-clock budget and the epochs each method reached.
 """
 from __future__ import annotations
@@ -18,10 +18,10 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from harness import aggregate
-from harness.config import REPO_ROOT
-from harness.io import write_json_atomic
-from harness.tables import latex_escape
+from harness.report import aggregate
+from harness.core.config import REPO_ROOT
+from harness.core.io import write_json_atomic
+from harness.report.tables import latex_escape
 
 PAPER_VALUES = REPO_ROOT / ".." / "shared" / "paper" / "tables.csv"
 

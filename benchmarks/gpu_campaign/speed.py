@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from benchmarks.measure import PAPER_ARCH, iwnll_benchmark, train_benchmark
-from harness.config import ArchitectureConfig
+from harness.core.config import ArchitectureConfig
 from harness.data.lm_dataset import LMDataset
 from harness.data.vocab import Vocab
 

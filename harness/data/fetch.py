@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.data.files import git_blob_sha1, manifest_path, sha256_file  # noqa: F401  (part of this module's API)
-from harness.io import atomic_write, write_json_atomic
+from harness.core.io import atomic_write, write_json_atomic
 from harness.data.registry import (
     ChecksumError,
     DataError,

@@ -1,4 +1,4 @@
-"""Reading word vectors (gensim `.kv` written by harness.word_vectors, or word2vec / GloVe text) for the dialogue
+"""Reading word vectors (gensim `.kv` written by harness.data.word_vectors, or word2vec / GloVe text) for the dialogue
 task's BOW embedding metrics and embedding initialisation."""
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from harness.data.registry import DATASETS
-from harness.methods import get_method, load_plugins
+from harness.methods.lookup import get_method, load_plugins
 from harness.tasks.base import Task
 from harness.tasks.dialogue import DIALOGUE_TASK
 from harness.tasks.lm import LM_TASK

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from harness.data.dialogue_dataset import DialogueDataset, dialogue_batches
 from harness.data.vocab import Vocab
-from harness.dialogue_tables import render_dialogue_table
+from harness.report.dialogue_tables import render_dialogue_table
 from harness.tasks.base import Task
 
 
@@ -17,7 +17,7 @@ def _open_split(path: Path, vocab: Vocab, cap: int | None, max_length: int | Non
 def _evaluate_run(*args, **kwargs) -> dict:
     # imported here: dialogue evaluation needs nltk and gensim, which a language-model-only install (the GPU image)
     # lacks; importing the tasks must not need them
-    from harness.dialogue_evaluate import evaluate_dialogue_run
+    from harness.evaluate.dialogue_evaluate import evaluate_dialogue_run
 
     return evaluate_dialogue_run(*args, **kwargs)
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from harness.data.lm_dataset import LMDataset, batches
 from harness.data.vocab import Vocab
-from harness.lm_evaluate import evaluate_lm_run
-from harness.tables import render_lm_table
+from harness.evaluate.lm_evaluate import evaluate_lm_run
+from harness.report.tables import render_lm_table
 from harness.tasks.base import Task
 
 

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from conftest import make_batch, tiny_model
-from harness.config import TrainConfig
-from harness.optim import Optimisation
+from harness.core.config import TrainConfig
+from harness.train.optim import Optimisation
 
 ROWS = [[4, 5, 6], [7, 8], [9, 4, 4, 5], [6], [10, 11, 5], [8, 8, 9, 10, 4]]
 

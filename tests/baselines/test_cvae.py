@@ -2,7 +2,7 @@
 import torch
 
 from conftest import assert_greedy_generation, make_dialogue_batch, tiny_dialogue_model
-from harness.methods import registered_methods
+from harness.methods.lookup import registered_methods
 from metrics.lm import gaussian_kl
 
 DIALOGUES = [([[4, 5], [6, 7, 8], [9]], [10, 4]), ([[5, 6, 7, 8, 9]], [11, 11, 5, 4])]
@@ -105,7 +105,7 @@ def test_embedding_init_random_keeps_the_random_embedding_as_the_released_dialog
 def test_kl_increase_per_epoch_adds_a_share_before_every_batch_as_the_dailydialog_script():
     import pytest
 
-    from harness.config import ConfigError
+    from harness.core.config import ConfigError
 
     model = tiny_dialogue_model("twr-cvae", kl_start=0.1, kl_increase_per_epoch=0.1)
     with pytest.raises(RuntimeError, match="batches per epoch"):

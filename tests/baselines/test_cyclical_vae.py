@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from conftest import make_batch, tiny_model
-from harness.config import ConfigError
-from harness.schedules import cyclical_beta
+from harness.core.config import ConfigError
+from harness.core.schedules import cyclical_beta
 
 
 def test_loss_uses_the_cyclical_weight_and_the_last_state_kl():

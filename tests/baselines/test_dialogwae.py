@@ -4,9 +4,9 @@ import torch
 from torch import nn
 
 from conftest import assert_greedy_generation, make_dialogue_batch, recording_optimisation, tiny_dialogue_model
-from harness.config import ConfigError, TrainConfig
-from harness.optim import Optimisation
-from harness.methods import registered_methods
+from harness.core.config import ConfigError, TrainConfig
+from harness.train.optim import Optimisation
+from harness.methods.lookup import registered_methods
 
 DIALOGUES = [([[4, 5], [6, 7, 8], [9]], [10, 4]), ([[5, 6, 7, 8, 9]], [11, 11, 5, 4]),
              ([[7, 7], [8]], [6, 9, 10]), ([[4], [5], [6], [7]], [8])]

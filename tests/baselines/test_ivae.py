@@ -7,10 +7,10 @@ import torch
 
 from conftest import assert_greedy_generation, make_dialogue_batch, recording_optimisation, tiny_dialogue_model
 from baselines.ivae import DualCritic, dual_kl
-from harness.check_method import DIALOGUES as CONTRACT_DIALOGUES
-from harness.config import ConfigError, TrainConfig
-from harness.optim import Optimisation, TrainingDiverged
-from harness.methods import registered_methods
+from harness.methods.check_method import DIALOGUES as CONTRACT_DIALOGUES
+from harness.core.config import ConfigError, TrainConfig
+from harness.train.optim import Optimisation, TrainingDiverged
+from harness.methods.lookup import registered_methods
 
 DIALOGUES = [([[4, 5], [6, 7, 8], [9]], [10, 4]), ([[5, 6, 7, 8, 9]], [11, 11, 5, 4])]
 # the critic and samplers as before issue 18's fix: plain MLPs, the critic at train.lr, PyTorch's initialisation
@@ -42,6 +42,18 @@ def test_invalid_options_name_the_method():
             tiny_dialogue_model("ivae", critic_lr_scale=scale)
     with pytest.raises(ConfigError, match="init"):
         tiny_dialogue_model("ivae", init="xavier")
+    with pytest.raises(ConfigError, match="sampler_norm"):
+        tiny_dialogue_model("ivae", sampler_norm="group")
+    with pytest.raises(ConfigError, match="sampler_norm"):
+        tiny_dialogue_model("ivae", sampler_norm="layer", sampler_layer_norm=False)
+
+
+def test_sampler_norm_defaults_to_the_references_batch_norm_and_the_older_key_still_works():
+    assert tiny_dialogue_model("ivae").options.sampler_norm == "batch"
+    assert isinstance(tiny_dialogue_model("ivae").prior_net.generator[1], torch.nn.BatchNorm1d)
+    for legacy, norm in ((True, "layer"), (False, "none")):
+        assert tiny_dialogue_model("ivae", sampler_layer_norm=legacy).options.sampler_norm == norm
+    assert isinstance(tiny_dialogue_model("ivae", sampler_layer_norm=True).prior_net.generator[1], torch.nn.LayerNorm)
 
 
 def quadrature_gap(critic: DualCritic) -> tuple[float, float]:
@@ -192,10 +204,11 @@ def test_training_with_the_default_critic_keeps_the_dual_estimate_near_zero():
     assert max(abs(value) for value in duals) < 5 and max(abs(value) for value in critic_losses) < 5
 
 
-def prior_draws(model, batch, shift: float = 0.0, draws: int = 50) -> torch.Tensor:
+def prior_draws(model, batch, shift: float = 0.0, draws: int = 50, train: bool = False) -> torch.Tensor:
     """`draws` samples z ~ p(z|c) per context [contexts, draws, z], always from the same noise, after adding `shift`
-    to the bias of the first hidden layer of the prior's generator G (every unit's pre-activation moved alike)."""
-    model.eval()
+    to the bias of the first hidden layer of the prior's generator G (every unit's pre-activation moved alike); in
+    eval mode unless `train` (BatchNorm: batch statistics)."""
+    model.train(train)
     with torch.no_grad():
         model.prior_net.generator[0].bias += shift
         c, _ = model.encode_context(batch)
@@ -206,23 +219,78 @@ def prior_draws(model, batch, shift: float = 0.0, draws: int = 50) -> torch.Tens
     return z.view(len(c), draws, -1)
 
 
-def test_normalised_sampler_layers_keep_the_noise_reaching_z_where_every_relu_would_be_dead():
+@pytest.mark.parametrize("norm", ["batch", "layer"])
+def test_normalised_sampler_layers_keep_the_noise_reaching_z_where_every_relu_would_be_dead(norm):
     """Why the samplers normalise their hidden layers (issue 18; the smoke config's iVAE without it: all of G's first
     ReLUs dead, ten identical responses per context). The mechanism, checked exactly rather than along a training
     trajectory whose rounding differs from CPU to CPU: push every pre-activation of G's first hidden layer 10 below
     zero (they are within a few tenths of it here), as training had pushed them when they died. Without normalisation
-    every ReLU is then 0 for every noise draw and z ~ p(z|c) is one constant; with LayerNorm the shift, common to all
-    units, cancels up to float32 rounding (~1e-6 of values near 10) and z varies with the noise as in the intact
-    model: the same draws to within 5 % of their spread, an error the rounding stays far below on any CPU."""
+    every ReLU is then 0 for every noise draw and z ~ p(z|c) is one constant per context. LayerNorm (over a layer's
+    units) and BatchNorm in training mode (over the batch, per unit) both subtract the shift, up to float32 rounding
+    (~1e-6 of values near 10), and z varies with the noise as in the intact model: the same draws to within 5 % of
+    their spread, an error the rounding stays far below on any CPU."""
     batch = make_dialogue_batch(DIALOGUES)
-    dead = prior_draws(tiny_dialogue_model("ivae", sampler_layer_norm=False), batch, shift=-10.0)
+    dead = prior_draws(tiny_dialogue_model("ivae", sampler_norm="none"), batch, shift=-10.0)
     assert (dead == dead[:, :1]).all()  # one constant per context: the noise never reaches z
 
-    normalised = tiny_dialogue_model("ivae")
-    intact, shifted = prior_draws(normalised, batch), prior_draws(normalised, batch, shift=-10.0)
+    normalised, train = tiny_dialogue_model("ivae", sampler_norm=norm), norm == "batch"
+    intact, shifted = (prior_draws(normalised, batch, shift, train=train) for shift in (0.0, -10.0))
     spread = intact.std(1)
     assert (spread > 0).all()  # the noise reaches every coordinate of z
     torch.testing.assert_close(shifted, intact, rtol=0.0, atol=0.05 * float(spread.min()))
+
+
+def offset_prior_draws(model, c: torch.Tensor, offset: torch.Tensor, draws: int = 20) -> torch.Tensor:
+    """[contexts, draws, z] samples z = G(mu(c) + offset + sigma(c) * eps) from fixed noise: `offset` added to the
+    noise layer's mean, the same vector for every context and draw (to_mu's bias restored afterwards)."""
+    bias = model.prior_net.to_mu.bias
+    with torch.no_grad():
+        saved = bias.clone()
+        bias += offset
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            z = model.prior_net(c.repeat_interleave(draws, dim=0))
+        bias.copy_(saved)
+    return z.view(len(c), draws, -1)
+
+
+def test_a_mean_common_to_every_example_drowns_the_noise_under_layer_norm_and_is_subtracted_by_batch_norm():
+    """Why the samplers use the reference's BatchNorm (sampler_norm: batch), not LayerNorm: the smoke config's trained
+    prior with LayerNorm had a noise-layer mean mu(c) whose part common to all contexts had norm 56, against 11 for
+    sigma * eps and 0.45 for what varies with c; G's LayerNorm keeps only the direction of W e, so noise and context
+    reached z scaled down by that common part (spread of z over eps 0.008, of G's gain 0.005; docs/methods.md). Checked
+    exactly, in float64, by adding t * u (u a unit vector) to mu for every example:
+    - LayerNorm: for |W t u| >> |W sigma eps| the normalised input is LN(W t u) plus the noise's part divided by
+      std(W t u), which is proportional to t, so z's spread over eps falls as 1 / t: t = 1e5 against t = 1e3 gives
+      1e-2, up to terms of relative size |sigma eps| / t ~ 3e-3 (asked: within 1 %);
+    - BatchNorm in training mode subtracts each unit's batch mean, so the draws do not change at all (float64 rounding
+      of pre-activations of size ~1e3: ~1e-13, asked within 1e-6 of the spread); in eval mode, as responses are
+      generated, its running mean has followed the offset after 400 training passes (momentum 0.1: 0.9^400 ~ 5e-19
+      of it left), and the draws are again those without the offset."""
+    batch = make_dialogue_batch(CONTRACT_DIALOGUES)
+    u = torch.nn.functional.normalize(torch.randn(8, generator=torch.Generator().manual_seed(0)), dim=0).double()
+    spreads = {}
+    for norm in ("layer", "batch"):
+        model = tiny_dialogue_model("ivae", sampler_norm=norm, z_dim=8).double().train()
+        with torch.no_grad():
+            c, _ = model.encode_context(batch)
+        draws = {t: offset_prior_draws(model, c, t * u) for t in (0.0, 1e3, 1e5)}
+        spreads[norm] = {t: float(z.std(1).mean()) for t, z in draws.items()}
+        assert spreads[norm][0.0] > 0
+        if norm == "layer":
+            assert spreads[norm][1e5] / spreads[norm][1e3] == pytest.approx(1e-2, rel=1e-2)
+            continue
+        for t in (1e3, 1e5):
+            torch.testing.assert_close(draws[t], draws[0.0], rtol=0.0, atol=1e-6 * spreads[norm][0.0])
+        generated = {}
+        for t in (0.0, 1e5):
+            copy = tiny_dialogue_model("ivae", sampler_norm=norm, z_dim=8).double().train()
+            for _ in range(400):  # training passes: the running statistics follow the batches
+                offset_prior_draws(copy, c, t * u)
+            generated[t] = offset_prior_draws(copy.eval(), c, t * u)
+        assert float(generated[0.0].std(1).mean()) > 0
+        torch.testing.assert_close(generated[1e5], generated[0.0], rtol=0.0,
+                                   atol=1e-6 * float(generated[0.0].std(1).mean()))
 
 
 def test_a_fresh_model_starts_with_nu_near_zero():

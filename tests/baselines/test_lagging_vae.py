@@ -2,8 +2,8 @@
 import torch
 
 from conftest import make_batch, tiny_model
-from harness.config import TrainConfig
-from harness.optim import Optimisation
+from harness.core.config import TrainConfig
+from harness.train.optim import Optimisation
 
 BATCH = make_batch([[4, 5, 6], [7, 8], [9, 4, 4, 5], [6, 10]])
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from conftest import make_batch, tiny_model
-from harness.config import ConfigError
+from harness.core.config import ConfigError
 from metrics.lm import gaussian_kl_standard_normal, sample_gaussian
 
 BATCH = make_batch([[4, 5, 6], [7, 8], [9, 4, 4, 5]])

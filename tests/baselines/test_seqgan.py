@@ -5,10 +5,10 @@ import torch
 import torch.nn.functional as F
 
 from conftest import assert_greedy_generation, make_dialogue_batch, recording_optimisation, tiny_dialogue_model
-from harness.config import ConfigError, TrainConfig
+from harness.core.config import ConfigError, TrainConfig
 from harness.data.vocab import BOS_ID
-from harness.methods import registered_methods
-from harness.optim import Optimisation
+from harness.methods.lookup import registered_methods
+from harness.train.optim import Optimisation
 from layers.modes import eval_mode
 
 DIALOGUES = [([[4, 5], [6, 7, 8], [9]], [10, 4]), ([[5, 6, 7, 8, 9]], [11, 11, 5, 4]),
@@ -217,8 +217,8 @@ def test_a_checkpoint_carries_the_discriminator():
 
 def test_table5_renders_a_real_seqgan_row_first_as_the_paper(tmp_path):
     from conftest import write_metrics
-    from harness.dialogue_tables import render_dialogue_table
-    from harness.results import collect_results, load_paper_values, summarise
+    from harness.report.dialogue_tables import render_dialogue_table
+    from harness.report.results import collect_results, load_paper_values, summarise
 
     (tmp_path / "tables.csv").write_text("table,dataset,model,metric,value\n5,DailyDialog,SeqGAN,BLEU-R,0.270\n"
                                          "5,DailyDialog,CVAE,BLEU-R,0.265\n")

@@ -6,13 +6,13 @@ import json
 import pytest
 import torch
 
-import harness.precision
+import harness.core.precision
 from benchmarks.__main__ import main as benchmark_main
 from benchmarks.measure import equal_length_batch
 from benchmarks.naive_iwnll import he_style_iw_log_marginal, naive_iw_log_marginal
 from benchmarks.original_style import OriginalStyleTWRVAE
 from conftest import make_batch, tiny_model
-from harness.precision import bfloat16_unsupported
+from harness.core.precision import bfloat16_unsupported
 from metrics.lm import importance_weighted_log_marginal, sample_gaussian
 
 
@@ -103,7 +103,7 @@ def test_the_benchmark_writes_both_ratios_with_the_machine(tmp_path):
 
 
 def test_on_a_cpu_without_bf16_the_benchmark_measures_float32_and_says_why_not_bfloat16(tmp_path, monkeypatch):
-    monkeypatch.setattr(harness.precision, "_cpu_bfloat16_unsupported", lambda: "no bf16 kernels on this test CPU")
+    monkeypatch.setattr(harness.core.precision, "_cpu_bfloat16_unsupported", lambda: "no bf16 kernels on this test CPU")
     assert_bfloat16_left_out(tiny_benchmark(tmp_path), "no bf16 kernels on this test CPU")
 
 
@@ -122,7 +122,7 @@ def test_the_iwnll_benchmark_scores_at_most_the_sentences_the_sample_has(tmp_pat
     """`python -m benchmarks` before any workflow run reads the committed 50-sentence test sample but asks for 64
     sentences: it scores the 50 there are (was: IndexError: index 50 is out of bounds), and says so."""
     from benchmarks.measure import benchmark_data, iwnll_benchmark
-    from harness.config import ArchitectureConfig
+    from harness.core.config import ArchitectureConfig
     from harness.data.lm_dataset import LMDataset
     from harness.data.vocab import Vocab
 

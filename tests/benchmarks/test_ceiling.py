@@ -8,7 +8,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.ceiling import PARTS, _output_layer_pass, ceiling_runners, kernel_ceiling
 from conftest import make_batch
-from harness.config import ArchitectureConfig
+from harness.core.config import ArchitectureConfig
 from layers.output_layer import REDUCED_PAD
 
 ARCH = ArchitectureConfig(emb_dim=8, hidden_dim=16, z_dim=4, num_layers=1, dropout=0.5)

@@ -27,10 +27,10 @@ KEYS = {"uniform": ("NLL", "PPL", "KL", "MI", "AU", "recon", "elbo"), "paper": (
 
 def tiny_metrics() -> dict:
     """{model: {protocol: {metric: value}}} of a 2-epoch run of each default model (seed 1) on the PTB sample."""
-    from harness.config import ExperimentConfig
+    from harness.core.config import ExperimentConfig
     from harness.data.preprocess import preprocess_lm
-    from harness.evaluate import evaluate_run
-    from harness.train import train_run
+    from harness.evaluate.evaluation import evaluate_run
+    from harness.train.training import train_run
 
     with tempfile.TemporaryDirectory(prefix="textvae-regression-") as scratch:
         root = Path(scratch)

@@ -1,5 +1,5 @@
 """Every estimator of metrics.likelihood against an exact log p(x): a one-dimensional latent makes
-log p(x) = log int p(x|z) N(z; 0, 1) dz computable by quadrature (harness.check_method's trapezoid rule on a grid,
+log p(x) = log int p(x|z) N(z; 0, 1) dz computable by quadrature (harness.methods.check_method's trapezoid rule on a grid,
 checked here by refining it).
 
 Two models: an *easy* one (an untrained TWR-VAE whose posterior is close to the prior and to q) and a *hard* one (a
@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from conftest import make_batch, tiny_model
-from harness.check_method import _exact_log_marginal, _train_steps
+from harness.methods.check_method import _exact_log_marginal, _train_steps
 from metrics.likelihood import (GaussianMixtureProposal, GaussianProposal, Mixture, StandardNormal,
                                 annealed_importance_sampling, fit_gaussian_proposal, importance_weighted,
                                 sigmoid_schedule, summarise_log_weights)

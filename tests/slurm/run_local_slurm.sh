@@ -102,7 +102,7 @@ PLAN="$WORK/paper-plan.log"
 planned="$(grep -cE "^rule (train|evaluate):" "$PLAN" || true)"
 with_gpu="$(grep -cE "resources: .*gpu=1" "$PLAN" || true)"
 say "paper plan: $planned train/evaluate jobs, $with_gpu jobs asking for gpu=1"
-expected="$(cd "$REPO" && "$PYTHON" -c 'from harness.config import ExperimentConfig as E; print(2 * len(E.from_file("config/paper.yaml").runs()))')"
+expected="$(cd "$REPO" && "$PYTHON" -c 'from harness.core.config import ExperimentConfig as E; print(2 * len(E.from_file("config/paper.yaml").runs()))')"
 say "expected $expected train/evaluate jobs"
 [ "$planned" -eq "$expected" ] && [ "$with_gpu" -ge "$planned" ] || { echo "the paper plan lacks train/evaluate jobs with gpu=1" >&2; exit 1; }
 

@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from conftest import make_batch, tiny_model
-from harness.check_method import _exact_log_marginal
-from harness.methods import registered_methods
+from harness.methods.check_method import _exact_log_marginal
+from harness.methods.lookup import registered_methods
 from metrics.lm import importance_weighted_log_marginal
 
 
-exact_log_marginal = _exact_log_marginal  # the method contract's quadrature (harness.check_method)
+exact_log_marginal = _exact_log_marginal  # the method contract's quadrature (harness.methods.check_method)
 
 
 @pytest.mark.parametrize("method", registered_methods(task="lm"))

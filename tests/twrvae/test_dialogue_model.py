@@ -57,7 +57,7 @@ def test_padded_timesteps_average_over_every_slot_of_the_batch_as_the_original_k
 def test_an_unknown_timesteps_value_is_a_config_error():
     import pytest
 
-    from harness.config import ConfigError
+    from harness.core.config import ConfigError
 
     with pytest.raises(ConfigError, match="timesteps"):
         tiny_dialogue_model("twr-cvae", timesteps="all")

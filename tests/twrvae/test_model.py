@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from conftest import make_batch, tiny_model
-from harness.config import ConfigError
+from harness.core.config import ConfigError
 from metrics.lm import gaussian_kl_standard_normal
 
 SHORT = [5, 6]

@@ -17,7 +17,7 @@ SOURCES = ["README.md", *sorted(p.relative_to(REPO_ROOT).as_posix() for p in (RE
 # placeholders a reader replaces, and commands that need a finished run: not dry-runnable as written
 NOT_RUNNABLE = {"your.yaml": "a placeholder for the reader's config", "--report": "reports on finished results",
                 "--lint": "a check, not a run",
-                "my_methods/": "written by `python -m harness.new_method` (test_workflow.py runs that path: "
+                "my_methods/": "written by `python -m harness.methods.new_method` (test_workflow.py runs that path: "
                                "test_a_method_added_through_a_plugin_runs_through_the_dag)"}
 
 
@@ -100,7 +100,7 @@ def _help_text(module: str, words: tuple[str, ...]) -> str:
 
 def test_the_documented_python_commands_are_found():
     modules = {module for _, module, _, _ in PYTHON_COMMANDS}
-    assert {"harness.data.fetch", "harness.train", "benchmarks", "benchmarks.cpu_reference"} <= modules
+    assert {"harness.data.fetch", "harness.train", "benchmarks", "reproduction.cpu_reference"} <= modules
 
 
 @pytest.mark.parametrize("module", sorted({m for _, m, _, _ in PYTHON_COMMANDS} - set(NOT_PARSED)))

@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from conftest import REPO_ROOT
-from harness.config import ExperimentConfig
-from harness.methods import registered_methods
-from harness.registry import METHODS
+from harness.core.config import ExperimentConfig
+from harness.methods.lookup import registered_methods
+from harness.methods.registry import METHODS
 
 SOURCES = ["README.md", *sorted(p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "docs").glob("*.md"))]
 SNIPPETS = [(source, index, block) for source in SOURCES
@@ -23,13 +23,13 @@ def test_the_snippets_are_found():
 
 @pytest.mark.parametrize("source, index, block", SNIPPETS, ids=[f"{s}#{i}" for s, i, _ in SNIPPETS])
 def test_a_documented_config_snippet_loads(tmp_path, monkeypatch, source, index, block):
-    from harness.new_method import write_method
+    from harness.methods.new_method import write_method
 
     monkeypatch.chdir(REPO_ROOT)  # a user types the commands at the repository root
     registered_methods()
     before = dict(METHODS)
     try:
-        if "my_methods" in block:  # the docs' method, as `python -m harness.new_method free-bits` writes it
+        if "my_methods" in block:  # the docs' method, as `python -m harness.methods.new_method free-bits` writes it
             write_method("free-bits", "my_methods", root=tmp_path)
             monkeypatch.syspath_prepend(str(tmp_path))
         path = tmp_path / f"snippet{index}.yaml"

@@ -48,7 +48,7 @@ def test_the_users_own_command_finds_the_slurm_profile_by_name_and_plans_the_pap
     # profile name relative to where it runs, so the root holds `slurm` -> profiles/slurm, whose `configfile` is
     # config/paper.yaml: every Table 2/3/5 row (and the baselines' own recipes) x 3 seeds, one GPU per train/evaluate job
     pytest.importorskip("snakemake_executor_plugin_slurm", reason="snakemake-executor-plugin-slurm not installed")
-    from harness.config import ExperimentConfig
+    from harness.core.config import ExperimentConfig
 
     result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "8", "--profile", "slurm"],
                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)

@@ -4,7 +4,7 @@ and the config's tables are rendered from those results, so that a shipped confi
 that crashes or diverges with its shipped options, an entry the harness no longer accepts, a table that cannot take
 the config's rows).
 
-The scaling is a config overlay (`base:` the shipped file, harness.config.layered_config), as a user would write it:
+The scaling is a config overlay (`base:` the shipped file, harness.core.config.layered_config), as a user would write it:
 tiny sizes, one epoch of batches of 8 on the committed tiny datasets, small evaluation budgets, and every option
 counted in updates (`*_steps`) capped at 2, so that each phase of a schedule (KL warm-up, SeqGAN's pre-training then
 adversarial updates) is reached within those few batches. The language-modelling entries train on the tiny PTB
@@ -23,12 +23,12 @@ import pytest
 import yaml
 
 from conftest import FIXTURES, REPO_ROOT, skip_without_bfloat16
-from harness.aggregate import main as aggregate_main
-from harness.config import ExperimentConfig, RunConfig
-from harness.evaluate import evaluate_run
-from harness.methods import get_method
-from harness.runs import MODEL
-from harness.train import train_run
+from harness.report.aggregate import main as aggregate_main
+from harness.core.config import ExperimentConfig, RunConfig
+from harness.evaluate.evaluation import evaluate_run
+from harness.methods.lookup import get_method
+from harness.core.runs import MODEL
+from harness.train.training import train_run
 
 SHIPPED = sorted(path.name for path in (REPO_ROOT / "config").glob("*.yaml"))
 TINY_SIZES = {"emb_dim": 16, "hidden_dim": 16, "z_dim": 4}
@@ -88,7 +88,7 @@ def tiny_data(tmp_path_factory) -> dict[str, tuple[Path, Path | None]]:
     """Per task: the processed tiny dataset (as the preprocess rule writes it) and, for dialogue, word vectors."""
     from harness.data.dialogue import preprocess_dialogue
     from harness.data.preprocess import preprocess_lm
-    from harness.word_vectors import train_word2vec
+    from harness.data.word_vectors import train_word2vec
 
     root = tmp_path_factory.mktemp("tiny-data")
     shutil.copytree(FIXTURES / "ptb_tiny", root / "raw" / "ptb")
@@ -122,7 +122,7 @@ def test_a_shipped_config_runs_end_to_end_scaled_down(tmp_path, tiny_data, name)
     experiment.check()
     runs = experiment.runs()
     if any("bfloat16" in (run.train.precision, run.evaluate.precision) for run in runs):
-        skip_without_bfloat16()  # there the config stops at once, naming the setting (tests/harness/test_precision.py)
+        skip_without_bfloat16()  # there the config stops at once, naming the setting (tests/harness/core/test_precision.py)
     assert {run.model.name for run in runs} == set(experiment.raw["models"])
     results = tmp_path / "results" / experiment.experiment
     trained: dict[str, Path] = {}  # entry body -> its metrics.json (runs differing only by dataset train once)

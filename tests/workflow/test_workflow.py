@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from conftest import REPO_ROOT, SHARED_DATA, needs_mirror
-from harness.config import ExperimentConfig
+from harness.core.config import ExperimentConfig
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO_ROOT / "workflow" / "Snakefile")]
 
@@ -91,6 +91,21 @@ def test_a_wrongly_typed_method_option_is_refused_in_one_line(tmp_path):
     assert result.returncode != 0
     assert ("config error: model_defs.twr-vae.options.kl_warmup_steps: expected an integer, got 2.5\n"
             in result.stderr), result.stderr[-2000:]
+    assert not (tmp_path / "data").exists() and not (tmp_path / "results").exists()
+
+
+def test_the_train_jobs_policy_for_a_checkpoint_of_other_code_is_a_config_key(tmp_path):
+    """`--config on_code_change=restart` reaches every train job's command line (`refuse` by default); a value
+    outside the three is refused naming the key, without a traceback, before any job."""
+    default = snakemake(tmp_path, "-n", "-p")
+    trains = [line for line in (default.stdout + default.stderr).splitlines() if "-m harness.train " in line]
+    assert trains and all("--on-code-change refuse" in line for line in trains)
+    restart = snakemake(tmp_path, "-n", "-p", "--config", "on_code_change=restart")
+    trains = [line for line in (restart.stdout + restart.stderr).splitlines() if "-m harness.train " in line]
+    assert trains and all("--on-code-change restart" in line for line in trains)
+    wrong = snakemake(tmp_path, "-n", "--config", "on_code_change=ignore", check=False)
+    assert wrong.returncode != 0 and "on_code_change: 'ignore' is not one of" in wrong.stderr, wrong.stderr[-2000:]
+    assert wrong.stderr.startswith("config error:") and "Traceback" not in wrong.stderr
     assert not (tmp_path / "data").exists() and not (tmp_path / "results").exists()
 
 
@@ -173,10 +188,10 @@ def test_a_corrupt_mirror_file_stops_the_dag_and_writes_nothing_downstream(tmp_p
 
 @needs_mirror
 def test_a_method_added_through_a_plugin_runs_through_the_dag(tmp_path):
-    """docs/adding_a_method.md: `python -m harness.new_method` writes one method file and a config overlay; a
+    """docs/adding_a_method.md: `python -m harness.methods.new_method` writes one method file and a config overlay; a
     tiny overlay of that overlay runs it through the workflow beside TWR-VAE, with no change to the workflow, and
     the table names it with its options."""
-    from harness.new_method import write_method
+    from harness.methods.new_method import write_method
 
     plugin_dir = tmp_path / "plugins"
     generated = write_method("half-kl", "my_methods", root=plugin_dir)
@@ -264,7 +279,7 @@ def test_a_given_config_file_is_not_merged_into_the_embedded_default(tmp_path):
     shutil.copytree(REPO_ROOT / "config", tmp_path / "config")  # as in a checkout: the default is at config/config.yaml
     out = snakemake(tmp_path, "-n", "-p", "--configfile", str(REPO_ROOT / "config" / "paper.yaml"))
     text = out.stdout + out.stderr
-    commands = [line for line in text.splitlines() if "harness.train" in line]
+    commands = [line for line in text.splitlines() if "-m harness.train " in line]
     assert commands and not any(re.search(r"max_train_sentences\W+6000", line) for line in commands)
     assert not any("vae-lstm-noanneal" in line for line in commands)
     default = snakemake(tmp_path, "-n", "-p")

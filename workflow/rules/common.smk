@@ -4,8 +4,8 @@ import shutil
 
 from harness.data.fetch import unavailable_reason
 from harness.data.registry import DATASETS
-from harness.methods import get_method
-from harness.provenance import method_source_files
+from harness.methods.lookup import get_method
+from harness.core.provenance import method_source_files
 
 LM_DATASETS = sorted(name for name, spec in DATASETS.items() if spec.kind == "lm")
 # wildcard patterns: a dataset name, or a processed variant of it ("yahoo.train-from-valid")
@@ -68,7 +68,7 @@ def evaluation_inputs(wildcards):
 
 
 def training_inputs(wildcards):
-    """Processed data, the method's source files (editing a method retrains it; harness.provenance), and for
+    """Processed data, the method's source files (editing a method retrains it; harness.core.provenance), and for
     dialogue the word vectors that initialise the embedding."""
     files = processed_files(wildcards)
     run = EXPERIMENT.run_config(wildcards.dataset, wildcards.model, int(wildcards.seed))

@@ -48,5 +48,5 @@ rule word_vectors:
     conda:
         "../envs/harness.yaml"
     shell:
-        "python -m harness.word_vectors --train data/processed/{wildcards.processed}/train.jsonl --out {output.vectors} "
+        "python -m harness.data.word_vectors --train data/processed/{wildcards.processed}/train.jsonl --out {output.vectors} "
         "2>&1 | tee {log}"

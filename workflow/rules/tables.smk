@@ -24,7 +24,7 @@ rule table:
     conda:
         "../envs/harness.yaml"
     shell:
-        "python -m harness.aggregate --results {input.metrics} --paper '{params.paper}' "
+        "python -m harness.report.aggregate --results {input.metrics} --paper '{params.paper}' "
         "--out-csv {output.csv} --out-tex {output.tex} --out-significance {output.significance} --table {wildcards.table} "
         "--reference {params.reference:q} 2>&1 | tee {log}"
 
@@ -46,7 +46,7 @@ rule dialogue_examples:
     conda:
         "../envs/harness.yaml"
     shell:
-        "python -m harness.dialogue_examples --samples {input.samples} --out {output} 2>&1 | tee {log}"
+        "python -m harness.report.dialogue_examples --samples {input.samples} --out {output} 2>&1 | tee {log}"
 
 
 rule dataset_table:
@@ -65,7 +65,7 @@ rule dataset_table:
     conda:
         "../envs/harness.yaml"
     shell:
-        "python -m harness.dataset_table --stats {params.stats} --data-options {params.options:q} "
+        "python -m harness.report.dataset_table --stats {params.stats} --data-options {params.options:q} "
         "--experiment {params.experiment:q} --out-tex {output.tex} --out-csv {output.csv} 2>&1 | tee {log}"
 
 
@@ -84,5 +84,5 @@ rule tables_pdf:
     conda:
         "../envs/harness.yaml"
     shell:
-        "python -m harness.tables_pdf --tex {input.tex} --figures {input.figures} --title {params.title:q} "
+        "python -m harness.report.tables_pdf --tex {input.tex} --figures {input.figures} --title {params.title:q} "
         "--out {output} 2>&1 | tee {log}"

@@ -12,6 +12,7 @@ rule train:
         data=lambda w, input: os.path.dirname(input.vocab),
         out=lambda w, output: os.path.dirname(output.model),
         vectors=lambda w, input: f"--vectors {input.vectors}" if "vectors" in input.keys() else "",
+        on_code_change=EXPERIMENT.on_code_change,  # `--config on_code_change=restart` (schema: refuse by default)
     threads: 2
     resources:
         gpu=1,
@@ -23,4 +24,4 @@ rule train:
         "../envs/harness.yaml"
     shell:
         "python -m harness.train --run-config {params.run:q} --data {params.data} --out {params.out} "
-        "{params.vectors} --threads {threads} 2>&1 | tee {log}"
+        "{params.vectors} --on-code-change {params.on_code_change} --threads {threads} 2>&1 | tee {log}"

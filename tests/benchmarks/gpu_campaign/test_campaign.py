@@ -15,7 +15,7 @@ import pytest
 from benchmarks.gpu_campaign import __main__ as campaign
 from benchmarks.gpu_campaign.prepare import prepare
 from conftest import REPO_ROOT
-from harness.precision import bfloat16_unsupported
+from harness.core.precision import bfloat16_unsupported
 
 #: what the GPU image lacks (the README of the device tool); a sitecustomize makes every Python process refuse them
 MISSING_ON_THE_GPU_IMAGE = ("jsonschema", "nltk", "rouge_score", "gensim", "snakemake")
@@ -70,7 +70,7 @@ def test_phase_1_ran_the_device_tests_by_name(tiny_campaign):
     assert "--device cpu" in record["command"]
     assert any("test_a_killed_run_resumes_to_the_same_result" in name for name in names)
     assert any("test_the_iw_estimate_on_the_device_equals_the_cpu_one" in name for name in names)
-    assert any(name.startswith("tests/harness/test_model_api.py::") and "sa-vae" in name for name in names)
+    assert any(name.startswith("tests/harness/methods/test_model_api.py::") and "sa-vae" in name for name in names)
 
 
 def test_phase_2_measured_both_precisions_against_the_baselines(tiny_campaign):

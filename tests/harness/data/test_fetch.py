@@ -247,7 +247,7 @@ def test_the_paper_experiment_downloads_only_verified_files():
     """config/paper.yaml needs no allow_unverified_downloads: every file its datasets read has a sha256 or the git
     blob hash of the original TWR-VAE repository (Yahoo and Yelp15 are that repository's copies, as the paper's
     scripts read them)."""
-    from harness.config import ExperimentConfig
+    from harness.core.config import ExperimentConfig
     from harness.data.fetch import unavailable_reason
 
     paper = ExperimentConfig.from_file(Path(__file__).resolve().parents[3] / "config" / "paper.yaml")

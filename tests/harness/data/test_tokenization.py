@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from conftest import FIXTURES
-from harness.config import ConfigError, DataOptions, ExperimentConfig
+from harness.core.config import ConfigError, DataOptions, ExperimentConfig
 from harness.data.preprocess import preprocess_lm
 from harness.data.tokenization import tokenize, twr_vae_code_tokens
 

@@ -1,0 +1,246 @@
+"""A paper-recipe reference run on the CPU: config/paper.yaml's model on full PTB for a wall-clock budget.
+
+    python -m reproduction.cpu_reference run --model twr-vae --budget-minutes 85 --precision bfloat16
+    python -m reproduction.cpu_reference render          # Table 2 + learning curve from what `run` committed
+
+`run` trains `--model` of config/paper.yaml on the processed full PTB (`data/processed/ptb`, as the default
+workflow writes it) with the paper recipe unchanged except for the device (cpu) and `--precision` (train and
+evaluation), for the config's epochs or until `--budget-minutes` of wall clock (harness.train.training's time budget:
+stopped at an epoch boundary, or mid-epoch, and that last epoch validated), resuming from the work folder's
+checkpoint if one is there (a budget stop keeps it, so a second call with another budget continues the run;
+`--warm-start model.pt` continues a run whose checkpoint is gone from its kept last-epoch weights, the optimizer
+state restarted: harness.train.training.warm_start_checkpoint). After every epoch it scores the test set under the paper protocol
+(harness.evaluate.evaluation; as the original code's `reconstruction`), one JSON line per epoch in `learning_curve.jsonl`.
+Then the kept model is evaluated under both protocols (IW-NLL with the config's K) and `metrics.json`,
+`train_log.json` and `learning_curve.jsonl` are copied to `results/reference/cpu-<cpu model>/ptb/<model>/seed<N>/`
+(small JSON; the checkpoint stays in the work folder, which is ignored by git).
+`render` writes `table2.{tex,csv}` (harness.report.aggregate, the paper's numbers beside ours, a caption naming the CPU,
+precision, budget and epochs reached) and `learning_curve.png` (paper-protocol test NLL by epoch beside the
+paper's value) for every run committed under that folder.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+from harness.report import aggregate
+from harness.report import status
+from harness.core.config import REPO_ROOT, ExperimentConfig, RunConfig
+from harness.data.lm_dataset import LMDataset
+from harness.data.vocab import Vocab
+from harness.evaluate.evaluation import evaluate_run
+from harness.evaluate.lm_evaluate import evaluate_model
+from harness.core.io import code_version, now_iso, set_threads, write_json_atomic
+from harness.core.machine import cpu_model, cpuinfo
+from harness.report.tables import latex_escape
+from harness.core.runs import CHECKPOINT
+from harness.train.training import ON_CODE_CHANGE, TRAIN_LOG, train_run, warm_start_checkpoint
+
+PAPER_CONFIG = REPO_ROOT / "config" / "paper.yaml"
+PAPER_VALUES = status.PAPER_VALUES
+REFERENCE = status.REFERENCE
+CURVE = "learning_curve.jsonl"
+PROVENANCE = "reference_run.json"
+CALL_KEYS = ("command", "budget_minutes", "code_version", "created")  # what each call of `run` records
+
+
+def cpu_slug() -> str:
+    """'cpu-amd-epyc', 'cpu-intel-r-xeon-r-processor': the folder of this machine's reference runs."""
+    name = cpu_model(cpuinfo()).lower()
+    return "cpu-" + "-".join("".join(c if c.isalnum() else " " for c in name).split())
+
+
+def reference_run_config(model: str, seed: int, precision: str) -> RunConfig:
+    run = ExperimentConfig.from_file(PAPER_CONFIG).run_config("ptb", model, seed)
+    return dataclasses.replace(run, device="cpu", train=dataclasses.replace(run.train, precision=precision),
+                               evaluate=dataclasses.replace(run.evaluate, precision=precision))
+
+
+def paper_protocol(model, dataset: LMDataset, run: RunConfig) -> dict:
+    """The paper-protocol metrics of `dataset` (IW-NLL off), leaving the model and the random state as they were."""
+    with torch.random.fork_rng(devices=[]):
+        result = evaluate_model(model, dataset, run, torch.device("cpu"), progress=False, protocols=("paper",))["paper"]
+    model.train()
+    return {key: result[key] for key in ("NLL", "PPL", "KL", "MI", "recon")}
+
+
+def earlier_calls(provenance_path: Path, epochs_before: int) -> list[dict]:
+    """The calls of `run` that trained the run this call continues (none when it starts afresh)."""
+    if epochs_before == 0 or not provenance_path.is_file():
+        return []
+    earlier = json.loads(provenance_path.read_text())
+    calls = earlier.get("calls") or [{key: earlier[key] for key in CALL_KEYS if key in earlier}
+                                     | {"epochs_from": 0, "epochs_to": earlier["epochs_completed"]}]
+    return [call for call in calls if call["epochs_to"] <= epochs_before]
+
+
+def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_dir: Path, work: Path,
+        into: Path, warm_start: Path | None = None, on_code_change: str = "refuse") -> Path:
+    run_config = reference_run_config(model_name, seed, precision)
+    work.mkdir(parents=True, exist_ok=True)
+    if warm_start is not None:
+        if (work / CHECKPOINT).exists():
+            raise ValueError(f"{work / CHECKPOINT} exists: the run resumes from it exactly; drop --warm-start")
+        warm_start_checkpoint(run_config, warm_start, work)
+    vocab = Vocab.load(data_dir / "vocab.txt")
+    splits = {"test": LMDataset(data_dir / "test.txt", vocab)}  # ~6 s an epoch; the trainer validates
+    curve_path = work / CURVE
+
+    trained: list[int] = []  # the epochs this call trains (after those of a checkpoint it resumes from)
+
+    def record(entry: dict, model) -> None:
+        trained.append(entry["epoch"])
+        line = {"epoch": entry["epoch"], "step": entry["step"], "partial": entry.get("partial"),
+                "train_seconds": entry["train_seconds"], "train_loss": entry["train_loss"],
+                "valid_loss": entry["valid_loss"],
+                **{role: paper_protocol(model, split, run_config) for role, split in splits.items()}}
+        with curve_path.open("a") as handle:  # resumed runs append; `render` keeps the last line per epoch
+            handle.write(json.dumps(line) + "\n")
+        print(f"epoch {entry['epoch']}: paper-protocol test NLL {line['test']['NLL']:.2f} PPL {line['test']['PPL']:.2f}"
+              f" KL {line['test']['KL']:.2f} MI {line['test']['MI']:.2f}", file=sys.stderr)
+
+    summary = train_run(run_config, data_dir, work, progress=False, time_budget_s=budget_minutes * 60,
+                        after_epoch=record, on_code_change=on_code_change)
+    metrics = evaluate_run(work / "model.pt", data_dir, work / "metrics.json", run_config, progress=False)
+    dest = into / cpu_slug() / "ptb" / model_name / f"seed{seed}"
+    dest.mkdir(parents=True, exist_ok=True)
+    epochs_before = trained[0] - 1 if trained else summary["epochs_completed"]
+    call = {"command": f"python -m reproduction.cpu_reference run --model {model_name} --seed {seed} --precision "
+                       f"{precision} --budget-minutes {budget_minutes:g}"
+                       + (f" --warm-start {warm_start.name}" if warm_start is not None else "")
+                       + (f" --on-code-change {on_code_change}" if on_code_change != "refuse" else ""),
+            "budget_minutes": budget_minutes, "code_version": code_version(), "created": now_iso(),
+            "epochs_from": epochs_before, "epochs_to": summary["epochs_completed"]}
+    calls = earlier_calls(dest / PROVENANCE, epochs_before) + [call]
+    for name in ("metrics.json", TRAIN_LOG, CURVE):
+        shutil.copyfile(work / name, dest / name)
+    write_json_atomic(dest / PROVENANCE, {
+        **call, "calls": calls, "budget_minutes": sum(c["budget_minutes"] for c in calls),
+        "config_file": "config/paper.yaml", "model": model_name, "seed": seed, "precision": precision,
+        "threads": torch.get_num_threads(), "cpu": cpu_model(cpuinfo()),
+        "epochs_planned": run_config.train.epochs, "epochs_completed": summary["epochs_completed"],
+        "stopped_early": summary["stopped_early"], "selected_epoch": summary["selected_epoch"],
+        "warm_start": summary["warm_start"], "train_tokens_per_second": summary["train_tokens_per_second"],
+        "eval_seconds": metrics["timing"]["eval_seconds"]})
+    u, p = metrics["metrics"]["uniform"], metrics["metrics"]["paper"]
+    print(f"{model_name}: {summary['epochs_completed']} epochs; uniform NLL {u['NLL']:.2f} PPL {u['PPL']:.2f} "
+          f"KL {u['KL']:.2f} MI {u['MI']:.2f} | paper NLL {p['NLL']:.2f} PPL {p['PPL']:.2f} KL {p['KL']:.2f} "
+          f"MI {p['MI']:.2f} -> {dest}", file=sys.stderr)
+    return dest
+
+
+def caption(provenances: list[dict]) -> str:
+    runs = "; ".join(
+        f"{latex_escape(p['model'])}: {p['epochs_completed']} of {p['epochs_planned']} epochs"
+        + (" (+ part of one)" if (p.get("stopped_early") or {}).get("partial_epoch") else "")
+        + " in " + " + ".join(f"{c['budget_minutes']:.0f}" for c in p.get("calls") or [p]) + " min"
+        + (f" (continued from epoch {p['warm_start']['epoch']} with the optimizer state restarted)"
+           if p.get("warm_start") else "")
+        + f", kept epoch {p['selected_epoch']}"
+        for p in provenances)
+    first = provenances[0]
+    return (f"CPU reference runs ({latex_escape(first['cpu'])}, {first['threads']} threads, "
+            f"{first['created'][:10]}, seed {first['seed']}): config/paper.yaml's recipe on full PTB, compute in "
+            f"{latex_escape(first['precision'])}, stopped at a wall-clock budget: {runs}.")
+
+
+def paper_nll(paper: Path, model_name: str) -> float | None:
+    """The paper's Table 2 PTB NLL of the model (tables.csv), if there."""
+    import pandas as pd
+
+    if not paper.is_file():
+        return None
+    run_config = reference_run_config(model_name, 1, "float32")
+    table = pd.read_csv(paper)
+    rows = table[(table.astype(str).apply(lambda column: column.str.strip()) == run_config.model.paper_name).any(axis=1)]
+    for _, row in rows.iterrows():
+        values = {str(k).lower(): v for k, v in row.items()}
+        if str(values.get("dataset", "")).lower() == "ptb" and str(values.get("metric", "")).upper() == "NLL":
+            return float(values["value"])
+    return None
+
+
+def draw_curve(points_by_model: dict[str, list[dict]], paper: dict[str, float | None], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 3.6))
+    for model, points in points_by_model.items():
+        line, = axis.plot([p["epoch"] for p in points], [p["test"]["NLL"] for p in points], label=f"{model} (ours)")
+        if paper.get(model) is not None:
+            axis.axhline(paper[model], color=line.get_color(), linestyle="--", label=f"{model}: paper {paper[model]}")
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("test NLL, paper protocol")
+    axis.legend()
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=150)
+    plt.close(figure)
+
+
+def render(folder: Path, paper: Path) -> None:
+    runs = sorted(folder.glob("ptb/*/seed*/" + PROVENANCE))
+    if not runs:
+        raise ValueError(f"no reference run under {folder} (run `python -m reproduction.cpu_reference run` first)")
+    provenances = [json.loads(path.read_text()) for path in runs]
+    arguments = ["--results", *[str(path.parent / "metrics.json") for path in runs], "--out-csv",
+                 str(folder / "table2.csv"), "--out-tex", str(folder / "table2.tex"), "--table", "2",
+                 "--caption-extra", caption(provenances)]
+    if paper.is_file():
+        arguments += ["--paper", str(paper)]
+    if aggregate.main(arguments) != 0:
+        raise ValueError(f"Table 2 could not be rendered from {folder}")
+    curves = {p["model"]: status.read_curve(path.parent / CURVE) for p, path in zip(provenances, runs)}
+    draw_curve(curves, {model: paper_nll(paper, model) for model in curves}, folder / "learning_curve.png")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_parser = sub.add_parser("run")
+    run_parser.add_argument("--model", default="twr-vae")
+    run_parser.add_argument("--seed", type=int, default=1)
+    run_parser.add_argument("--precision", default="bfloat16", choices=("float32", "bfloat16"))
+    run_parser.add_argument("--budget-minutes", type=float, default=85.0)
+    run_parser.add_argument("--data", type=Path, default=REPO_ROOT / "data" / "processed" / "ptb")
+    run_parser.add_argument("--work", type=Path, default=None, help="checkpoint folder (default runs/cpu-reference/<model>/seed<N>)")
+    run_parser.add_argument("--threads", type=int, default=2)
+    run_parser.add_argument("--warm-start", type=Path, default=None, metavar="MODEL_PT",
+                            help="continue a budget-stopped run whose checkpoint is gone from its model.pt")
+    run_parser.add_argument("--on-code-change", choices=ON_CODE_CHANGE, default="refuse",
+                            help="when the checkpoint was written by other method code: refuse (default), restart "
+                                 "or continue (recorded in train_log.json); as harness.train.training")
+    render_parser = sub.add_parser("render")
+    for sub_parser in (run_parser, render_parser):
+        sub_parser.add_argument("--into", type=Path, default=REFERENCE)
+        sub_parser.add_argument("--paper", type=Path, default=PAPER_VALUES)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            set_threads(args.threads)
+            if not (args.data / "train.txt").is_file():
+                raise ValueError(f"{args.data}/train.txt not found: preprocess full PTB first (`snakemake --cores 2`)")
+            work = args.work or REPO_ROOT / "runs" / "cpu-reference" / args.model / f"seed{args.seed}"
+            dest = run(args.model, args.seed, args.precision, args.budget_minutes, args.data, work, args.into,
+                       args.warm_start, args.on_code_change)
+            render(dest.parents[2], args.paper)
+            if args.into == REFERENCE:  # the committed campaign: its progress shows on the status board at once
+                status.main(["--paper", str(args.paper)])
+        else:
+            render(args.into / cpu_slug(), args.paper)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

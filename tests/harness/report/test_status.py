@@ -1,0 +1,110 @@
+"""The reproduction status board (harness.report.status): the committed page is what the committed results give, and each
+verdict follows from the runs it reads."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.report import status
+from harness.core.config import ExperimentConfig
+
+PAPER_CSV = """table,dataset,model,metric,value
+2,PTB,VAE-LSTM,NLL,101.2
+2,PTB,VAE-LSTM,KL,0.0
+2,PTB,TWR-VAE,NLL,86.6
+2,PTB,TWR-VAE,PPL,40.9
+2,PTB,BN-VAE (0.7),NLL,100.2
+2,PTB,Lag-VAE,NLL,100.9
+2,Yahoo,TWR-VAE,NLL,327.8
+"""
+
+
+@pytest.fixture(scope="module")
+def paper_config() -> ExperimentConfig:
+    return ExperimentConfig.from_file(status.PAPER_CONFIG)
+
+
+def write_run(root: Path, model: str, seed: int, *, cpu="cpu-test", epochs=10, planned=100, created="2026-12-01",
+              paper=None, uniform=None, stopped="time budget", curve=(), seconds=60.0) -> Path:
+    folder = root / cpu / "ptb" / model / f"seed{seed}"
+    folder.mkdir(parents=True)
+    history = [{"epoch": e, "train_seconds": seconds} for e in range(1, epochs + 1)]
+    (folder / "metrics.json").write_text(json.dumps({
+        "metrics": {"paper": paper or {}, "uniform": uniform or {}},
+        "timing": {"train_seconds": seconds * epochs, "eval_seconds": 360.0},
+        "training": {"history": history, "lr_schedule": None},
+        "data": {"train_sentences": 42068, "test_sentences": 3761, "vocab_size": 10002}}))
+    (folder / "reference_run.json").write_text(json.dumps({
+        "epochs_completed": epochs, "epochs_planned": planned, "created": created, "precision": "bfloat16",
+        "cpu": cpu, "stopped_early": {"reason": stopped} if stopped else None}))
+    (folder / "learning_curve.jsonl").write_text("".join(
+        json.dumps({"epoch": e, "test": {"NLL": nll}}) + "\n" for e, nll in curve))
+    return folder
+
+
+def board(tmp_path: Path, config: ExperimentConfig, causes: str = "") -> dict[tuple[str, str, str], dict]:
+    paper = tmp_path / "tables.csv"
+    paper.write_text(PAPER_CSV)
+    (tmp_path / "causes.yaml").write_text(causes)
+    rows = status.board_rows(config, paper, tmp_path / "reference", tmp_path / "causes.yaml")
+    return {(row["dataset"], row["row"], row["metric"]): row for row in rows}
+
+
+def test_the_committed_board_is_what_the_committed_results_give():
+    if not status.PAPER_VALUES.is_file():
+        pytest.skip(f"{status.PAPER_VALUES} (the paper's numbers) is absent: the board cannot be regenerated")
+    for path, text in status.generate().items():
+        assert path.is_file(), f"{path} missing: run `python -m harness.report.status`"
+        assert path.read_text() == text, f"{path} is stale: run `python -m harness.report.status` and commit it"
+    assert status.CURVES.is_file()
+
+
+def test_verdicts_follow_the_protocol_of_the_papers_number_and_the_stopping_reason(tmp_path, paper_config):
+    reference = tmp_path / "reference"
+    # TWR-VAE's paper number is the TWR-VAE code's own protocol: judged on ours under `paper`, not `uniform`
+    write_run(reference, "twr-vae", 1, paper={"NLL": 87.0, "PPL": 43.2}, uniform={"NLL": 143.0, "PPL": 687.0},
+              curve=[(1, 120.0), (2, 110.0)])
+    # a baseline's paper number is an IW bound: judged on ours under `uniform`; finished by its lr schedule
+    write_run(reference, "vae-lstm", 1, paper={"NLL": 101.0, "KL": 0.5}, uniform={"NLL": 111.0, "KL": 0.5},
+              stopped="lr decayed 5 times (max_decays 5)")
+    write_run(reference, "bn-vae", 1, uniform={"NLL": 110.0}, curve=[(e, 120.0 - e) for e in range(1, 21)])
+    cells = board(tmp_path, paper_config, causes=(
+        "- {table: '2', dataset: PTB, row: VAE-LSTM, metric: NLL, cause: measured cause X}\n"
+        "- {table: '2', dataset: PTB, row: TWR-VAE, metric: PPL, cause: tokenisation}\n"))
+
+    assert cells["PTB", "TWR-VAE", "NLL"]["verdict"] == "reproduced"          # 87.0 vs 86.6: within 3 %
+    assert cells["PTB", "TWR-VAE", "NLL"]["paper_value_protocol"] == "paper"
+    twr_ppl = cells["PTB", "TWR-VAE", "PPL"]                                   # 43.2 vs 40.9: 5.6 % off, budget-stopped
+    assert (twr_ppl["verdict"], twr_ppl["cause"]) == ("partial", "tokenisation")
+    assert cells["PTB", "VAE-LSTM", "NLL"]["paper_value_protocol"] == "uniform"
+    assert (cells["PTB", "VAE-LSTM", "NLL"]["verdict"], cells["PTB", "VAE-LSTM", "NLL"]["cause"]) == \
+        ("differs", "measured cause X")                                        # 111 vs 101.2 at the recipe's end
+    assert cells["PTB", "VAE-LSTM", "KL"]["verdict"] == "reproduced"          # 0.5 vs 0.0: within 1 nat
+    bn = cells["PTB", "BN-VAE (0.7)", "NLL"]
+    assert bn["verdict"] == "partial" and bn["last_slope_per_10_epochs"] == "-10.00"  # falls 1 nat per epoch
+    assert bn["projected_hours_to_end"] == "<= 1.5"                           # 90 epochs left at 60 s
+    assert cells["PTB", "Lag-VAE", "NLL"]["verdict"] == "not run yet"
+    assert cells["Yahoo", "TWR-VAE", "NLL"]["verdict"] == "not run here"
+
+
+def test_seeds_are_averaged_and_a_seed_run_on_two_cpus_counts_once(tmp_path, paper_config):
+    reference = tmp_path / "reference"
+    write_run(reference, "twr-vae", 1, paper={"NLL": 86.0}, epochs=193)
+    write_run(reference, "twr-vae", 2, paper={"NLL": 88.0}, epochs=193)
+    write_run(reference, "twr-vae", 2, cpu="cpu-other", paper={"NLL": 120.0}, epochs=20)  # less trained: not used
+    cell = board(tmp_path, paper_config)["PTB", "TWR-VAE", "NLL"]
+    assert cell["ours_paper_protocol"] == "87.00 ± 1.41" and cell["seeds"] == "1,2" and cell["epochs"] == "193,193"
+
+
+def test_the_readme_block_is_replaced_and_a_readme_without_one_is_refused():
+    rows = [{"table": "2", "dataset": "PTB", "row": "TWR-VAE", "metric": "NLL", "paper": "86.6",
+             "paper_value_protocol": "paper", "ours_paper_protocol": "86.29", "ours_uniform_protocol": "143.18",
+             "epochs": "193", "recipe_epochs": "1000 (1000 epochs)", "verdict": "reproduced"}]
+    readme = f"intro\n{status.README_BEGIN}\nold\n{status.README_END}\nrest\n"
+    text = status.readme_with_block(readme, rows)
+    assert text.startswith("intro\n") and text.endswith(f"{status.README_END}\nrest\n") and "old" not in text
+    assert "| Table 2 | PTB | TWR-VAE | NLL 86.6 | 86.29 (paper) | 193 of 1000 | 1 reproduced |" in text
+    with pytest.raises(ValueError, match="no generated block"):
+        status.readme_with_block("no markers here", rows)

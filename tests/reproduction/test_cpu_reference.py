@@ -1,0 +1,65 @@
+"""The CPU reference run's provenance across calls: a continued run names every call that trained it."""
+from __future__ import annotations
+
+import json
+
+from reproduction import cpu_reference
+from reproduction.cpu_reference import caption, earlier_calls
+from harness.report import status
+from conftest import slow_updates, tiny_run
+
+FIRST_CALL = {"command": "python -m reproduction.cpu_reference run --model twr-vae --budget-minutes 90",
+              "budget_minutes": 90.0, "code_version": "d1d1904", "created": "2026-11-28T12:48:44+00:00"}
+
+
+def provenance(**fields) -> dict:
+    return {**FIRST_CALL, "model": "twr-vae", "seed": 1, "precision": "bfloat16", "threads": 2, "cpu": "AMD EPYC",
+            "epochs_planned": 1000, "epochs_completed": 55, "selected_epoch": 55,
+            "stopped_early": {"reason": "time budget", "budget_seconds": 5400.0, "partial_epoch": None}, **fields}
+
+
+def test_a_continued_run_keeps_the_calls_before_it(tmp_path):
+    path = tmp_path / "reference_run.json"
+    path.write_text(json.dumps(provenance()))  # written before provenances listed their calls
+    assert earlier_calls(path, epochs_before=55) == [{**FIRST_CALL, "epochs_from": 0, "epochs_to": 55}]
+    assert earlier_calls(path, epochs_before=0) == []  # a run started afresh owes nothing to the earlier one
+    later = {**FIRST_CALL, "budget_minutes": 40.0, "epochs_from": 55, "epochs_to": 90}
+    path.write_text(json.dumps(provenance(calls=[{**FIRST_CALL, "epochs_from": 0, "epochs_to": 55}, later])))
+    assert earlier_calls(path, epochs_before=55) == [{**FIRST_CALL, "epochs_from": 0, "epochs_to": 55}]
+
+
+def test_the_caption_names_every_budget_and_a_warm_start():
+    calls = [{**FIRST_CALL, "epochs_from": 0, "epochs_to": 55},
+             {**FIRST_CALL, "budget_minutes": 40.0, "epochs_from": 55, "epochs_to": 90}]
+    text = caption([provenance(calls=calls, epochs_completed=90, selected_epoch=88,
+                               warm_start={"epoch": 55, "restarted": ["optimizer state", "random state"]})])
+    assert "90 of 1000 epochs in 90 + 40 min (continued from epoch 55 with the optimizer state restarted)" in text
+    assert "kept epoch 88" in text
+    assert "55 of 1000 epochs in 90 min, kept epoch 55" in caption([provenance()])
+
+
+def test_a_budget_stopped_reference_run_continued_by_a_second_call_lists_both_and_renders(ptb_sample, tmp_path,
+                                                                                          monkeypatch):
+    slow_updates(monkeypatch)  # 8 updates an epoch at 1 s each: a 1-minute call trains 7 epochs, the next the rest
+    monkeypatch.setattr(cpu_reference, "reference_run_config",
+                        lambda model, seed, precision: tiny_run(epochs=10, validate_every=5))
+    work, into = tmp_path / "work", tmp_path / "reference"
+    first = cpu_reference.run("twr-vae", 1, "float32", 1.0, ptb_sample, work, into)
+    stopped = json.loads((first / "reference_run.json").read_text())
+    assert stopped["epochs_completed"] == 7 and (work / "checkpoint.pt").exists()
+    assert [(c["epochs_from"], c["epochs_to"]) for c in stopped["calls"]] == [(0, 7)]
+
+    second = cpu_reference.run("twr-vae", 1, "float32", 1.0, ptb_sample, work, into)
+    assert second == first and not (work / "checkpoint.pt").exists()  # finished: the checkpoint goes
+    finished = json.loads((second / "reference_run.json").read_text())
+    assert [(c["epochs_from"], c["epochs_to"]) for c in finished["calls"]] == [(0, 7), (7, 10)]
+    assert finished["epochs_completed"] == 10 and finished["stopped_early"] is None
+    assert finished["budget_minutes"] == 2.0 and finished["warm_start"] is None
+    curve = status.read_curve(second / cpu_reference.CURVE)
+    assert [point["epoch"] for point in curve] == list(range(1, 11))
+    assert all(point["test"]["NLL"] > 0 for point in curve)
+
+    cpu_reference.render(second.parents[2], tmp_path / "no-paper.csv")
+    table = (second.parents[2] / "table2.tex").read_text()
+    assert "10 of 10 epochs in 1 + 1 min, kept epoch" in table
+    assert (second.parents[2] / "learning_curve.png").stat().st_size > 0
