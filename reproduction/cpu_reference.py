@@ -219,6 +219,9 @@ def main(argv=None) -> int:
                             help="when the checkpoint was written by other method code: refuse (default), restart "
                                  "or continue (recorded in train_log.json); as harness.train.training")
     render_parser = sub.add_parser("render")
+    render_parser.add_argument("--cpu", action="append", default=None, metavar="FOLDER",
+                               help="a CPU folder under --into to render (repeatable; default: this machine's, "
+                                    "e.g. cpu-amd-epyc); `--cpu all` renders every one")
     for sub_parser in (run_parser, render_parser):
         sub_parser.add_argument("--into", type=Path, default=REFERENCE)
         sub_parser.add_argument("--paper", type=Path, default=PAPER_VALUES)
@@ -235,7 +238,13 @@ def main(argv=None) -> int:
             if args.into == REFERENCE:  # the committed campaign: its progress shows on the status board at once
                 status.main(["--paper", str(args.paper)])
         else:
-            render(args.into / cpu_slug(), args.paper)
+            folders = args.cpu or [cpu_slug()]
+            if folders == ["all"]:
+                folders = sorted(p.name for p in args.into.glob("cpu-*") if p.is_dir())
+            for folder in folders:
+                if not (args.into / folder).is_dir():
+                    raise ValueError(f"{args.into / folder} is not a CPU folder of reference runs")
+                render(args.into / folder, args.paper)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

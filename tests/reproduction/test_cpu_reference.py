@@ -63,3 +63,16 @@ def test_a_budget_stopped_reference_run_continued_by_a_second_call_lists_both_an
     table = (second.parents[2] / "table2.tex").read_text()
     assert "10 of 10 epochs in 1 + 1 min, kept epoch" in table
     assert (second.parents[2] / "learning_curve.png").stat().st_size > 0
+
+
+def test_render_draws_the_named_cpu_folders_and_refuses_one_that_is_not_there(tmp_path, capsys, monkeypatch):
+    """`render --cpu all` renders every CPU folder (Table 2 of an older session's CPU is redrawn under today's rules);
+    an unknown folder is one error line, exit 2."""
+    calls = []
+    monkeypatch.setattr(cpu_reference, "render", lambda folder, paper: calls.append(folder.name))
+    for name in ("cpu-a", "cpu-b"):
+        (tmp_path / name).mkdir()
+    assert cpu_reference.main(["render", "--into", str(tmp_path), "--cpu", "all"]) == 0
+    assert calls == ["cpu-a", "cpu-b"]
+    assert cpu_reference.main(["render", "--into", str(tmp_path), "--cpu", "cpu-c"]) == 2
+    assert "cpu-c is not a CPU folder" in capsys.readouterr().err
