@@ -185,8 +185,8 @@ class SeqGAN(DialogueVAE):
         lengths = lengths.clone()
         active = torch.arange(out.size(0), device=out.device)
         while active.numel():
-            output, h = self.decoder.rnn(self.embedding(token).unsqueeze(1), hidden.unsqueeze(0).contiguous())
-            token = draw(self.decoder.out(output[:, 0]))
+            output, h = self.decoder.run(self.embedding(token).unsqueeze(1), hidden.unsqueeze(0).contiguous())
+            token = draw(self.decoder.logits(output[:, 0]))
             out[active, lengths[active]] = token
             lengths[active] += 1
             going = (token != EOS_ID) & (lengths[active] < out.size(1))
@@ -207,12 +207,12 @@ class SeqGAN(DialogueVAE):
         """[N, M, D]: position t holds the decoder's state after reading <s> y_1 .. y_t (teacher forcing of the
         sampled tokens, no dropout); its output layer gives p(y_t+1 | y_1..y_t, c)."""
         inputs = torch.cat([torch.full_like(tokens[:, :1], BOS_ID), tokens[:, :-1]], dim=1)
-        return self.decoder.rnn(self.embedding(inputs), state.unsqueeze(0).contiguous())[0]
+        return self.decoder.run(self.embedding(inputs), state.unsqueeze(0).contiguous())[0]
 
     def token_log_probs(self, state: torch.Tensor, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """log G(y_t | y_1..y_t-1, c) [N, M] of sampled responses, 0 past their lengths (differentiable)."""
-        logits = self.decoder.out(self._decoder_states(state, tokens))
-        log_probs = F.log_softmax(logits.float(), dim=-1).gather(2, tokens.unsqueeze(2)).squeeze(2)
+        logits = self.decoder.logits(self._decoder_states(state, tokens))  # float32 whatever the compute dtype
+        log_probs = F.log_softmax(logits, dim=-1).gather(2, tokens.unsqueeze(2)).squeeze(2)
         return log_probs * length_mask(lengths, tokens.size(1)).to(log_probs.dtype)
 
     @torch.no_grad()

@@ -2,6 +2,12 @@
 guxd/DialogWAE): a shared embedding, a bidirectional GRU utterance encoder, a GRU context encoder over utterance
 vectors plus a one-hot floor (speaker), Gaussian recognition and prior networks, a GRU decoder whose initial
 state is [z; c]. Padding is handled with lengths (packed sequences) and masks.
+
+Reduced precision as the language model's layers (layers.recurrent): the encoders, the decoder and the bag-of-words
+head each have a `compute_dtype` (None = float32) that the harness sets (harness.core.precision); with bfloat16 their
+GRUs and Linears run under autocast (bf16 matmuls, float32 weights), their outputs come back as float32, and the
+decoder's V-wide output layer is the language model's (layers.recurrent.VocabularyOutput: blockwise, the [tokens x V]
+logits never stored, bf16 operands). The recognition / prior networks and the losses' sums stay float32.
 """
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from harness.data.vocab import PAD_ID
-from layers.recurrent import length_mask, row_sums
+from layers.recurrent import VocabularyOutput, compute_autocast, length_mask, row_sums
 
 
 class ReferenceBatchNorm1d(nn.BatchNorm1d):
@@ -28,6 +34,10 @@ class ReferenceBatchNorm1d(nn.BatchNorm1d):
 class UtteranceEncoder(nn.Module):
     """Bi-GRU over an utterance's tokens; its vector is the final state of both directions [N, 2H]."""
 
+    # None: float32. torch.bfloat16: the GRU runs under autocast, its vectors come back as float32 (as
+    # layers.recurrent.TimestepEncoder's states). Set by the harness (harness.core.precision).
+    compute_dtype: torch.dtype | None = None
+
     def __init__(self, embedding: nn.Embedding, hidden_dim: int, dropout: float):
         super().__init__()
         self.embedding = embedding
@@ -38,13 +48,18 @@ class UtteranceEncoder(nn.Module):
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         embedded = self.dropout(self.embedding(tokens))
         packed = pack_padded_sequence(embedded, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
-        _, final = self.rnn(packed)  # [2, N, H]
-        vectors = final.transpose(0, 1).reshape(tokens.size(0), self.output_dim)
+        with compute_autocast(tokens.device, self.compute_dtype):
+            _, final = self.rnn(packed)  # [2, N, H]
+        vectors = final.transpose(0, 1).reshape(tokens.size(0), self.output_dim).to(self.rnn.weight_hh_l0.dtype)
         return vectors * (lengths > 0).unsqueeze(1).to(vectors.dtype)  # absent utterances are zero vectors
 
 
 class ContextEncoder(nn.Module):
     """GRU over [utterance vector; floor one-hot] of the J context utterances: states c_1..c_J and c = c_n."""
+
+    # None: float32. torch.bfloat16: the GRU runs under autocast, its states come back as float32 (the utterance
+    # encoder has its own compute_dtype). Set by the harness (harness.core.precision).
+    compute_dtype: torch.dtype | None = None
 
     def __init__(self, utterance_encoder: UtteranceEncoder, hidden_dim: int, dropout: float = 0.25):
         super().__init__()
@@ -59,9 +74,11 @@ class ContextEncoder(nn.Module):
         vectors = self.utterance_encoder(context.reshape(b * j, u), utterance_lengths.reshape(b * j)).view(b, j, -1)
         inputs = self.dropout(torch.cat([vectors, F.one_hot(floors.long(), 2).to(vectors.dtype)], dim=-1))
         packed = pack_padded_sequence(inputs, num_utterances.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
-        states, final = self.rnn(packed)
+        with compute_autocast(context.device, self.compute_dtype):
+            states, final = self.rnn(packed)
         states, _ = nn.utils.rnn.pad_packed_sequence(states, batch_first=True, total_length=j)
-        return final[-1], states
+        dtype = self.rnn.weight_hh_l0.dtype  # bf16 states back to the parameters' dtype
+        return final[-1].to(dtype), states.to(dtype)
 
 
 class GaussianHead(nn.Module):
@@ -79,8 +96,13 @@ class GaussianHead(nn.Module):
         return self.to_mu(h), self.to_logvar(h)
 
 
-class ResponseDecoder(nn.Module):
-    """GRU language model of the response whose initial state is [z; c] (hidden size H + Z)."""
+class ResponseDecoder(VocabularyOutput):
+    """GRU language model of the response whose initial state is [z; c] (hidden size H + Z).
+
+    Its output layer `out` is the language model decoder's (layers.recurrent.VocabularyOutput): -log p(token | state)
+    made blockwise on the real positions only, never the [tokens x V] logits; `compute_dtype` (None = float32,
+    torch.bfloat16: the GRU under autocast and bf16 output-layer operands) is set by the harness
+    (harness.core.precision), as LatentDecoder's."""
 
     def __init__(self, embedding: nn.Embedding, state_dim: int, vocab_size: int, dropout: float):
         super().__init__()
@@ -89,12 +111,22 @@ class ResponseDecoder(nn.Module):
         self.rnn = nn.GRU(embedding.embedding_dim, state_dim, batch_first=True)
         self.out = nn.Linear(state_dim, vocab_size)
 
+    def run(self, embedded: torch.Tensor, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The GRU over input embeddings [N, T, E] from `hidden` [1, N, D], in the compute dtype: (states [N, T, D],
+        final state [1, N, D]); `logits` or `output_nll` turn the states into scores."""
+        with self._autocast(embedded.device):
+            return self.rnn(embedded, hidden)
+
     def log_likelihood(self, response: torch.Tensor, lengths: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
-        """log p(response | state) [B], summed over the lengths-1 predicted tokens (words and </s>)."""
+        """log p(response | state) [B], summed over the lengths-1 predicted tokens (words and </s>).
+
+        A GRU's state at t depends only on tokens <= t, so the trailing padding cannot change a real position (the
+        training batches are bucketed by response length, harness.data.dialogue_dataset.dialogue_batches, so there
+        is little of it); the output layer runs on the real positions only."""
         inputs, targets = response[:, :-1], response[:, 1:]
-        hidden, _ = self.rnn(self.dropout(self.embedding(inputs)), state.unsqueeze(0).contiguous())
+        hidden, _ = self.run(self.dropout(self.embedding(inputs)), state.unsqueeze(0).contiguous())
         real = length_mask(lengths - 1, inputs.size(1))
-        return -row_sums(F.cross_entropy(self.out(hidden[real]), targets[real], reduction="none"), real)
+        return -row_sums(self.output_nll(hidden[real], targets[real]), real)
 
     @torch.no_grad()
     def greedy(self, state: torch.Tensor, max_len: int, bos: int, eos: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,8 +138,8 @@ class ResponseDecoder(nn.Module):
         lengths = torch.full((n,), max_len, dtype=torch.long, device=state.device)
         finished = torch.zeros(n, dtype=torch.bool, device=state.device)
         for t in range(max_len):
-            output, hidden = self.rnn(self.embedding(token), hidden)
-            token = self.out(output[:, -1]).argmax(-1, keepdim=True)
+            output, hidden = self.run(self.embedding(token), hidden)
+            token = self.logits(output[:, -1]).argmax(-1, keepdim=True)  # as LatentDecoder.greedy
             out[:, t] = token[:, 0]
             newly = (token[:, 0] == eos) & ~finished
             lengths[newly] = t
@@ -120,13 +152,19 @@ class ResponseDecoder(nn.Module):
 class BagOfWordsHead(nn.Module):
     """Zhao et al. 2017 §3.2 bag-of-words loss: predict the response's words, order-free, from [z; c]."""
 
+    # None: float32. torch.bfloat16: the two Linears (the second V wide, one row per response) run under autocast;
+    # the log-softmax and the sums are float32. Set by the harness (harness.core.precision).
+    compute_dtype: torch.dtype | None = None
+
     def __init__(self, input_dim: int, vocab_size: int, hidden_dim: int = 400):
         super().__init__()
         self.net = nn.Sequential(nn.Linear(input_dim, hidden_dim), nn.Tanh(), nn.Linear(hidden_dim, vocab_size))
 
     def negative_log_likelihood(self, state: torch.Tensor, response: torch.Tensor, lengths: torch.Tensor):
         """-sum_t log f(x_t) over the response's words and </s> [B]."""
-        log_probs = F.log_softmax(self.net(state), dim=-1)  # [B, V]
+        with compute_autocast(state.device, self.compute_dtype):
+            logits = self.net(state)
+        log_probs = F.log_softmax(logits.float(), dim=-1)  # [B, V]
         targets = response[:, 1:]
         real = torch.arange(targets.size(1), device=lengths.device).unsqueeze(0) < (lengths - 1).unsqueeze(1)
         return -(log_probs.gather(1, targets) * real.to(log_probs.dtype)).sum(1)

@@ -36,6 +36,13 @@ def row_sums(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return values.new_zeros(mask.shape).masked_scatter(mask, values).sum(1)
 
 
+def compute_autocast(device: torch.device, compute_dtype: torch.dtype | None):
+    """The autocast of a module's `compute_dtype` (harness.core.precision): None computes in the parameters' dtype
+    (float32, autocast off); torch.bfloat16 runs the matmuls inside (an RNN's, a Linear's) on bf16 operands with the
+    weights kept float32."""
+    return torch.autocast(device.type, dtype=compute_dtype or torch.bfloat16, enabled=compute_dtype is not None)
+
+
 class Dropout(nn.Dropout):
     """nn.Dropout, but on the CPU the mask comes from torch.rand: the same distribution (keep with probability 1 - p,
     scale by 1 / (1 - p)), about twice as fast there as the bernoulli_ that nn.Dropout draws (7 vs 15 ms for a
@@ -71,18 +78,49 @@ class TimestepEncoder(nn.Module):
         A unidirectional RNN's state at t depends only on tokens <= t, so trailing padding cannot change any
         real position: the result for a sentence is the same whatever it is batched with.
         """
-        with torch.autocast(tokens.device.type, dtype=self.compute_dtype or torch.bfloat16,
-                            enabled=self.compute_dtype is not None):
+        with compute_autocast(tokens.device, self.compute_dtype):
             hidden, _ = self.rnn(self.dropout(self.embedding(tokens)))
         hidden = hidden.to(self.to_mu.weight.dtype)  # bf16 states back to the heads' dtype
         return self.to_mu(hidden), self.to_logvar(hidden)
 
 
-class LatentDecoder(nn.Module):
-    """p(x|z) = prod_t p(x_t | x_<t, z): z initialises the state and is appended to every input embedding."""
+class VocabularyOutput(nn.Module):
+    """What a decoder with a V-wide output layer `self.out` (nn.Linear; its parameters are the decoder's) shares,
+    whatever its RNN: the compute dtype, the scores of a state, and -log p(target | state) made blockwise without the
+    [tokens x V] logits (layers.output_layer). The language model's LatentDecoder and the dialogue models'
+    ResponseDecoder (layers.dialogue) are both one; a subclass calls `super().__init__()` first and sets `self.out`."""
 
     OUTPUT_ROWS = 256  # rows of logits per block on a CPU: 256 x 10k words x 4 bytes = 10 MB
     OUTPUT_ROWS_GPU = 16384  # on a GPU, few large blocks (kernel launches, not cache, are what counts there)
+    # None: float32. torch.bfloat16: the RNN (run by the subclass under `_autocast`) and the output layer compute in
+    # bf16 (see LatentDecoder); set by the harness (harness.core.precision), not part of the checkpoint.
+    compute_dtype: torch.dtype | None = None
+    out: nn.Linear
+
+    def __init__(self):
+        super().__init__()
+        self.output_workspace = OutputWorkspace()  # the bf16 output layer's buffers, reused between batches
+
+    def _autocast(self, device: torch.device):
+        return compute_autocast(device, self.compute_dtype)
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The V-wide scores for decoder states [..., H], float32 whatever the compute dtype (greedy decoding takes
+        their argmax, sampling their softmax)."""
+        with self._autocast(hidden.device):
+            return self.out(hidden).float()
+
+    def output_nll(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """-log p(target | state) [N] for decoder states [N, H], the V-wide logits made OUTPUT_ROWS rows at a time
+        (on a GPU OUTPUT_ROWS_GPU) and never stored (layers.output_layer), in training and in evaluation."""
+        rows = self.OUTPUT_ROWS if hidden.device.type == "cpu" else self.OUTPUT_ROWS_GPU
+        return linear_cross_entropy(hidden, self.out.weight, self.out.bias, targets, self.compute_dtype, rows,
+                                    eager_gradient=hidden.device.type == "cpu", workspace=self.output_workspace)
+
+
+class LatentDecoder(VocabularyOutput):
+    """p(x|z) = prod_t p(x_t | x_<t, z): z initialises the state and is appended to every input embedding."""
+
     # None: compute in the parameters' dtype (float32). torch.bfloat16: the decoder's RNN runs under autocast and the
     # V-wide output layer multiplies bf16 operands (fp32 weights and accumulation; AMX on recent x86 CPUs, tensor
     # cores on GPUs); in training its softmax is written in bf16 from the bf16 logits (layers.output_layer), the
@@ -100,7 +138,6 @@ class LatentDecoder(nn.Module):
         self.rnn = make_rnn(rnn_type, emb_dim + z_dim, hidden_dim, num_layers, dropout)
         self.z_to_hidden = nn.Linear(z_dim, hidden_dim, bias=False)
         self.out = nn.Linear(hidden_dim, vocab_size)
-        self.output_workspace = OutputWorkspace()  # the bf16 output layer's buffers, reused between batches
 
     def initial_state(self, z: torch.Tensor):
         h0 = self.z_to_hidden(z).unsqueeze(0).expand(self.num_layers, -1, -1).contiguous()
@@ -119,15 +156,6 @@ class LatentDecoder(nn.Module):
         with self._autocast(inputs.device):
             return self.rnn(torch.cat([embedded, z_steps], dim=-1), state)
 
-    def _autocast(self, device: torch.device):
-        return torch.autocast(device.type, dtype=self.compute_dtype or torch.bfloat16,
-                              enabled=self.compute_dtype is not None)
-
-    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        """The V-wide scores for decoder states [N, H], float32 whatever the compute dtype."""
-        with self._autocast(hidden.device):
-            return self.out(hidden).float()
-
     def token_log_likelihood(self, tokens: torch.Tensor, lengths: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x|z) [N] for token rows [N, L] (<s> ... </s> PAD...), summed over the lengths-1 targets.
 
@@ -137,13 +165,6 @@ class LatentDecoder(nn.Module):
         hidden, _ = self.hidden_states(inputs, z)
         real = length_mask(lengths - 1, inputs.size(1))
         return -row_sums(self.output_nll(hidden[real], targets[real]), real)
-
-    def output_nll(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """-log p(target | state) [N] for decoder states [N, H], the V-wide logits made OUTPUT_ROWS rows at a time
-        (on a GPU OUTPUT_ROWS_GPU) and never stored (layers.output_layer), in training and in evaluation."""
-        rows = self.OUTPUT_ROWS if hidden.device.type == "cpu" else self.OUTPUT_ROWS_GPU
-        return linear_cross_entropy(hidden, self.out.weight, self.out.bias, targets, self.compute_dtype, rows,
-                                    eager_gradient=hidden.device.type == "cpu", workspace=self.output_workspace)
 
     @torch.no_grad()
     def greedy(self, z: torch.Tensor, max_length: int) -> list[list[int]]:

@@ -2,13 +2,15 @@
 
 A module opts in by having a `compute_dtype` attribute (None = float32), as `layers.recurrent.TimestepEncoder` does
 for its RNN and `layers.recurrent.LatentDecoder` for its RNN (bf16 autocast) and V-wide output layer (bf16 matmul
-operands; in training the softmax is written in bf16 from the bf16 logits: layers.output_layer); the harness sets it,
-so methods need no config of their own. Weights, optimiser state, the posterior heads, KL terms and the losses'
-sums stay float32. bfloat16 pays off where the hardware multiplies it natively (AMX / AVX512-BF16 on recent x86
-CPUs, tensor cores on GPUs). A CPU without AVX-512 has no oneDNN bf16 kernels at all: there PyTorch cannot run an
-LSTM in bf16 ("could not create a primitive descriptor for the LSTM forward propagation primitive") and emulates bf16
-matmuls ~30x slower than float32 (a 256 x 256 x 10k product on 2 cores of an AMD EPYC Zen 3: 686 against 24 ms),
-so asking for bfloat16 there is refused up front, naming the setting and the CPU (`PrecisionUnsupported`).
+operands; in training the softmax is written in bf16 from the bf16 logits: layers.output_layer), and the dialogue
+layers (layers.dialogue: the utterance and context encoders' GRUs, ResponseDecoder, which shares LatentDecoder's
+output layer, and the bag-of-words head) the same way; the harness sets it, so methods need no config of their own.
+Weights, optimiser state, the posterior heads, KL terms and the losses' sums stay float32. bfloat16 pays off where
+the hardware multiplies it natively (AMX / AVX512-BF16 on recent x86 CPUs, tensor cores on GPUs). A CPU without
+AVX-512 has no oneDNN bf16 kernels at all: there PyTorch cannot run an LSTM in bf16 ("could not create a primitive
+descriptor for the LSTM forward propagation primitive") and emulates bf16 matmuls ~30x slower than float32 (a
+256 x 256 x 10k product on 2 cores of an AMD EPYC Zen 3: 686 against 24 ms), so asking for bfloat16 there is
+refused up front, naming the setting and the CPU (`PrecisionUnsupported`).
 """
 from __future__ import annotations
 
