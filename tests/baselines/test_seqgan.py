@@ -230,7 +230,7 @@ def test_table5_renders_a_real_seqgan_row_first_as_the_paper(tmp_path):
     tex = render_dialogue_table(summarise(collect_results(runs)), load_paper_values(tmp_path / "tables.csv"), ["w2v"])
     rows = [line.removesuffix(r" \\").split(" & ") for line in tex.splitlines() if line.count(" & ") == 11][1:]
     assert [row[:3] for row in rows] == [["SeqGAN", "ours", "0.200"], ["", "paper", "0.270"],
-                                         ["CVAE", "ours", "\\textbf{0.210}"], ["", "paper", "0.265"]]
+                                         ["CVAE", "ours", "0.210"], ["", "paper", "0.265"]]  # 1 seed: no bold
     assert "not run by this suite" not in tex
 
 
