@@ -181,8 +181,7 @@ def audit(model_pt: Path, data_dir: Path, subset_path: Path, settings: dict, pro
             if "stderr" in entry:
                 entry["stderr_of_mean"] = math.sqrt(sum(s * s for s in entry["stderr"])) / len(values)
                 entry["ess_median"] = sorted(entry["ess"])[len(entry["ess"]) // 2]
-    metrics_path = model_pt.parent / "metrics.json"
-    full = json.loads(metrics_path.read_text())["metrics"] if metrics_path.is_file() else None
+    full = metrics_of_these_weights(model_pt.parent / "metrics.json", summary)
     return {"what": "likelihood audit (reproduction.likelihood_audit): -log p(x) estimates per sentence of the subset",
             "model": run.model.name, "method": run.model.method, "seed": run.seed,
             "epochs_completed": summary.get("epochs_completed"), "selected_epoch": summary.get("selected_epoch"),
@@ -217,6 +216,17 @@ def draw(payload: dict, path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=120, metadata={"Software": None})
     plt.close(figure)
+
+
+def metrics_of_these_weights(metrics_path: Path, summary: dict) -> dict | None:
+    """The run folder's full-test-set metrics if they score the audited weights (same epochs trained and kept), else
+    None: a metrics.json written for an earlier stop of a resumed run describes other weights."""
+    if not metrics_path.is_file():
+        return None
+    payload = json.loads(metrics_path.read_text())
+    training = payload.get("training") or {}
+    same = all(training.get(key) == summary.get(key) for key in ("epochs_completed", "selected_epoch"))
+    return payload["metrics"] if same else None
 
 
 def main(argv=None) -> int:

@@ -50,3 +50,14 @@ def test_the_audit_scores_every_estimator_on_every_sentence_and_draws_its_figure
         assert len(estimators[name]["nll"]) == 6 and estimators[name]["nll_mean"] > 0, name
     assert estimators["IW q, K=40"]["ess_median"] <= 40 and 0 <= estimators["AIS, 6 steps"]["acceptance"] <= 1
     assert out.with_suffix(".png").stat().st_size > 0
+
+
+def test_the_full_test_set_metrics_are_taken_only_when_they_score_the_audited_weights(tmp_path):
+    """A metrics.json of an earlier stop of a resumed run (34 epochs) is not the 57-epoch model's: left out."""
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps({"metrics": {"uniform": {"NLL": 1.0}},
+                                "training": {"epochs_completed": 34, "selected_epoch": 34}}))
+    assert likelihood_audit.metrics_of_these_weights(path, {"epochs_completed": 57, "selected_epoch": 55}) is None
+    assert likelihood_audit.metrics_of_these_weights(path, {"epochs_completed": 34, "selected_epoch": 34}) == {
+        "uniform": {"NLL": 1.0}}
+    assert likelihood_audit.metrics_of_these_weights(tmp_path / "none.json", {}) is None
