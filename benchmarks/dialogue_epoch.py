@@ -92,7 +92,6 @@ def run_measurement(checkout: Path, args: list[str]) -> dict:
 
 
 def main(argv=None) -> int:
-    import harness  # noqa: F401 -- this checkout's, for the machine description
     from harness.core.config import REPO_ROOT
     from harness.core.io import environment_info, now_iso, write_json_atomic
     from harness.core.machine import cpu_model, cpuinfo
