@@ -47,6 +47,7 @@ PAPER_VALUES = status.PAPER_VALUES
 REFERENCE = status.REFERENCE
 CURVE = "learning_curve.jsonl"
 PROVENANCE = "reference_run.json"
+EVALUATE_WHEN = ("always", "final")  # `run --evaluate`: after every call, or only the call that ends the recipe
 CALL_KEYS = ("command", "budget_minutes", "code_version", "created")  # what each call of `run` records
 
 
@@ -81,7 +82,13 @@ def earlier_calls(provenance_path: Path, epochs_before: int) -> list[dict]:
 
 
 def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_dir: Path, work: Path,
-        into: Path, warm_start: Path | None = None, on_code_change: str = "refuse") -> Path:
+        into: Path, warm_start: Path | None = None, on_code_change: str = "refuse", evaluate: str = "always") -> Path:
+    """Train for the budget and commit the run's small JSON under `into`. `evaluate`: "always" scores the kept model
+    on the test set (both protocols, IW-NLL) after every call; "final" only once the recipe has ended, so that a call
+    stopped by its budget mid-recipe spends no time on an evaluation the next call supersedes (its folder then holds
+    no metrics.json -- an earlier call's, which scored other weights, is removed -- and `evaluated: false`)."""
+    if evaluate not in EVALUATE_WHEN:
+        raise ValueError(f"evaluate must be one of {EVALUATE_WHEN}, not {evaluate!r}")
     run_config = reference_run_config(model_name, seed, precision)
     work.mkdir(parents=True, exist_ok=True)
     if warm_start is not None:
@@ -107,18 +114,24 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
 
     summary = train_run(run_config, data_dir, work, progress=False, time_budget_s=budget_minutes * 60,
                         after_epoch=record, on_code_change=on_code_change)
-    metrics = evaluate_run(work / "model.pt", data_dir, work / "metrics.json", run_config, progress=False)
+    budget_stopped = (summary["stopped_early"] or {}).get("reason") == "time budget"
+    evaluated = evaluate == "always" or not budget_stopped
+    metrics = (evaluate_run(work / "model.pt", data_dir, work / "metrics.json", run_config, progress=False)
+               if evaluated else None)
     dest = into / cpu_slug() / "ptb" / model_name / f"seed{seed}"
     dest.mkdir(parents=True, exist_ok=True)
+    if not evaluated:
+        (dest / "metrics.json").unlink(missing_ok=True)  # an earlier call's: it scored other weights
     epochs_before = trained[0] - 1 if trained else summary["epochs_completed"]
     call = {"command": f"python -m reproduction.cpu_reference run --model {model_name} --seed {seed} --precision "
                        f"{precision} --budget-minutes {budget_minutes:g}"
                        + (f" --warm-start {warm_start.name}" if warm_start is not None else "")
-                       + (f" --on-code-change {on_code_change}" if on_code_change != "refuse" else ""),
+                       + (f" --on-code-change {on_code_change}" if on_code_change != "refuse" else "")
+                       + (f" --evaluate {evaluate}" if evaluate != "always" else ""),
             "budget_minutes": budget_minutes, "code_version": code_version(), "created": now_iso(),
             "epochs_from": epochs_before, "epochs_to": summary["epochs_completed"]}
     calls = earlier_calls(dest / PROVENANCE, epochs_before) + [call]
-    for name in ("metrics.json", TRAIN_LOG, CURVE):
+    for name in (("metrics.json",) if evaluated else ()) + (TRAIN_LOG, CURVE):
         shutil.copyfile(work / name, dest / name)
     write_json_atomic(dest / PROVENANCE, {
         **call, "calls": calls, "budget_minutes": sum(c["budget_minutes"] for c in calls),
@@ -127,7 +140,11 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
         "epochs_planned": run_config.train.epochs, "epochs_completed": summary["epochs_completed"],
         "stopped_early": summary["stopped_early"], "selected_epoch": summary["selected_epoch"],
         "warm_start": summary["warm_start"], "train_tokens_per_second": summary["train_tokens_per_second"],
-        "eval_seconds": metrics["timing"]["eval_seconds"]})
+        "evaluated": evaluated, "eval_seconds": metrics["timing"]["eval_seconds"] if evaluated else None})
+    if not evaluated:
+        print(f"{model_name}: {summary['epochs_completed']} epochs, stopped by the budget; evaluation deferred to the "
+              f"call that ends the recipe (--evaluate final) -> {dest}", file=sys.stderr)
+        return dest
     u, p = metrics["metrics"]["uniform"], metrics["metrics"]["paper"]
     print(f"{model_name}: {summary['epochs_completed']} epochs; uniform NLL {u['NLL']:.2f} PPL {u['PPL']:.2f} "
           f"KL {u['KL']:.2f} MI {u['MI']:.2f} | paper NLL {p['NLL']:.2f} PPL {p['PPL']:.2f} KL {p['KL']:.2f} "
@@ -191,13 +208,15 @@ def render(folder: Path, paper: Path) -> None:
     if not runs:
         raise ValueError(f"no reference run under {folder} (run `python -m reproduction.cpu_reference run` first)")
     provenances = [json.loads(path.read_text()) for path in runs]
-    arguments = ["--results", *[str(path.parent / "metrics.json") for path in runs], "--out-csv",
-                 str(folder / "table2.csv"), "--out-tex", str(folder / "table2.tex"), "--table", "2",
-                 "--caption-extra", caption(provenances)]
-    if paper.is_file():
-        arguments += ["--paper", str(paper)]
-    if aggregate.main(arguments) != 0:
-        raise ValueError(f"Table 2 could not be rendered from {folder}")
+    scored = [(p, path) for p, path in zip(provenances, runs) if (path.parent / "metrics.json").is_file()]
+    if scored:  # a run still in training (`--evaluate final`) has only its learning curve
+        arguments = ["--results", *[str(path.parent / "metrics.json") for _, path in scored], "--out-csv",
+                     str(folder / "table2.csv"), "--out-tex", str(folder / "table2.tex"), "--table", "2",
+                     "--caption-extra", caption([p for p, _ in scored])]
+        if paper.is_file():
+            arguments += ["--paper", str(paper)]
+        if aggregate.main(arguments) != 0:
+            raise ValueError(f"Table 2 could not be rendered from {folder}")
     curves = {p["model"]: status.read_curve(path.parent / CURVE) for p, path in zip(provenances, runs)}
     draw_curve(curves, {model: paper_nll(paper, model) for model in curves}, folder / "learning_curve.png")
 
@@ -215,6 +234,10 @@ def main(argv=None) -> int:
     run_parser.add_argument("--threads", type=int, default=2)
     run_parser.add_argument("--warm-start", type=Path, default=None, metavar="MODEL_PT",
                             help="continue a budget-stopped run whose checkpoint is gone from its model.pt")
+    run_parser.add_argument("--evaluate", choices=EVALUATE_WHEN, default="always",
+                            help="score the kept model on the test set after every call (always), or only after "
+                                 "the call that ends the recipe (final: a budget stop mid-recipe commits its "
+                                 "learning curve and train log, no metrics.json)")
     run_parser.add_argument("--on-code-change", choices=ON_CODE_CHANGE, default="refuse",
                             help="when the checkpoint was written by other method code: refuse (default), restart "
                                  "or continue (recorded in train_log.json); as harness.train.training")
@@ -233,7 +256,7 @@ def main(argv=None) -> int:
                 raise ValueError(f"{args.data}/train.txt not found: preprocess full PTB first (`snakemake --cores 2`)")
             work = args.work or REPO_ROOT / "runs" / "cpu-reference" / args.model / f"seed{args.seed}"
             dest = run(args.model, args.seed, args.precision, args.budget_minutes, args.data, work, args.into,
-                       args.warm_start, args.on_code_change)
+                       args.warm_start, args.on_code_change, args.evaluate)
             render(dest.parents[2], args.paper)
             if args.into == REFERENCE:  # the committed campaign: its progress shows on the status board at once
                 status.main(["--paper", str(args.paper)])

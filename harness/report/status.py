@@ -130,20 +130,23 @@ def read_curve(path: Path) -> list[dict]:
 
 
 def collect_runs(reference: Path) -> dict[tuple[str, str], list[ReferenceRun]]:
-    """(dataset, model) -> its runs, one per seed: where a seed was run on several CPUs, the one that trained the
-    most epochs (then the latest)."""
+    """(dataset, model) -> its runs, one per seed: where a seed was run on several CPUs, a scored one before one whose
+    evaluation is deferred (`evaluated: false`, no metrics.json), then the one that trained the most epochs, then the
+    latest."""
     best: dict[tuple[str, str, int], ReferenceRun] = {}
     for provenance_path in sorted(reference.glob("cpu-*/*/*/seed*/reference_run.json")):
         folder = provenance_path.parent
         try:
             provenance = json.loads(provenance_path.read_text())
-            metrics = json.loads((folder / "metrics.json").read_text())
+            deferred = provenance.get("evaluated") is False  # in training: `run --evaluate final`, budget-stopped
+            metrics = {} if deferred else json.loads((folder / "metrics.json").read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise ValueError(f"{folder}: unreadable reference run ({exc})") from exc
         dataset, model, seed = folder.parts[-3], folder.parts[-2], int(folder.name.removeprefix("seed"))
         run = ReferenceRun(folder, dataset, model, seed, metrics, provenance, read_curve(folder / "learning_curve.jsonl"))
         key = (dataset, model, seed)
-        if key not in best or (run.epochs, provenance["created"]) > (best[key].epochs, best[key].provenance["created"]):
+        rank = (bool(run.metrics), run.epochs, provenance["created"])  # a scored run before one still in training
+        if key not in best or rank > (bool(best[key].metrics), best[key].epochs, best[key].provenance["created"]):
             best[key] = run
     runs: dict[tuple[str, str], list[ReferenceRun]] = {}
     for (dataset, model, _), run in sorted(best.items()):

@@ -76,3 +76,47 @@ def test_render_draws_the_named_cpu_folders_and_refuses_one_that_is_not_there(tm
     assert calls == ["cpu-a", "cpu-b"]
     assert cpu_reference.main(["render", "--into", str(tmp_path), "--cpu", "cpu-c"]) == 2
     assert "cpu-c is not a CPU folder" in capsys.readouterr().err
+
+
+def test_evaluate_final_scores_only_the_call_that_ends_the_recipe(ptb_sample, tmp_path, monkeypatch):
+    """`--evaluate final`: a budget stop commits its curve and train log without metrics.json (and removes an
+    earlier call's, which scored other weights); the board prefers a scored run; the call that ends the recipe scores."""
+    slow_updates(monkeypatch)
+    monkeypatch.setattr(cpu_reference, "reference_run_config",
+                        lambda model, seed, precision: tiny_run(epochs=10, validate_every=5))
+    scored = []
+    real_evaluate = cpu_reference.evaluate_run
+    monkeypatch.setattr(cpu_reference, "evaluate_run", lambda *a, **k: scored.append(1) or real_evaluate(*a, **k))
+    work, into = tmp_path / "work", tmp_path / "reference"
+    dest = into / cpu_reference.cpu_slug() / "ptb" / "twr-vae" / "seed1"
+    dest.mkdir(parents=True)
+    (dest / "metrics.json").write_text("{}")  # as an earlier call with `--evaluate always` would have left
+    first = cpu_reference.run("twr-vae", 1, "float32", 1.0, ptb_sample, work, into, evaluate="final")
+    stopped = json.loads((first / "reference_run.json").read_text())
+    assert first == dest and scored == [] and not (first / "metrics.json").exists()
+    assert stopped["evaluated"] is False and stopped["eval_seconds"] is None
+    assert stopped["calls"][-1]["command"].endswith("--evaluate final")
+    assert [p["epoch"] for p in status.read_curve(first / cpu_reference.CURVE)] == list(range(1, 8))
+    cpu_reference.render(first.parents[2], tmp_path / "no-paper.csv")  # curves only: no table from an unscored run
+    assert not (first.parents[2] / "table2.tex").exists()
+    assert (first.parents[2] / "learning_curve.png").stat().st_size > 0
+    (run,), = status.collect_runs(into).values()
+    assert run.metrics == {} and run.value("uniform", "NLL") is None
+
+    second = cpu_reference.run("twr-vae", 1, "float32", 1.0, ptb_sample, work, into, evaluate="final")
+    finished = json.loads((second / "reference_run.json").read_text())
+    assert scored == [1] and finished["evaluated"] is True and (second / "metrics.json").is_file()
+    (run,), = status.collect_runs(into).values()
+    assert run.value("uniform", "NLL") > 0
+
+
+def test_the_board_prefers_a_scored_run_to_a_longer_one_still_in_training(tmp_path):
+    for cpu, epochs, evaluated in (("cpu-a", 19, True), ("cpu-b", 30, False)):
+        folder = tmp_path / cpu / "ptb" / "bn-vae" / "seed1"
+        folder.mkdir(parents=True)
+        (folder / "reference_run.json").write_text(json.dumps(provenance(model="bn-vae", epochs_completed=epochs,
+                                                                         evaluated=evaluated)))
+        if evaluated:
+            (folder / "metrics.json").write_text(json.dumps({"metrics": {"uniform": {"NLL": 114.0}}}))
+    (run,), = status.collect_runs(tmp_path).values()
+    assert run.folder.parts[-4] == "cpu-a" and run.value("uniform", "NLL") == 114.0
