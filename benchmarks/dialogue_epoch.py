@@ -13,6 +13,8 @@ DailyDialog's released files (`--raw`, as the fetch step leaves them), preproces
 paper.yaml's vocabulary (10,000). A checkout named with --compare runs this file's measurement against its own
 `harness` package (its directory first on the module path), so two code versions are timed by the same procedure.
 What the original code's epoch costs is in results/fidelity/ (docs/fidelity.md): not repeated here.
+A recipe with phases of different cost is timed per phase: `seqgan` times its MLE pre-training (where its schedule
+starts), `seqgan@adversarial` its adversarial updates (PHASES: the run started there).
 """
 from __future__ import annotations
 
@@ -33,19 +35,31 @@ THIS_FILE = Path(__file__).resolve()
 
 # ---- the measurement, run in a fresh process against one checkout's harness ---------------------------------------
 
-def measure(model: str, precision: str, batches: int, raw: Path, data_dir: Path) -> dict:
-    """Seconds per training batch of `model` (paper.yaml, seed 1) in `precision`, from the second of two epochs over
-    the first `batches` batches; the full split's batches per epoch; the second epoch's training loss."""
+#: `--models seqgan@adversarial`: a phase of a multi-phase recipe timed on its own (the short run would otherwise time
+#: only the phase the schedule starts with): the options that start the run in it.
+PHASES = {"adversarial": {"pretrain_steps": 0, "discriminator_pretrain_steps": 0}}  # SeqGAN: REINFORCE + roll-outs
+
+
+def measure(spec: str, precision: str, batches: int, raw: Path, data_dir: Path) -> dict:
+    """Seconds per training batch of `spec` (a model of paper.yaml, seed 1, optionally `@phase` of PHASES) in
+    `precision`, from the second of two epochs over the first `batches` batches; the full split's batches per epoch;
+    the second epoch's training loss."""
     from harness.core.config import REPO_ROOT, ExperimentConfig
     from harness.core.io import code_version
     from harness.data.dialogue import preprocess_dialogue
     from harness.train.training import train_run
 
+    model, _, phase = spec.partition("@")
+    if phase and phase not in PHASES:
+        raise ValueError(f"unknown phase {phase!r} in {spec!r} (known: {sorted(PHASES)})")
     experiment = ExperimentConfig.from_file(REPO_ROOT / "config" / "paper.yaml")
     if not (data_dir / "stats.json").is_file():
         preprocess_dialogue(DATASET, raw, data_dir, max_vocab=experiment.raw["data_options"][DATASET]["max_vocab"])
     stats = json.loads((data_dir / "stats.json").read_text())
     run = experiment.run_config(DATASET, model, 1)
+    if phase:
+        run = dataclasses.replace(run, model=dataclasses.replace(run.model, options={**run.model.options,
+                                                                                     **PHASES[phase]}))
     size = run.train.batch_size
     run = dataclasses.replace(
         run, device="cpu",
@@ -55,7 +69,7 @@ def measure(model: str, precision: str, batches: int, raw: Path, data_dir: Path)
         summary = train_run(run, data_dir, Path(out), progress=False)
     second = summary["history"][1]
     full_examples = stats["splits"]["train"]["examples"]
-    return {"model": model, "method": run.model.method, "precision": precision, "code_version": code_version(),
+    return {"model": spec, "phase": phase or None, "method": run.model.method, "precision": precision, "code_version": code_version(),
             "harness": str(REPO_ROOT), "batch_size": size, "batches_timed": batches,
             "seconds_per_batch": second["train_seconds"] / batches,
             "full_epoch_batches": math.ceil(full_examples / size), "full_train_examples": full_examples,

@@ -45,6 +45,7 @@ PAPER_CONFIG = REPO_ROOT / "config" / "paper.yaml"
 PAPER_VALUES = REPO_ROOT / ".." / "shared" / "paper" / "tables.csv"
 REFERENCE = REPO_ROOT / "results" / "reference"
 CAUSES = REPO_ROOT / "docs" / "reproduction_causes.yaml"
+EPOCH_BENCHMARKS = REPO_ROOT / "results" / "benchmarks"  # dialogue_epoch*.json: projections for rows not run yet
 BOARD = REPO_ROOT / "docs" / "reproduction.md"
 BOARD_CSV = REPO_ROOT / "docs" / "reproduction.csv"
 CURVES = REPO_ROOT / "docs" / "reproduction_curves.png"
@@ -154,6 +155,58 @@ def collect_runs(reference: Path) -> dict[tuple[str, str], list[ReferenceRun]]:
     return runs
 
 
+#: where a separately timed phase of a recipe (benchmarks.dialogue_epoch's `model@phase`) starts, in updates, from the
+#: model's options: SeqGAN's adversarial updates follow its MLE and discriminator pre-training.
+PHASE_STARTS = {"adversarial": lambda options: int(options.get("pretrain_steps", 0))
+                + int(options.get("discriminator_pretrain_steps", 0))}
+
+
+def epoch_benchmarks(folder: Path) -> dict[str, dict]:
+    """spec (`model` or `model@phase`) -> the dialogue epoch benchmark of this code (checkout 0) in its fastest
+    precision: {"seconds_per_batch", "batches_per_epoch", "precision", "cpu", "file"}, the median over repeats; where
+    several files measured a spec, the newest."""
+    import statistics
+
+    found: dict[str, tuple[str, dict]] = {}
+    for path in sorted(folder.glob("dialogue_epoch*.json")):
+        try:
+            payload = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path}: unreadable benchmark ({exc})") from exc
+        timed = [r for r in payload.get("records", []) if r.get("checkout") == 0 and "seconds_per_batch" in r]
+        for spec in {r["model"] for r in timed}:
+            best = min(({"seconds_per_batch": statistics.median(r["seconds_per_batch"] for r in timed
+                                                                if r["model"] == spec and r["precision"] == precision),
+                         "batches_per_epoch": next(r["full_epoch_batches"] for r in timed if r["model"] == spec),
+                         "precision": precision, "cpu": payload.get("cpu", ""), "file": path.name}
+                        for precision in {r["precision"] for r in timed if r["model"] == spec}),
+                       key=lambda m: m["seconds_per_batch"])
+            if spec not in found or payload.get("created", "") >= found[spec][0]:
+                found[spec] = (payload.get("created", ""), best)
+    return {spec: measured for spec, (_, measured) in found.items()}
+
+
+def projected_training_hours(config: ExperimentConfig, model: str, benchmarks: dict[str, dict]) -> tuple[float, str] | None:
+    """Hours to train `model` for its recipe's whole epoch budget (an early stop ends it sooner) at the benchmark's
+    speed, and how that was reckoned; None where the model has no benchmark."""
+    if model not in benchmarks:
+        return None
+    base, epochs = benchmarks[model], config.train_config(model).epochs
+    updates = epochs * base["batches_per_epoch"]
+    seconds, parts = updates * base["seconds_per_batch"], [f"{base['seconds_per_batch']:.2f} s/update"]
+    for phase, start in PHASE_STARTS.items():
+        timed = benchmarks.get(f"{model}@{phase}")
+        if timed is None:
+            continue
+        begins = min(updates, start(config.model_entry(model).options))
+        seconds = begins * base["seconds_per_batch"] + (updates - begins) * timed["seconds_per_batch"]
+        parts = [f"{base['seconds_per_batch']:.2f} s/update for the first {begins}",
+                 f"{timed['seconds_per_batch']:.2f} s/update {phase} for the other {updates - begins}"]
+    return seconds / 3600, (f"{epochs} epochs x {base['batches_per_epoch']} updates at " + ", ".join(parts)
+                            + f" ({base['precision']}, {base['cpu']}, results/benchmarks/{base['file']}); "
+                            "training only")
+
+
 def row_models(config: ExperimentConfig) -> dict[tuple[str, str], list[str]]:
     """(table, paper row name) -> config/paper.yaml's models that train it, in the config's order."""
     models: dict[tuple[str, str], list[str]] = {}
@@ -212,9 +265,11 @@ def load_causes(path: Path) -> dict[tuple[str, str, str, str], str]:
     return causes
 
 
-def board_rows(config: ExperimentConfig, paper_csv: Path, reference: Path, causes_path: Path) -> list[dict]:
+def board_rows(config: ExperimentConfig, paper_csv: Path, reference: Path, causes_path: Path,
+               benchmarks: Path = EPOCH_BENCHMARKS) -> list[dict]:
     """One dict per paper cell (CSV_COLUMNS), in tables.csv's order."""
     paper = load_paper_values(paper_csv)
+    speeds = epoch_benchmarks(benchmarks)
     runs, models, causes = collect_runs(reference), row_models(config), load_causes(causes_path)
     dataset_keys = {name: key for key, name in PAPER_DATASET_NAMES.items()}
     rows = []
@@ -239,7 +294,10 @@ def board_rows(config: ExperimentConfig, paper_csv: Path, reference: Path, cause
         line["recipe_epochs"] = f"{config.train_config(model).epochs} ({recipe_end(config, model)})"
         seeds = runs.get((dataset, model), [])
         if not seeds:
-            rows.append(line | {"verdict": "not run yet", "cause": f"no reference run of {model}"})
+            projection = projected_training_hours(config, model, speeds)
+            rows.append(line | {"verdict": "not run yet", "cause": f"no reference run of {model}"
+                                + (f"; projection: {projection[1]}" if projection else "")}
+                        | ({"projected_hours_to_end": f"<= {projection[0]:.1f}"} if projection else {}))
             continue
         protocol = line["paper_value_protocol"]
         ours = {name: [v for run in seeds if (v := run.value(name, cell.metric)) is not None]
@@ -321,7 +379,9 @@ def summary_lines(rows: list[dict], compact: bool = False) -> list[str]:
         for row, row_cells in by_row.items():
             first = next((c for c in row_cells if c["metric"] in ("NLL", "BLEU-F1")), row_cells[0])
             ours = first["ours_paper_protocol"] if first["paper_value_protocol"] == "paper" else first["ours_uniform_protocol"]
-            epochs = f"{first['epochs']} of {first['recipe_epochs'].split(' ')[0]}" if first["epochs"] else ""
+            epochs = (f"{first['epochs']} of {first['recipe_epochs'].split(' ')[0]}" if first["epochs"]
+                      else f"0 of {first['recipe_epochs'].split(' ')[0]}, <= {first['projected_hours_to_end'][3:]} h "
+                           "projected" if first["projected_hours_to_end"] else "")
             lines.append([f"Table {table}", dataset, row, f"{first['metric']} {first['paper']}",
                           f"{ours} ({first['paper_value_protocol']})" if ours else "", epochs, verdict_counts(row_cells)])
     return markdown_table(["table", "dataset", "row", "paper", "ours (protocol of the paper's value)", "epochs",
@@ -364,7 +424,9 @@ def board_markdown(rows: list[dict], curves_name: str, others: list[list[str]]) 
         "code (`paper` protocol: reconstruction at the posterior mean + timestep-averaged KL); its baseline rows are "
         "importance-weighted bounds quoted from their papers (our `uniform` protocol, IW with K = 500). Ours: mean ± "
         "sample std over seeds. Machine hours: training + evaluation, all seeds; projection: at most the remaining "
-        "epochs of the recipe's budget at the last epochs' speed (a plateau rule may end it sooner).",
+        "epochs of the recipe's budget at the last epochs' speed (a plateau rule may end it sooner), or, for a row "
+        "not run yet, its whole budget at the speed `python -m benchmarks.dialogue_epoch` measured "
+        "(results/benchmarks/dialogue_epoch*.json; training only, the CPU named in the cause).",
         "",
         "## Summary",
         "",
@@ -439,12 +501,12 @@ def draw_curves(runs: dict[tuple[str, str], list[ReferenceRun]], config: Experim
 
 
 def generate(paper_csv: Path = PAPER_VALUES, reference: Path = REFERENCE, causes: Path = CAUSES,
-             readme: Path = README) -> dict[Path, str]:
+             readme: Path = README, benchmarks: Path = EPOCH_BENCHMARKS) -> dict[Path, str]:
     """The board's text files (path -> content) as the committed results give them."""
     if not Path(paper_csv).is_file():
         raise ValueError(f"{paper_csv} not found: the board compares with the paper's numbers")
     config = ExperimentConfig.from_file(PAPER_CONFIG)
-    rows = board_rows(config, paper_csv, reference, causes)
+    rows = board_rows(config, paper_csv, reference, causes, benchmarks)
     return {BOARD: board_markdown(rows, CURVES.name, other_lines(collect_runs(reference))), BOARD_CSV: to_csv(rows),
             readme: readme_with_block(readme.read_text(), rows)}
 

@@ -33,3 +33,17 @@ def test_the_command_line_documents_itself(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         dialogue_epoch.main(argv)
     assert exit_info.value.code == 0 and "--compare" in capsys.readouterr().out
+
+
+def test_the_adversarial_phase_starts_seqgans_schedule_in_its_adversarial_updates(tmp_path):
+    """`seqgan@adversarial` times REINFORCE updates, not the MLE pre-training the recipe starts with."""
+    from baselines.seqgan import SeqGAN, SeqGANOptions
+    from harness.core.config import REPO_ROOT, ExperimentConfig
+
+    paper = ExperimentConfig.from_file(REPO_ROOT / "config" / "paper.yaml").run_config("dailydialog", "seqgan", 1)
+    options = {k: v for k, v in paper.model.options.items() if k in SeqGANOptions.__dataclass_fields__}
+    recipe = SeqGAN(50, SeqGANOptions(**options))
+    phased = SeqGAN(50, SeqGANOptions(**{**options, **dialogue_epoch.PHASES["adversarial"]}))
+    assert recipe.phase(16) == "mle" and phased.phase(0) == phased.phase(16) == "adversarial"
+    with pytest.raises(ValueError, match="unknown phase 'warmup'"):
+        dialogue_epoch.measure("seqgan@warmup", "float32", 2, tmp_path, tmp_path)

@@ -108,3 +108,34 @@ def test_the_readme_block_is_replaced_and_a_readme_without_one_is_refused():
     assert "| Table 2 | PTB | TWR-VAE | NLL 86.6 | 86.29 (paper) | 193 of 1000 | 1 reproduced |" in text
     with pytest.raises(ValueError, match="no generated block"):
         status.readme_with_block("no markers here", rows)
+
+
+def test_a_row_not_run_yet_carries_the_epoch_benchmarks_projection_phase_by_phase(tmp_path, paper_config):
+    """Table 5 rows not run yet: the recipe's whole budget at the speed benchmarks.dialogue_epoch measured (the
+    fastest precision, the median over repeats, the newest file); SeqGAN's adversarial updates at their own speed."""
+    paper = tmp_path / "tables.csv"
+    paper.write_text("table,dataset,model,metric,value\n5,DailyDialog,CVAE,BLEU-F1,0.242\n"
+                     "5,DailyDialog,SeqGAN,BLEU-F1,0.27\n5,DailyDialog,iVAE,BLEU-F1,0.285\n")
+    (tmp_path / "causes.yaml").write_text("")
+    benchmarks = tmp_path / "benchmarks"
+    benchmarks.mkdir()
+
+    def records(spec, precision, *seconds):
+        return [{"model": spec, "precision": precision, "checkout": 0, "seconds_per_batch": s,
+                 "full_epoch_batches": 1000, "repeat": i} for i, s in enumerate(seconds)]
+    (benchmarks / "dialogue_epoch.json").write_text(json.dumps({"created": "2026-12-01", "cpu": "Test CPU", "records": [
+        *records("cvae", "float32", 9.0), {**records("cvae", "float32", 0.1)[0], "checkout": 1}]}))
+    (benchmarks / "dialogue_epoch_more.json").write_text(json.dumps({"created": "2026-12-02", "cpu": "Test CPU", "records": [
+        *records("cvae", "float32", 2.0, 1.0, 3.0), *records("cvae", "bfloat16", 1.5, 1.5),
+        *records("seqgan", "float32", 1.0), *records("seqgan@adversarial", "float32", 10.0)]}))
+    rows = {row["row"]: row for row in status.board_rows(paper_config, paper, tmp_path / "reference",
+                                                         tmp_path / "causes.yaml", benchmarks)}
+    epochs = paper_config.train_config("cvae").epochs
+    assert rows["CVAE"]["projected_hours_to_end"] == f"<= {epochs * 1000 * 1.5 / 3600:.1f}"   # bf16's median, newest file
+    assert "bfloat16, Test CPU, results/benchmarks/dialogue_epoch_more.json" in rows["CVAE"]["cause"]
+    options = paper_config.model_entry("seqgan").options
+    mle = options["pretrain_steps"] + options["discriminator_pretrain_steps"]
+    updates = paper_config.train_config("seqgan").epochs * 1000
+    assert rows["SeqGAN"]["projected_hours_to_end"] == f"<= {(mle * 1.0 + (updates - mle) * 10.0) / 3600:.1f}"
+    assert rows["iVAE"]["projected_hours_to_end"] == "" and rows["iVAE"]["cause"] == "no reference run of ivae"
+    assert rows["CVAE"]["verdict"] == "not run yet"
