@@ -16,9 +16,17 @@ Z latent dimensions, S samples, C chains or mixture components.
   0.65, as Wu et al. 2017 ("On the Quantitative Analysis of Decoder-Based Generative Models", tonywu95/eval_gen) do;
   a run with adaptation returns its step-size schedule, and a run given a schedule keeps it frozen (a valid AIS
   estimate: the transitions then do not depend on the chains' own states' history; BorealisAI/rate_distortion).
+- `reverse_annealed_importance_sampling`: the same chain run backwards, from an exact posterior sample down to the
+  prior, with the forward run's frozen transitions (Grosse, Ghahramani & Adams 2015, "Sandwiching the marginal
+  likelihood using bidirectional Monte Carlo"). Its weights estimate 1 / p(x) without bias, so the estimate it
+  returns, -log of their mean, is in expectation an UPPER bound on log p(x) (a lower bound on the NLL). An exact
+  posterior sample exists for data simulated from the model: z* ~ p(z), x ~ p(x|z*) makes z* ~ p(z|x).
+- `bdmc`: bidirectional Monte Carlo on such a simulated pair, forward AIS (lower) and reverse AIS (upper) with the
+  same frozen step sizes; the gap between the two bounds the error of forward AIS on data like it.
 
-Every estimator's expectation of exp(estimate) is p(x), so each estimate is, in expectation, a stochastic lower bound
-on log p(x) (an upper bound on the NLL); the tightest one is the best available figure.
+Every estimator but reverse AIS has an expectation of exp(estimate) equal to p(x), so its estimate is, in
+expectation, a stochastic lower bound on log p(x) (an upper bound on the NLL); the tightest one is the best available
+figure. Reverse AIS's exp(-estimate) has expectation 1 / p(x): a stochastic upper bound on log p(x).
 """
 from __future__ import annotations
 
@@ -198,18 +206,8 @@ def _log_likelihood_and_grad(log_likelihood: LogLikelihood, z: torch.Tensor) -> 
     return log_lik.detach(), grad
 
 
-def annealed_importance_sampling(log_likelihood: LogLikelihood, batch: int, dims: int, steps: int, chains: int,
-                                 leapfrog: int = 10, step_size: float = 0.05, target_acceptance: float = 0.65,
-                                 schedule: torch.Tensor | None = None, generator: torch.Generator | None = None,
-                                 dtype=torch.float32, device=None, adapt_rate: float = 1.02) -> Estimate:
-    """log p(x) [B] by AIS with `chains` chains per sentence from the prior, `steps` intermediate distributions
-    f_t(z) = p(z) p(x|z)^beta_t and one HMC transition (`leapfrog` steps) leaving each f_t invariant. Step sizes are
-    per sentence: without `schedule` they adapt after every transition (x`adapt_rate` when the sentence's chains
-    accepted more often than `target_acceptance`, else / `adapt_rate`; Wu et al.'s 1.02 suits thousands of steps, a
-    short tuning pass needs a faster rate to reach the posterior's scale) and the schedule used [steps, B] is returned in `extra`; with
-    `schedule` they are that schedule, frozen. `extra` also has the mean acceptance rate. Costs `steps` x `leapfrog`
-    gradient evaluations of log p(x|z) over C x B sentences."""
-    betas = sigmoid_schedule(steps)
+def _noise(generator: torch.Generator | None, dtype, device):
+    """normal(shape) and uniform(shape) draws from `generator` (on its device), moved to `device`."""
     where = generator.device if generator is not None else device
 
     def normal(shape):
@@ -218,9 +216,54 @@ def annealed_importance_sampling(log_likelihood: LogLikelihood, batch: int, dims
     def uniform(shape):
         return torch.rand(shape, generator=generator, device=where, dtype=dtype).to(device)
 
-    def log_target(z, log_lik, beta):  # log p(z) + beta log p(x|z), up to a constant that cancels in HMC
+    return normal, uniform
+
+
+def hmc_transition(log_likelihood: LogLikelihood, z: torch.Tensor, log_lik: torch.Tensor, grad_lik: torch.Tensor,
+                   beta: float, step_size: torch.Tensor, leapfrog: int, normal, uniform
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One HMC transition (`leapfrog` leapfrog steps of size `step_size` [B], one per sentence, and a Metropolis test)
+    leaving f_beta(z) = p(z) p(x|z)^beta invariant, for chains z [C, B, Z] whose log p(x|z) [C, B] and gradient
+    [C, B, Z] are given. Being reversible with respect to f_beta, it is its own reversal, which is what lets reverse
+    AIS reuse the forward run's transitions. Returns the new z, log p(x|z), its gradient and the acceptances [C, B]
+    (bool). Draws the momentum (`normal`) before the Metropolis test's uniform (`uniform`)."""
+    def log_target(z, log_lik):  # log p(z) + beta log p(x|z), up to a constant that cancels in HMC
         return -0.5 * z.pow(2).sum(-1) + beta * log_lik
 
+    step = step_size.view(1, -1, 1)
+    momentum = normal(z.shape)
+    current_h = -log_target(z, log_lik) + 0.5 * momentum.pow(2).sum(-1)
+    proposed, new_lik, new_grad = z, log_lik, grad_lik
+    p = momentum + 0.5 * step * (beta * new_grad - proposed)
+    for i in range(leapfrog):
+        proposed = proposed + step * p
+        new_lik, new_grad = _log_likelihood_and_grad(log_likelihood, proposed)
+        p = p + (step if i < leapfrog - 1 else 0.5 * step) * (beta * new_grad - proposed)
+    proposed_h = -log_target(proposed, new_lik) + 0.5 * p.pow(2).sum(-1)
+    accept = (torch.log(uniform(current_h.shape)) < (current_h - proposed_h)) & torch.isfinite(proposed_h)
+    keep = accept.unsqueeze(-1)
+    return (torch.where(keep, proposed, z), torch.where(accept, new_lik, log_lik),
+            torch.where(keep, new_grad, grad_lik), accept)
+
+
+def annealed_importance_sampling(log_likelihood: LogLikelihood, batch: int, dims: int, steps: int, chains: int,
+                                 leapfrog: int = 10, step_size: float = 0.05, target_acceptance: float = 0.65,
+                                 schedule: torch.Tensor | None = None, generator: torch.Generator | None = None,
+                                 dtype=torch.float32, device=None, adapt_rate: float = 1.02) -> Estimate:
+    """log p(x) [B] by AIS with `chains` chains per sentence from the prior, `steps` intermediate distributions
+    f_t(z) = p(z) p(x|z)^beta_t and one HMC transition (`leapfrog` steps) leaving each f_t invariant. Step sizes are
+    per sentence: without `schedule` they adapt after every transition (x`adapt_rate` when the sentence's chains
+    accepted more often than `target_acceptance`, else / `adapt_rate`; Wu et al.'s 1.02 suits thousands of steps, a
+    short tuning pass needs a faster rate to reach the posterior's scale) and the schedule used [steps, B] is
+    returned in `extra`; with `schedule` they are that schedule, frozen. `extra` also has the mean acceptance rate
+    and the chains' log weights [C, B] (each chain's log w alone is a stochastic lower bound on log p(x), looser
+    than their log-mean-exp). Costs `steps` x `leapfrog` gradient evaluations of log p(x|z) over C x B sentences.
+
+    The chain: z_0 ~ p(z); for t = 1..T, log w += (beta_t - beta_{t-1}) log p(x|z_{t-1}), then z_t ~ T_t(z_{t-1}, .)
+    (`hmc_transition` at beta_t with the step sizes of row t - 1 of the schedule). E[w] = p(x), so the returned
+    log-mean of w is a stochastic lower bound on log p(x); `reverse_annealed_importance_sampling` runs it backwards."""
+    betas = sigmoid_schedule(steps)
+    normal, uniform = _noise(generator, dtype, device)
     z = normal((chains, batch, dims))
     eps = torch.full((batch,), step_size, dtype=dtype, device=device)
     used, accepted_total = [], 0.0
@@ -232,24 +275,90 @@ def annealed_importance_sampling(log_likelihood: LogLikelihood, batch: int, dims
         if schedule is not None:
             eps = schedule[t - 1].to(device=device, dtype=dtype)
         used.append(eps.clone())
-        step = eps.view(1, batch, 1)
-        momentum = normal(z.shape)
-        current_h = -log_target(z, log_lik, beta) + 0.5 * momentum.pow(2).sum(-1)
-        proposed, new_lik, new_grad = z, log_lik, grad_lik
-        p = momentum + 0.5 * step * (beta * new_grad - proposed)
-        for i in range(leapfrog):
-            proposed = proposed + step * p
-            new_lik, new_grad = _log_likelihood_and_grad(log_likelihood, proposed)
-            p = p + (step if i < leapfrog - 1 else 0.5 * step) * (beta * new_grad - proposed)
-        proposed_h = -log_target(proposed, new_lik, beta) + 0.5 * p.pow(2).sum(-1)
-        accept = (torch.log(uniform(current_h.shape)) < (current_h - proposed_h)) & torch.isfinite(proposed_h)
-        keep = accept.unsqueeze(-1)
-        z, log_lik, grad_lik = (torch.where(keep, proposed, z), torch.where(accept, new_lik, log_lik),
-                                torch.where(keep, new_grad, grad_lik))
+        z, log_lik, grad_lik, accept = hmc_transition(log_likelihood, z, log_lik, grad_lik, beta, eps, leapfrog,
+                                                      normal, uniform)
         rate = accept.to(dtype).mean(0)  # over the chains of each sentence
         accepted_total += float(rate.mean())
         if schedule is None:
             eps = torch.where(rate > target_acceptance, eps * adapt_rate, eps / adapt_rate)
     log_px, ess, stderr = summarise_log_weights(log_w)
     return Estimate(log_px, ess, stderr, chains, extra={
-        "schedule": torch.stack(used), "acceptance": accepted_total / steps, "steps": steps, "leapfrog": leapfrog})
+        "schedule": torch.stack(used), "acceptance": accepted_total / steps, "steps": steps, "leapfrog": leapfrog,
+        "log_weights": log_w})
+
+
+def reverse_annealed_importance_sampling(log_likelihood: LogLikelihood, z_start: torch.Tensor, steps: int,
+                                         schedule: torch.Tensor, leapfrog: int = 10,
+                                         generator: torch.Generator | None = None) -> Estimate:
+    """Reverse AIS (Grosse, Ghahramani & Adams 2015, "Sandwiching the marginal likelihood using bidirectional Monte
+    Carlo"): an UPPER bound on log p(x) [B] in expectation, from exact posterior samples z_start [C, B, Z]
+    (C chains per sentence; copies of one sample per sentence are fine).
+
+    The chain is `annealed_importance_sampling`'s run backwards along the same `steps` intermediate distributions
+    f_t(z) = p(z) p(x|z)^beta_t (the same sigmoid betas), from f_T = p(z) p(x|z), whose normaliser is p(x), down to
+    f_0 = p(z), whose normaliser is 1: z_T = z_start; for t = T..1, log w~ += (beta_{t-1} - beta_t) log p(x|z_t),
+    then (for t > 1) z_{t-1} ~ T_{t-1}(z_t, .), the forward run's HMC transition at beta_{t-1} with its frozen step
+    sizes `schedule[t - 2]`. `schedule` [steps, B] is required: reverse AIS must use the transitions of the forward
+    run it is paired with (HMC is reversible, so each transition is its own reversal), frozen, not adapted; a
+    schedule tuned on x by an independent forward pass keeps z_start an exact posterior sample given x and it.
+
+    Sign conventions. Every reverse log weight log w~ = sum_t (beta_{t-1} - beta_t) log p(x|z_t) is >= 0 when
+    log p(x|z) <= 0 (as for text), and E[w~] = Z_0 / Z_T = 1 / p(x) when z_start is exact. The estimate returned
+    as `log_px` [B] is -log((1/C) sum_c w~_c), and by Jensen's inequality E[log_px] >= log p(x): a stochastic
+    upper bound on log p(x) (a lower bound on the NLL, -log_px), the mirror of forward AIS's lower bound. `ess` and
+    `stderr` are those of the reverse weights (the delta-method standard error of the log-mean, unchanged by the
+    sign). If z_start is not an exact posterior sample (real data, q(z|x) draws) the estimate is no bound at all.
+    `extra` has the mean acceptance rate of the T - 1 transitions, `steps`, `leapfrog`, `direction` and the reverse
+    log weights log w~ [C, B] (each chain's -log w~ alone is a stochastic upper bound on log p(x))."""
+    chains, batch, _ = z_start.shape
+    if schedule.shape[:2] != (steps, batch):
+        raise ValueError(f"reverse AIS needs the forward run's frozen step sizes [steps, B] = [{steps}, {batch}], got "
+                         f"{tuple(schedule.shape)}")
+    dtype, device = z_start.dtype, z_start.device
+    betas = sigmoid_schedule(steps)
+    normal, uniform = _noise(generator, dtype, device)
+    z = z_start.detach().clone()
+    log_w = torch.zeros(chains, batch, dtype=torch.float64, device=device)
+    log_lik, grad_lik = _log_likelihood_and_grad(log_likelihood, z)
+    accepted_total = 0.0
+    for t in range(steps, 0, -1):
+        log_w -= (float(betas[t]) - float(betas[t - 1])) * log_lik.double()
+        if t > 1:
+            eps = schedule[t - 2].to(device=device, dtype=dtype)
+            z, log_lik, grad_lik, accept = hmc_transition(log_likelihood, z, log_lik, grad_lik, float(betas[t - 1]),
+                                                          eps, leapfrog, normal, uniform)
+            accepted_total += float(accept.to(dtype).mean())
+    log_inverse, ess, stderr = summarise_log_weights(log_w)  # estimates log(1 / p(x))
+    return Estimate(-log_inverse, ess, stderr, chains, extra={
+        "acceptance": accepted_total / max(steps - 1, 1), "steps": steps, "leapfrog": leapfrog,
+        "direction": "reverse", "log_weights": log_w})
+
+
+@dataclass
+class Sandwich:
+    """Bidirectional Monte Carlo's two estimates of log p(x) [B] on simulated data: `lower` (forward AIS, a
+    stochastic lower bound) and `upper` (reverse AIS, a stochastic upper bound)."""
+
+    lower: Estimate
+    upper: Estimate
+
+    @property
+    def gap(self) -> torch.Tensor:
+        """upper - lower [B] (nats): in expectation >= 0 and >= the error of forward AIS's estimate on the sentence,
+        log p(x) - lower (and of reverse AIS's, upper - log p(x))."""
+        return self.upper.log_px - self.lower.log_px
+
+
+def bdmc(log_likelihood: LogLikelihood, z_exact: torch.Tensor, steps: int, schedule: torch.Tensor, chains: int,
+         leapfrog: int = 10, generator: torch.Generator | None = None) -> Sandwich:
+    """Bidirectional Monte Carlo (Grosse, Ghahramani & Adams 2015) for sentences x simulated from the model together
+    with their latents z_exact [B, Z] (z_exact ~ p(z), x ~ p(x|z_exact), so z_exact ~ p(z|x) exactly): forward AIS
+    with `chains` chains from the prior and the frozen step sizes `schedule` [steps, B] (tuned beforehand by an
+    adaptive forward pass on the same x), and reverse AIS with the same steps and step sizes from `chains` copies of
+    z_exact. log p(x) lies between the two in expectation; their gap bounds forward AIS's error on such data."""
+    batch, dims = z_exact.shape
+    lower = annealed_importance_sampling(log_likelihood, batch, dims, steps, chains, leapfrog, schedule=schedule,
+                                         generator=generator, dtype=z_exact.dtype, device=z_exact.device)
+    upper = reverse_annealed_importance_sampling(log_likelihood, z_exact.unsqueeze(0).expand(chains, -1, -1), steps,
+                                                 schedule, leapfrog, generator)
+    return Sandwich(lower, upper)

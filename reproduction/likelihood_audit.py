@@ -18,6 +18,15 @@ each with its per-sentence values, the mean NLL over the subset, its Monte Carlo
 sample size and its compute seconds; and the paper protocol's number on the same sentences for reference. The figure
 beside the JSON plots every estimator's NLL against its compute. All in float32 (AIS and the fitted proposal need
 gradients in z); sentences are batched by exact length, so no sentence's score depends on another's padding.
+
+With `--bdmc N`, bidirectional Monte Carlo (Grosse, Ghahramani & Adams 2015) checks AIS itself where its error can be
+bounded: N sentences simulated from the model (z* ~ N(0, I), then x ~ p(x|z*) word by word, at most the subset's
+longest sentence's words; a pair whose sentence has not ended by then is redrawn whole, which keeps z* an exact
+sample of p(z|x)) are scored by forward AIS (step sizes tuned and frozen as above: a stochastic lower bound on
+log p(x)) and by reverse AIS from z* with the same frozen transitions (a stochastic upper bound). Their gap, per
+sentence and in total, bounds forward AIS's error on sentences like the model's own (`estimators`' "BDMC
+forward/reverse, T steps"; the simulated sentences under `bdmc`). Methods whose p(x|z) is not a
+layers.recurrent.LatentDecoder's (every language model here is one) are skipped with a note.
 """
 from __future__ import annotations
 
@@ -32,14 +41,15 @@ from pathlib import Path
 import torch
 
 from harness.core.config import REPO_ROOT
-from harness.data.lm_dataset import LMDataset
-from harness.data.vocab import Vocab
+from harness.data.lm_dataset import Batch, LMDataset
+from harness.data.vocab import BOS_ID, EOS_ID, Vocab
 from harness.core.io import code_version, environment_info, now_iso, set_threads, write_json_atomic
 from harness.core.machine import cpu_model, cpuinfo
 from harness.core.precision import set_compute_precision
 from harness.core.runs import load_trained
+from layers.recurrent import LatentDecoder
 from metrics.likelihood import (Estimate, GaussianMixtureProposal, GaussianProposal, Mixture, StandardNormal,
-                                annealed_importance_sampling, draw_log_weights, fit_gaussian_proposal,
+                                annealed_importance_sampling, bdmc, draw_log_weights, fit_gaussian_proposal,
                                 summarise_log_weights)
 
 SUBSET = REPO_ROOT / "results" / "reference" / "ptb_audit_subset.json"
@@ -144,6 +154,150 @@ def audit_batch(model, batch, settings: dict, twr: bool, seed: int) -> dict[str,
     return results
 
 
+# ---- bidirectional Monte Carlo on sentences simulated from the model
+def latent_decoder(model) -> LatentDecoder | None:
+    """The model's p(x|z) if it is a layers.recurrent.LatentDecoder's (every SequenceVAE: TWR-VAE and the
+    language-model baselines, whose log_likelihood is its token_log_likelihood), else None."""
+    decoder = getattr(model, "decoder", None)
+    return decoder if isinstance(decoder, LatentDecoder) else None
+
+
+@torch.no_grad()
+def sample_sentences(decoder: LatentDecoder, z: torch.Tensor, max_words: int, generator: torch.Generator
+                     ) -> tuple[list[list[int]], torch.Tensor]:
+    """Ancestral samples x ~ p(x|z) for latents z [N, Z]: from <s>, each next token drawn from the softmax of the
+    decoder's scores and fed back (as `LatentDecoder.greedy` feeds back its argmax), every token of the vocabulary
+    allowed, until </s> or `max_words` words and one more token. Returns each row's word ids (without <s> and </s>)
+    and which rows ended with </s> [N] (bool): only those are complete samples of p(x|z)."""
+    rows = z.size(0)
+    token = torch.full((rows, 1), BOS_ID, dtype=torch.long, device=z.device)
+    state, steps = None, []
+    finished = torch.zeros(rows, dtype=torch.bool)
+    for _ in range(max_words + 1):
+        hidden, state = decoder.hidden_states(token, z, state)
+        probs = torch.softmax(decoder.logits(hidden[:, -1]).double(), dim=-1).cpu()
+        drawn = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        steps.append(drawn.masked_fill(finished, EOS_ID))
+        finished |= drawn == EOS_ID
+        token = drawn.unsqueeze(1).to(z.device)
+        if bool(finished.all()):
+            break
+    ids = torch.stack(steps, 1).tolist()
+    return [row[:row.index(EOS_ID)] if EOS_ID in row else row for row in ids], finished
+
+
+def simulate(decoder: LatentDecoder, count: int, max_words: int, generator: torch.Generator, device,
+             rounds: int = 20) -> tuple[torch.Tensor, list[list[int]], int]:
+    """`count` pairs z* ~ N(0, I), x ~ p(x|z*) whose x ends within `max_words` words, drawn max(count, 64) at a
+    time for at most `rounds` rounds (the first `count` that end are kept). A pair whose x has not ended is dropped
+    whole (redrawing x alone would bias z*): the pairs kept are draws of p(z, x) restricted to short x, so z* is still
+    an exact draw of p(z|x). Returns z* [n, Z] (n <= count), the sentences' word ids and how many pairs were drawn."""
+    kept_z, kept_words, drawn = [], [], 0
+    dims = decoder.z_to_hidden.in_features
+    dtype = decoder.z_to_hidden.weight.dtype
+    for _ in range(rounds):
+        if len(kept_words) >= count:
+            break
+        z = torch.randn((max(count, 64), dims), generator=generator, dtype=dtype).to(device)
+        words, finished = sample_sentences(decoder, z, max_words, generator)
+        drawn += z.size(0)
+        for row in torch.nonzero(finished).squeeze(1).tolist():
+            kept_z.append(z[row])
+            kept_words.append(words[row])
+    kept_z, kept_words = kept_z[:count], kept_words[:count]
+    z = torch.stack(kept_z) if kept_z else torch.zeros((0, dims), dtype=dtype, device=device)
+    return z, kept_words, drawn
+
+
+def sentence_batch(rows: list[list[int]], device) -> Batch:
+    """<s> words </s> rows of equal length as a Batch."""
+    tokens = torch.tensor([[BOS_ID, *row, EOS_ID] for row in rows], dtype=torch.long)
+    return Batch(tokens, torch.full((len(rows),), tokens.size(1), dtype=torch.long)).to(device)
+
+
+def bdmc_audit(model, settings: dict, max_words: int, seed: int, vocab: Vocab | None = None, progress: bool = True
+               ) -> tuple[dict, dict]:
+    """(estimator entries "BDMC forward/reverse, T steps" for each T of settings["bdmc_steps"], the simulation's
+    record) for settings["bdmc"] sentences simulated from the model. Per sentence: log_px_forward (forward AIS, a
+    stochastic lower bound on log p(x)), log_px_reverse (reverse AIS from the simulating z*, a stochastic upper
+    bound), gap = reverse - forward, each direction's standard error and ESS, and the mean over chains of the
+    single-chain gap -log w~ - log w (Grosse et al.'s; larger); in total their sums and the gap's mean and max.
+    Sentences are batched by length; each batch's step sizes are tuned on a forward pass of its own (as the
+    audit's AIS) and frozen for both directions."""
+    decoder = latent_decoder(model)
+    if decoder is None:
+        note = (f"skipped: {type(model).__name__}'s p(x|z) is not a layers.recurrent.LatentDecoder's, and this audit "
+                "samples sentences only from one")
+        if progress:
+            print(f"audit: BDMC {note}", file=sys.stderr)
+        return {}, {"requested": settings["bdmc"], "skipped": note}
+    device = next(model.parameters()).device
+    generator = torch.Generator().manual_seed(seed)
+    z_all, sentences, drawn = simulate(decoder, settings["bdmc"], max_words, generator, device)
+    record = {"requested": settings["bdmc"], "simulated": len(sentences), "pairs_drawn": drawn,
+              "max_words": max_words, "seed": seed, "word_ids": sentences}
+    if vocab is not None:
+        record["text"] = [" ".join(vocab.decode(words)) for words in sentences]
+    if len(sentences) < settings["bdmc"]:
+        record["note"] = (f"only {len(sentences)} of {drawn} simulated sentences ended within {max_words} words; "
+                          "BDMC scores those")
+        if progress:
+            print(f"audit: BDMC {record['note']}", file=sys.stderr)
+    if not sentences:
+        return {}, record
+    by_length: dict[int, list[int]] = {}
+    for index, words in enumerate(sentences):
+        by_length.setdefault(len(words), []).append(index)
+    entries: dict[str, dict] = {}
+    for steps in settings["bdmc_steps"]:
+        entry = {"estimator": "BDMC", "steps": steps, "chains": settings["ais_chains"],
+                 "tuning_chains": settings["ais_tune_chains"], "leapfrog": settings["leapfrog"],
+                 "what": "log p(x) of sentences simulated from the model lies, in expectation, between log_px_forward "
+                         "(forward AIS, a lower bound) and log_px_reverse (reverse AIS from the simulating z, an "
+                         "upper bound); gap = reverse - forward bounds forward AIS's error on such sentences",
+                 "sentence": [], "words": [], "log_px_forward": [], "log_px_reverse": [], "gap": [],
+                 "single_chain_gap": [], "stderr_forward": [], "stderr_reverse": [], "ess_forward": [],
+                 "ess_reverse": [], "acceptance_forward": [], "acceptance_reverse": [], "tuning_acceptance": [],
+                 "seconds": 0.0}
+        for number, (length, group) in enumerate(sorted(by_length.items())):
+            started = time.perf_counter()
+            batch = sentence_batch([sentences[i] for i in group], device)
+            z_exact = z_all[group]
+
+            def log_likelihood(z, batch=batch):
+                return model.log_likelihood(batch, z)
+
+            tuned = annealed_importance_sampling(
+                log_likelihood, batch.size, z_exact.size(1), steps, settings["ais_tune_chains"], settings["leapfrog"],
+                settings["step_size"], generator=torch.Generator().manual_seed(seed + 1 + number), device=device,
+                adapt_rate=settings["adapt_rate"])
+            sandwich = bdmc(log_likelihood, z_exact, steps, tuned.extra["schedule"], settings["ais_chains"],
+                            settings["leapfrog"], torch.Generator().manual_seed(seed + 1001 + number))
+            lower, upper = sandwich.lower, sandwich.upper
+            chain_gap = (-upper.extra["log_weights"] - lower.extra["log_weights"]).mean(0)
+            entry["sentence"].extend(group)
+            entry["words"].extend([length] * len(group))
+            for key, values in (("log_px_forward", lower.log_px), ("log_px_reverse", upper.log_px),
+                                ("gap", sandwich.gap), ("single_chain_gap", chain_gap),
+                                ("stderr_forward", lower.stderr), ("stderr_reverse", upper.stderr),
+                                ("ess_forward", lower.ess), ("ess_reverse", upper.ess)):
+                entry[key].extend(values.double().tolist())
+            entry["acceptance_forward"].append(lower.extra["acceptance"])
+            entry["acceptance_reverse"].append(upper.extra["acceptance"])
+            entry["tuning_acceptance"].append(tuned.extra["acceptance"])
+            entry["seconds"] += time.perf_counter() - started
+        count = len(entry["gap"])
+        entry.update({"sentences": count, "log_px_forward_total": sum(entry["log_px_forward"]),
+                      "log_px_reverse_total": sum(entry["log_px_reverse"]), "gap_total": sum(entry["gap"]),
+                      "gap_mean": sum(entry["gap"]) / count, "gap_max": max(entry["gap"]),
+                      "single_chain_gap_mean": sum(entry["single_chain_gap"]) / count})
+        entries[f"BDMC forward/reverse, {steps} steps"] = entry
+        if progress:
+            print(f"audit: BDMC with {steps} steps done ({count} simulated sentences, mean gap "
+                  f"{entry['gap_mean']:.3f} nats)", file=sys.stderr)
+    return entries, record
+
+
 # ---- the whole audit
 def audit(model_pt: Path, data_dir: Path, subset_path: Path, settings: dict, progress: bool = True) -> dict:
     run, summary, model, vocab, device = load_trained(model_pt, data_dir)
@@ -181,12 +335,17 @@ def audit(model_pt: Path, data_dir: Path, subset_path: Path, settings: dict, pro
             if "stderr" in entry:
                 entry["stderr_of_mean"] = math.sqrt(sum(s * s for s in entry["stderr"])) / len(values)
                 entry["ess_median"] = sorted(entry["ess"])[len(entry["ess"]) // 2]
+    bdmc_record = None
+    if settings.get("bdmc", 0) > 0:
+        max_words = max(int(test.lengths[index]) for index in indices) - 2
+        entries, bdmc_record = bdmc_audit(model, settings, max_words, run.seed + 1_000_000, vocab, progress)
+        merged.update(entries)
     full = metrics_of_these_weights(model_pt.parent / "metrics.json", summary)
     return {"what": "likelihood audit (reproduction.likelihood_audit): -log p(x) estimates per sentence of the subset",
             "model": run.model.name, "method": run.model.method, "seed": run.seed,
             "epochs_completed": summary.get("epochs_completed"), "selected_epoch": summary.get("selected_epoch"),
             "subset": {"file": subset_path.name, "sentences": order}, "settings": {**settings, "ks": list(settings["ks"])},
-            "precision": "float32", "full_test_set_metrics": full, "estimators": merged,
+            "precision": "float32", "full_test_set_metrics": full, "estimators": merged, "bdmc": bdmc_record,
             "code_version": code_version(), "versions": environment_info(), "cpu": cpu_model(cpuinfo()),
             "threads": torch.get_num_threads(), "created": now_iso()}
 
@@ -197,10 +356,25 @@ def draw(payload: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(7, 4))
+    sandwiches = sorted((entry["steps"], entry["gap_mean"], entry["single_chain_gap_mean"])
+                        for entry in payload["estimators"].values() if entry.get("estimator") == "BDMC")
+    if sandwiches:
+        figure, (axis, right) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [2, 1]})
+        right.plot([s[0] for s in sandwiches], [s[1] for s in sandwiches], marker="o", label="reverse - forward AIS")
+        right.plot([s[0] for s in sandwiches], [s[2] for s in sandwiches], marker="o", label="single-chain gap")
+        right.axhline(0.0, color="black", linewidth=0.5)
+        right.set_xscale("log")
+        right.set_xticks([s[0] for s in sandwiches], [str(s[0]) for s in sandwiches])
+        right.minorticks_off()
+        right.set_xlabel("AIS steps")
+        right.set_ylabel("BDMC gap (nats per sentence, mean)")
+        right.set_title(f"BDMC on {payload['bdmc']['simulated']} sentences simulated from the model", fontsize=9)
+        right.legend(fontsize=6)
+    else:
+        figure, axis = plt.subplots(figsize=(7, 4))
     lines: dict[str, list[tuple[float, float]]] = {}
     for name, entry in payload["estimators"].items():
-        if "estimator" in entry:
+        if "estimator" in entry and "nll_mean" in entry:
             lines.setdefault(entry["estimator"], []).append((max(entry["seconds"], 1e-3), entry["nll_mean"]))
     for name, points in sorted(lines.items()):
         points.sort()
@@ -249,6 +423,10 @@ def main(argv=None) -> int:
     run_parser.add_argument("--fit-lr", type=float, default=0.02)
     run_parser.add_argument("--fit-samples", type=int, default=8)
     run_parser.add_argument("--chunk", type=int, default=500)
+    run_parser.add_argument("--bdmc", type=int, default=0,
+                            help="simulate this many sentences from the model and sandwich their log p(x) between "
+                                 "forward and reverse AIS (bidirectional Monte Carlo); 0: off")
+    run_parser.add_argument("--bdmc-steps", default="", help="AIS steps for BDMC (default: those of --ais-steps)")
     run_parser.add_argument("--threads", type=int, default=2)
     for sub_parser in (subset_parser, run_parser):
         sub_parser.add_argument("--data", type=Path, default=REPO_ROOT / "data" / "processed" / "ptb")
@@ -264,7 +442,10 @@ def main(argv=None) -> int:
                     "ais_steps": [int(s) for s in args.ais_steps.split(",") if s],
                     "ais_chains": args.ais_chains, "ais_tune_chains": args.ais_tune_chains, "leapfrog": args.leapfrog,
                     "step_size": args.step_size, "adapt_rate": args.adapt_rate, "fit_steps": args.fit_steps, "fit_lr": args.fit_lr,
-                    "fit_samples": args.fit_samples, "chunk": args.chunk}
+                    "fit_samples": args.fit_samples, "chunk": args.chunk, "bdmc": args.bdmc}
+        settings["bdmc_steps"] = [int(s) for s in args.bdmc_steps.split(",") if s] or settings["ais_steps"]
+        if args.bdmc < 0:
+            raise ValueError(f"--bdmc must be >= 0, got {args.bdmc}")
         payload = audit(args.model_pt, args.data, args.subset, settings)
         write_json_atomic(args.out, payload)
         draw(payload, args.out.with_suffix(".png"))
