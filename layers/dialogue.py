@@ -3,9 +3,14 @@ guxd/DialogWAE): a shared embedding, a bidirectional GRU utterance encoder, a GR
 vectors plus a one-hot floor (speaker), Gaussian recognition and prior networks, a GRU decoder whose initial
 state is [z; c]. Padding is handled with lengths (packed sequences) and masks.
 
+The GRUs of the encoders and of the decoder's teacher-forced pass run through layers.gru.gru_sequences on the CPU:
+nn.GRU's function and parameters, packed (nothing computed on padding), with a written-out backward through time that
+avoids PyTorch's per-timestep slice gradients (about half of the CPU step's time in a profile). Step-by-step decoding
+calls the nn.GRU itself.
+
 Reduced precision as the language model's layers (layers.recurrent): the encoders, the decoder and the bag-of-words
 head each have a `compute_dtype` (None = float32) that the harness sets (harness.core.precision); with bfloat16 their
-GRUs and Linears run under autocast (bf16 matmuls, float32 weights), their outputs come back as float32, and the
+GRUs' and Linears' matrix products take bf16 operands (float32 weights), their outputs come back as float32, and the
 decoder's V-wide output layer is the language model's (layers.recurrent.VocabularyOutput: blockwise, the [tokens x V]
 logits never stored, bf16 operands). The recognition / prior networks and the losses' sums stay float32.
 """
@@ -14,9 +19,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
-
 from harness.data.vocab import PAD_ID
+from layers.gru import gru_sequences
 from layers.recurrent import VocabularyOutput, compute_autocast, length_mask, row_sums
 
 
@@ -47,9 +51,8 @@ class UtteranceEncoder(nn.Module):
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         embedded = self.dropout(self.embedding(tokens))
-        packed = pack_padded_sequence(embedded, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
-        with compute_autocast(tokens.device, self.compute_dtype):
-            _, final = self.rnn(packed)  # [2, N, H]
+        _, final = gru_sequences(self.rnn, embedded, lengths.clamp(min=1), compute_dtype=self.compute_dtype,
+                                 outputs=False)  # [2, N, H]
         vectors = final.transpose(0, 1).reshape(tokens.size(0), self.output_dim).to(self.rnn.weight_hh_l0.dtype)
         return vectors * (lengths > 0).unsqueeze(1).to(vectors.dtype)  # absent utterances are zero vectors
 
@@ -73,10 +76,7 @@ class ContextEncoder(nn.Module):
         b, j, u = context.shape
         vectors = self.utterance_encoder(context.reshape(b * j, u), utterance_lengths.reshape(b * j)).view(b, j, -1)
         inputs = self.dropout(torch.cat([vectors, F.one_hot(floors.long(), 2).to(vectors.dtype)], dim=-1))
-        packed = pack_padded_sequence(inputs, num_utterances.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
-        with compute_autocast(context.device, self.compute_dtype):
-            states, final = self.rnn(packed)
-        states, _ = nn.utils.rnn.pad_packed_sequence(states, batch_first=True, total_length=j)
+        states, final = gru_sequences(self.rnn, inputs, num_utterances.clamp(min=1), compute_dtype=self.compute_dtype)
         dtype = self.rnn.weight_hh_l0.dtype  # bf16 states back to the parameters' dtype
         return final[-1].to(dtype), states.to(dtype)
 
@@ -120,11 +120,10 @@ class ResponseDecoder(VocabularyOutput):
     def log_likelihood(self, response: torch.Tensor, lengths: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         """log p(response | state) [B], summed over the lengths-1 predicted tokens (words and </s>).
 
-        A GRU's state at t depends only on tokens <= t, so the trailing padding cannot change a real position (the
-        training batches are bucketed by response length, harness.data.dialogue_dataset.dialogue_batches, so there
-        is little of it); the output layer runs on the real positions only."""
+        The GRU (layers.gru.gru_sequences) and the output layer run on the real positions only."""
         inputs, targets = response[:, :-1], response[:, 1:]
-        hidden, _ = self.run(self.dropout(self.embedding(inputs)), state.unsqueeze(0).contiguous())
+        hidden, _ = gru_sequences(self.rnn, self.dropout(self.embedding(inputs)), (lengths - 1).clamp(min=1),
+                                  state.unsqueeze(0), self.compute_dtype)  # zero past each length
         real = length_mask(lengths - 1, inputs.size(1))
         return -row_sums(self.output_nll(hidden[real], targets[real]), real)
 
