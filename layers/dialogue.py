@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from harness.data.vocab import PAD_ID
 from layers.gru import gru_sequences
-from layers.recurrent import VocabularyOutput, compute_autocast, length_mask, row_sums
+from layers.recurrent import Dropout, VocabularyOutput, compute_autocast, length_mask, row_sums
 
 
 class ReferenceBatchNorm1d(nn.BatchNorm1d):
@@ -45,7 +45,7 @@ class UtteranceEncoder(nn.Module):
     def __init__(self, embedding: nn.Embedding, hidden_dim: int, dropout: float):
         super().__init__()
         self.embedding = embedding
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.rnn = nn.GRU(embedding.embedding_dim, hidden_dim, batch_first=True, bidirectional=True)
         self.output_dim = 2 * hidden_dim
 
@@ -67,7 +67,7 @@ class ContextEncoder(nn.Module):
     def __init__(self, utterance_encoder: UtteranceEncoder, hidden_dim: int, dropout: float = 0.25):
         super().__init__()
         self.utterance_encoder = utterance_encoder
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.rnn = nn.GRU(utterance_encoder.output_dim + 2, hidden_dim, batch_first=True)
 
     def forward(self, context, utterance_lengths, num_utterances, floors):
@@ -107,7 +107,7 @@ class ResponseDecoder(VocabularyOutput):
     def __init__(self, embedding: nn.Embedding, state_dim: int, vocab_size: int, dropout: float):
         super().__init__()
         self.embedding = embedding
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.rnn = nn.GRU(embedding.embedding_dim, state_dim, batch_first=True)
         self.out = nn.Linear(state_dim, vocab_size)
 
