@@ -1,10 +1,12 @@
 """What a DailyDialog training epoch costs per dialogue model (issue 35): config/paper.yaml's recipe, as the workflow's
 train job runs it (harness.train.training.train_run), in float32 and in bfloat16 where the CPU multiplies bf16
 natively and the method supports it; optionally the same measurement on other checkouts of this repository
-(`--compare DIR`, e.g. a clone at the commit before a speed change), interleaved in one run, as ratios.
+(`--compare DIR`, e.g. a clone at the commit before a speed change) and the original code's epoch (`--original DIR`),
+interleaved in one run, as ratios.
 
     python -m benchmarks.dialogue_epoch [--models cvae,twr-cvae-dailydialog] [--batches 12] [--repeats 1] \
-        [--compare DIR ...] [--raw data/raw] [--threads 1] [--out results/benchmarks/dialogue_epoch.json]
+        [--compare DIR ...] [--original DIR [--original-dialogues N] [--original-epochs 2]] [--raw data/raw] \
+        [--threads 1] [--out results/benchmarks/dialogue_epoch.json]
 
 Each measurement is a fresh process that trains the model for two epochs on the first `--batches` batches of the
 training split (validation on one batch) and times the second epoch's training (the first warms up the allocator
@@ -12,9 +14,26 @@ and the kernels); seconds per batch x the full split's batches per epoch is the 
 DailyDialog's released files (`--raw`, as the fetch step leaves them), preprocessed once per checkout with
 paper.yaml's vocabulary (10,000). A checkout named with --compare runs this file's measurement against its own
 `harness` package (its directory first on the module path), so two code versions are timed by the same procedure.
-What the original code's epoch costs is in results/fidelity/ (docs/fidelity.md): not repeated here.
 A recipe with phases of different cost is timed per phase: `seqgan` times its MLE pre-training (where its schedule
 starts), `seqgan@adversarial` its adversarial updates (PHASES: the run started there).
+
+`--original DIR` also times, once per repeat after the harness's measurements, the code behind the paper's TWR-VAE
+Table 5 row: ruizheliUOA/TWR-VAE's `dialogue_dd/train_dailydial.py` (commit 68105544), DIR being a copy of its
+`dialogue_dd/` with the patches of docs/fidelity.md plus the timing ones (docs/performance.md says how to rebuild it;
+none of its code is in this repository). It runs in a fresh process of this interpreter, with the same `--threads`,
+seed 1, on the CPU, for `--original-epochs` epochs (default 2, as the harness: the last one is timed, the first warms
+up) on the first `--original-dialogues` training dialogues, without its test scoring. The original trains on "grids"
+(96 dialogues sorted by length, all cut at the same positions: one update of 96 examples per cut), so N is a multiple
+of 96; its default, 96 x round(batches / 6.8) (the full split gives 782 updates from 115 grids, 6.8 per grid), is the
+whole number of grids (at least one) that would give as many updates as the harness's timed epoch at the full split's
+rate; the first dialogues of the file give more (for 12 batches: 192 dialogues, 21 updates on 2,016 examples, against
+the harness's 12 batches of 96), hence the comparison per example. It runs with glibc's default malloc settings (the
+harness's, harness/core/allocator.py, are part of what the harness is). Recorded: its training seconds, updates and
+examples, seconds per example and per update, and the projected full epoch (seconds per example x the examples of its
+full-split grids, 11,118 dialogues -> 75,072). `ratios["twr-cvae-dailydialog"]["original float32"]` (and "original
+bfloat16") is this checkout's `twr-cvae-dailydialog` seconds per training example in that precision over the
+original's (float32 only), medians over repeats: < 1 = the harness is faster. (Per example, not per update: the
+harness's batches are of up to 96 responses bucketed by size, the original's grids of 96.)
 """
 from __future__ import annotations
 
@@ -22,6 +41,7 @@ import argparse
 import dataclasses
 import json
 import math
+import hashlib
 import subprocess
 import sys
 import tempfile
@@ -31,6 +51,9 @@ from pathlib import Path
 DATASET = "dailydialog"
 DEFAULT_MODELS = ("cvae", "twr-cvae-dailydialog")
 THIS_FILE = Path(__file__).resolve()
+ORIGINAL_MODEL = "twr-cvae-dailydialog"  # the harness's model the original's dialogue script is compared with
+ORIGINAL_GRID = 96  # the original's batch_size: a grid is 96 dialogues
+ORIGINAL_UPDATES_PER_GRID = 6.8  # full training split: 782 updates from 11,118 // 96 = 115 grids
 
 
 # ---- the measurement, run in a fresh process against one checkout's harness ---------------------------------------
@@ -67,11 +90,14 @@ def measure(spec: str, precision: str, batches: int, raw: Path, data_dir: Path) 
         train=dataclasses.replace(run.train, epochs=2, precision=precision, validate_every=1, early_stopping=None))
     with tempfile.TemporaryDirectory(prefix="textvae-dialogue-epoch-") as out:
         summary = train_run(run, data_dir, Path(out), progress=False)
-    second = summary["history"][1]
+    first, second = summary["history"][0], summary["history"][1]
     full_examples = stats["splits"]["train"]["examples"]
+    examples = min(batches * size, full_examples)
     return {"model": spec, "phase": phase or None, "method": run.model.method, "precision": precision, "code_version": code_version(),
             "harness": str(REPO_ROOT), "batch_size": size, "batches_timed": batches,
             "seconds_per_batch": second["train_seconds"] / batches,
+            "examples_timed": examples, "updates_timed": second["step"] - first["step"],
+            "seconds_per_example": second["train_seconds"] / examples,
             "full_epoch_batches": math.ceil(full_examples / size), "full_train_examples": full_examples,
             "projected_epoch_seconds": second["train_seconds"] / batches * math.ceil(full_examples / size),
             "train_loss_epoch2": second["train_loss"]}
@@ -105,6 +131,85 @@ def run_measurement(checkout: Path, args: list[str]) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+# ---- the original code (ruizheliUOA/TWR-VAE dialogue_dd/train_dailydial.py, patched), in a fresh process ------------
+
+#: what a patched copy of the original's dialogue_dd/ must hold: its files, and in train_dailydial.py the options and
+#: record fields that the patches (docs/fidelity.md, docs/performance.md) add.
+ORIGINAL_FILES = ("train_dailydial.py", "models_dailydial.py", "utils_dailydial.py", "data.py",
+                  "data/train.utts.txt", "data/valid.utts.txt", "data/test.utts.txt")
+ORIGINAL_MARKERS = {"train_dailydial.py": ("'--epochs'", "'--threads'", "'--max_train_dialogues'", "'--no_eval'",
+                                           "'--record'", '"train_seconds"', '"full_train_examples"',
+                                           "utils_dailydial.use_cuda")}
+ORIGINAL_ABSENT = {"models_dailydial.py": ("dtype=np.int)",), "utils_dailydial.py": ("dtype=np.int)",)}
+
+
+def original_problems(directory: Path) -> list[str]:
+    """What `directory` lacks to be a patched copy of the original's dialogue_dd/ (empty: it is one)."""
+    if not directory.is_dir():
+        return [f"{directory} is not a folder"]
+    problems = [f"no {name}" for name in ORIGINAL_FILES if not (directory / name).is_file()]
+    for name, markers in ORIGINAL_MARKERS.items():
+        if (directory / name).is_file():
+            text = (directory / name).read_text(errors="replace")
+            problems += [f"{name} lacks {marker} (harness-timing.patch not applied)" for marker in markers
+                         if marker not in text]
+    for name, markers in ORIGINAL_ABSENT.items():
+        if (directory / name).is_file():
+            text = (directory / name).read_text(errors="replace")
+            problems += [f"{name} still has {marker} (harness-timing.patch not applied)" for marker in markers
+                         if marker in text]
+    return problems
+
+
+def original_default_dialogues(batches: int) -> int:
+    """Dialogues whose grids give the original about as many updates (of 96 examples) as the harness's `batches`."""
+    return ORIGINAL_GRID * max(1, round(batches / ORIGINAL_UPDATES_PER_GRID))
+
+
+def original_command(directory: Path, record: Path, dialogues: int, epochs: int, threads: int) -> list[str]:
+    """The patched original's training for `epochs` epochs on the first `dialogues` dialogues, seed 1, on the CPU,
+    without test scoring, one JSON line per epoch appended to `record`."""
+    return [sys.executable, str(directory / "train_dailydial.py"), "--data_path", f"{directory / 'data'}/",
+            "--no_gpu", "--seed", "1", "--epochs", str(epochs), "--threads", str(threads),
+            "--max_train_dialogues", str(dialogues), "--no_eval", "--record", str(record)]
+
+
+def original_record(lines: list[dict], dialogues: int) -> dict:
+    """The original's JSON lines (one per epoch) -> this benchmark's record: its last epoch's training timed."""
+    last = lines[-1]
+    seconds, examples, updates = last["train_seconds"], last["train_examples"], last["train_batches"]
+    return {"model": "original", "side": "original", "checkout": "original", "precision": "float32",
+            "code": "ruizheliUOA/TWR-VAE dialogue_dd/train_dailydial.py (68105544, patched)",
+            "train_dialogues": last["train_dialogues"], "dialogues_requested": dialogues,
+            "epochs_run": len(lines), "epoch_timed": last["epoch"], "threads": last.get("threads"),
+            "train_seconds": seconds, "train_seconds_per_epoch": [line["train_seconds"] for line in lines],
+            "examples_timed": examples, "updates_timed": updates,
+            "train_words_incl_eos": last.get("train_words_incl_eos"),
+            "seconds_per_example": seconds / examples, "seconds_per_update": seconds / updates,
+            "full_train_dialogues": last["full_train_dialogues"], "full_train_updates": last["full_train_batches"],
+            "full_train_examples": last["full_train_examples"],
+            "projected_epoch_seconds": seconds / examples * last["full_train_examples"],
+            "train_recon_last_epoch": last["train_recon"], "train_kl_last_epoch": last["train_kl"]}
+
+
+def run_original(directory: Path, dialogues: int, epochs: int, threads: int) -> dict:
+    """The patched original in a fresh process (working directory a scratch folder: its logs go there)."""
+    with tempfile.TemporaryDirectory(prefix="textvae-dialogue-epoch-original-") as scratch:
+        record = Path(scratch) / "raw.jsonl"
+        result = subprocess.run(original_command(directory, record, dialogues, epochs, threads), cwd=scratch,
+                                capture_output=True, text=True)
+        if result.returncode != 0 or not record.is_file():
+            raise RuntimeError(f"the original failed (exit {result.returncode}):\n{result.stderr[-3000:]}")
+        lines = [json.loads(line) for line in record.read_text().splitlines() if line.strip()]
+    return original_record(lines, dialogues)
+
+
+def original_files(directory: Path) -> dict:
+    """sha256 of the patched original's code files (which version was timed, without its path)."""
+    return {name: hashlib.sha256((directory / name).read_bytes()).hexdigest()[:16]
+            for name in ORIGINAL_FILES if name.endswith(".py")}
+
+
 def main(argv=None) -> int:
     from harness.core.config import REPO_ROOT
     from harness.core.io import environment_info, now_iso, write_json_atomic
@@ -117,6 +222,15 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--compare", type=Path, action="append", default=[], metavar="DIR",
                         help="another checkout of this repository to time the same way (repeatable)")
+    parser.add_argument("--original", type=Path, default=None, metavar="DIR",
+                        help="a patched copy of ruizheliUOA/TWR-VAE's dialogue_dd/ (docs/performance.md): time its "
+                             "training epoch too, once per repeat")
+    parser.add_argument("--original-dialogues", type=int, default=None, metavar="N",
+                        help="the original trains on the first N training dialogues, a multiple of 96 "
+                             "(default: 96 x round(batches / 6.8), whole grids of about as many updates as the "
+                             "harness's)")
+    parser.add_argument("--original-epochs", type=int, default=2,
+                        help="epochs the original runs; the last one's training is timed (default 2, as the harness)")
     parser.add_argument("--raw", type=Path, default=REPO_ROOT / "data" / "raw")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "results" / "benchmarks" / "dialogue_epoch.json")
@@ -129,6 +243,21 @@ def main(argv=None) -> int:
         if not (checkout / "harness" / "train" / "training.py").is_file():
             print(f"error: {checkout} is not a checkout of this repository with harness/train/training.py",
                   file=sys.stderr)
+            return 2
+    original_dialogues = None
+    if args.original is not None:
+        problems = original_problems(args.original)
+        if problems:
+            print(f"error: {args.original} is not a patched copy of ruizheliUOA/TWR-VAE's dialogue_dd/ "
+                  f"(docs/performance.md says how to rebuild it): " + "; ".join(problems), file=sys.stderr)
+            return 2
+        original_dialogues = args.original_dialogues or original_default_dialogues(args.batches)
+        if original_dialogues <= 0 or original_dialogues % ORIGINAL_GRID:
+            print(f"error: --original-dialogues {original_dialogues} is not a positive multiple of {ORIGINAL_GRID} "
+                  "(the original trains on grids of 96 dialogues and drops the left-over ones)", file=sys.stderr)
+            return 2
+        if args.original_epochs < 1:
+            print("error: --original-epochs must be at least 1", file=sys.stderr)
             return 2
     no_bfloat16 = bfloat16_unsupported("cpu")
     precisions = ["float32"] + ([] if no_bfloat16 else ["bfloat16"])
@@ -155,14 +284,38 @@ def main(argv=None) -> int:
                               + (f"{record['seconds_per_batch']:.3f} s/batch, projected epoch "
                                  f"{record['projected_epoch_seconds']:.0f} s" if "error" not in record
                                  else record["error"]), file=sys.stderr)
+            if args.original is not None:
+                started = time.perf_counter()
+                try:
+                    record = run_original(args.original.resolve(), original_dialogues, args.original_epochs,
+                                          args.threads)
+                except RuntimeError as exc:
+                    record = {"model": "original", "side": "original", "checkout": "original",
+                              "precision": "float32", "error": str(exc).splitlines()[-1]}
+                record.update(repeat=repeat, wall_seconds=time.perf_counter() - started)
+                records.append(record)
+                print("original float32: " + (f"{record['train_seconds']:.1f} s for {record['updates_timed']} updates"
+                                              f" ({record['examples_timed']} examples), "
+                                              f"{record['seconds_per_example'] * 1000:.2f} ms/example, projected "
+                                              f"epoch {record['projected_epoch_seconds']:.0f} s"
+                                              if "error" not in record else record["error"]), file=sys.stderr)
     payload = {"what": "DailyDialog training epoch per dialogue model, config/paper.yaml's recipe (seed 1), "
                        f"seconds per batch over epoch 2 of 2 on the first {args.batches} batches, projected to the "
-                       "full training split; checkout 0 is this one, the others --compare",
+                       "full training split; checkout 0 is this one, the others --compare"
+                       + (f"; 'original': ruizheliUOA/TWR-VAE's dialogue_dd/train_dailydial.py (patched), epoch "
+                          f"{args.original_epochs} of {args.original_epochs} on the first {original_dialogues} "
+                          "training dialogues, no test scoring; ratios 'original <precision>': this checkout's "
+                          f"{ORIGINAL_MODEL} seconds per training example over the original's (<1: harness faster)"
+                          if args.original is not None else ""),
                "checkouts": [{"index": i, "code_version": next((r.get("code_version") for r in records
                                                                 if r["checkout"] == i and "code_version" in r), None)}
                              for i in range(len(checkouts))],
                "cpu": cpu_model(cpuinfo()), "threads": args.threads, "bfloat16_unsupported": no_bfloat16,
                "versions": environment_info(), "created": now_iso(), "records": records,
+               "original": None if args.original is None else {
+                   "code": "ruizheliUOA/TWR-VAE dialogue_dd/ at 68105544 with the patches of docs/fidelity.md and "
+                           "docs/performance.md", "files_sha256": original_files(args.original),
+                   "dialogues": original_dialogues, "epochs": args.original_epochs},
                "ratios": ratios(records)}
     for record in payload["records"]:
         record.pop("harness", None)  # a machine path
@@ -173,10 +326,12 @@ def main(argv=None) -> int:
 
 def ratios(records: list[dict]) -> dict:
     """Per model: seconds per batch of every (checkout, precision) over checkout 0's float32, medians over repeats
-    (>1 = slower than this checkout in float32)."""
+    (>1 = slower than this checkout in float32); and for ORIGINAL_MODEL, where the original was timed, "original
+    <precision>": checkout 0's seconds per training example in that precision over the original's (<1 = faster than
+    the original)."""
     import statistics
 
-    timed = [r for r in records if "seconds_per_batch" in r]
+    timed = [r for r in records if "seconds_per_batch" in r and r.get("side") != "original"]
     out: dict[str, dict[str, float]] = {}
     for model in sorted({r["model"] for r in timed}):
         def median(checkout, precision):
@@ -189,6 +344,15 @@ def ratios(records: list[dict]) -> dict:
         out[model] = {f"checkout{c} {p}": median(c, p) / base
                       for c in sorted({r["checkout"] for r in timed}) for p in ("float32", "bfloat16")
                       if median(c, p) is not None}
+    original = [r["seconds_per_example"] for r in records if r.get("side") == "original" and "seconds_per_example" in r]
+    if original:
+        for precision in ("float32", "bfloat16"):
+            ours = [r.get("seconds_per_example", r["seconds_per_batch"] / r.get("batch_size", math.nan))
+                    for r in timed if r["model"] == ORIGINAL_MODEL and r["checkout"] == 0
+                    and r["precision"] == precision]
+            if ours:
+                out.setdefault(ORIGINAL_MODEL, {})[f"original {precision}"] = (statistics.median(ours)
+                                                                                / statistics.median(original))
     return out
 
 

@@ -47,3 +47,96 @@ def test_the_adversarial_phase_starts_seqgans_schedule_in_its_adversarial_update
     assert recipe.phase(16) == "mle" and phased.phase(0) == phased.phase(16) == "adversarial"
     with pytest.raises(ValueError, match="unknown phase 'warmup'"):
         dialogue_epoch.measure("seqgan@warmup", "float32", 2, tmp_path, tmp_path)
+
+
+# ---- --original: ruizheliUOA/TWR-VAE's dialogue script, patched, timed beside twr-cvae-dailydialog ------------------
+
+def original_line(epoch, seconds, examples=2016, updates=21):
+    """One JSON line as the patched original's --record writes it (its training part)."""
+    return {"seed": 1, "epoch": epoch, "train_recon": 120.0, "train_kl": 1.5, "train_ppl_printed": 30.0,
+            "train_seconds": seconds, "eval_seconds": None, "evaluated": False, "train_dialogues": 192,
+            "train_examples": examples, "train_batches": updates, "train_words_incl_eos": 30000, "threads": 1,
+            "full_train_dialogues": 11118, "full_train_batches": 782, "full_train_examples": 75072}
+
+
+def test_the_originals_record_times_its_last_epoch_per_example_and_projects_its_full_split():
+    record = dialogue_epoch.original_record([original_line(1, 70.0), original_line(2, 63.0)], 192)
+    assert record["side"] == "original" and record["epochs_run"] == 2 and record["epoch_timed"] == 2
+    assert record["train_seconds"] == 63.0 and record["train_seconds_per_epoch"] == [70.0, 63.0]
+    assert record["examples_timed"] == 2016 and record["updates_timed"] == 21
+    assert record["seconds_per_example"] == pytest.approx(63.0 / 2016)
+    assert record["seconds_per_update"] == pytest.approx(3.0)
+    assert record["projected_epoch_seconds"] == pytest.approx(63.0 / 2016 * 75072)
+    assert record["full_train_updates"] == 782 and "seconds_per_batch" not in record
+
+
+def test_ratios_against_the_original_are_this_checkouts_twr_cvae_seconds_per_example_over_the_originals():
+    def ours(precision, seconds_per_example, repeat=0, checkout=0):
+        return {**record(checkout, precision, seconds_per_example * 96, model="twr-cvae-dailydialog", repeat=repeat),
+                "seconds_per_example": seconds_per_example, "batch_size": 96}
+
+    original = [{**dialogue_epoch.original_record([original_line(1, s), original_line(2, s)], 192), "repeat": r}
+                for r, s in enumerate((60.48, 80.64, 70.56))]  # 0.030, 0.040, 0.035 s/example
+    records = [ours("float32", 0.020), ours("float32", 0.010, repeat=1), ours("float32", 0.014, repeat=2),
+               ours("bfloat16", 0.007), ours("float32", 0.5, checkout=1), record(0, "float32", 2.0), *original,
+               {"model": "original", "side": "original", "checkout": "original", "precision": "float32",
+                "error": "the original failed", "repeat": 3}]
+    out = dialogue_epoch.ratios(records)
+    assert out["twr-cvae-dailydialog"]["original float32"] == pytest.approx(0.014 / 0.035)
+    assert out["twr-cvae-dailydialog"]["original bfloat16"] == pytest.approx(0.007 / 0.035)
+    assert out["twr-cvae-dailydialog"]["checkout0 bfloat16"] == pytest.approx(0.5)  # the per-batch ratios as before
+    assert "original float32" not in out["cvae"] and "original" not in out
+
+
+def test_ratios_without_an_original_timing_have_no_original_entry():
+    records = [record(0, "float32", 2.0, model="twr-cvae-dailydialog"),
+               {"model": "original", "side": "original", "checkout": "original", "precision": "float32",
+                "error": "the original failed", "repeat": 0}]
+    assert dialogue_epoch.ratios(records) == {"twr-cvae-dailydialog": {"checkout0 float32": 1.0}}
+
+
+def patched_original(folder):
+    """A folder with the files and patch markers benchmarks.dialogue_epoch looks for (no working code)."""
+    (folder / "data").mkdir(parents=True)
+    for name in ("models_dailydial.py", "utils_dailydial.py", "data.py", "data/train.utts.txt", "data/valid.utts.txt",
+                 "data/test.utts.txt"):
+        (folder / name).write_text("")
+    (folder / "train_dailydial.py").write_text(" ".join(dialogue_epoch.ORIGINAL_MARKERS["train_dailydial.py"]))
+    return folder
+
+
+def test_a_folder_that_is_not_a_patched_original_is_refused_naming_what_is_missing(tmp_path, capsys):
+    (tmp_path / "dailydialog").mkdir()
+    assert dialogue_epoch.main(["--raw", str(tmp_path), "--original", str(tmp_path / "nowhere")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+
+    unpatched = tmp_path / "dialogue_dd"
+    (unpatched / "data").mkdir(parents=True)
+    (unpatched / "train_dailydial.py").write_text("parser.add_argument('--seed', type=int, default=1111)\n")
+    (unpatched / "models_dailydial.py").write_text("decoded_words = np.zeros((2, 3), dtype=np.int)\n")
+    assert dialogue_epoch.main(["--raw", str(tmp_path), "--original", str(unpatched),
+                                "--out", str(tmp_path / "out.json")]) == 2
+    err = capsys.readouterr().err
+    assert "is not a patched copy of ruizheliUOA/TWR-VAE's dialogue_dd/" in err
+    for missing in ("no utils_dailydial.py", "no data/train.utts.txt", "lacks '--record'", "lacks '--no_eval'",
+                    "models_dailydial.py still has dtype=np.int)"):
+        assert missing in err
+    assert "no train_dailydial.py" not in err and not (tmp_path / "out.json").exists()
+    assert dialogue_epoch.original_problems(patched_original(tmp_path / "patched")) == []
+
+
+def test_the_originals_dialogues_are_whole_grids_of_96(tmp_path, capsys):
+    (tmp_path / "dailydialog").mkdir()
+    original = patched_original(tmp_path / "dialogue_dd")
+    assert dialogue_epoch.main(["--raw", str(tmp_path), "--original", str(original),
+                                "--original-dialogues", "100"]) == 2
+    assert "not a positive multiple of 96" in capsys.readouterr().err
+    assert [dialogue_epoch.original_default_dialogues(b) for b in (1, 4, 12, 104)] == [96, 96, 192, 1440]
+
+
+def test_the_original_runs_on_the_cpu_with_the_same_threads_without_test_scoring(tmp_path):
+    command = dialogue_epoch.original_command(tmp_path, tmp_path / "raw.jsonl", 192, 2, 1)
+    assert command[1] == str(tmp_path / "train_dailydial.py") and "--no_gpu" in command and "--no_eval" in command
+    options = dict(zip(command[2::1], command[3::1]))
+    assert options["--threads"] == "1" and options["--max_train_dialogues"] == "192" and options["--epochs"] == "2"
+    assert options["--seed"] == "1" and options["--data_path"].endswith("/data/")
