@@ -20,7 +20,8 @@ that the hidden-to-hidden weight gradient is one product over all tokens. Nothin
 reverse direction of a bidirectional GRU runs the same recurrence on each sequence reversed within its length.
 
 With `compute_dtype=torch.bfloat16` the matrix products take bf16 operands (as `nn.GRU` under autocast does); the
-gates, states and their gradients stay float32. On other devices (CUDA: cuDNN's fused GRU) `nn.GRU` is used as is.
+gates, states and their gradients stay float32. Without gradients, and on other devices (CUDA: cuDNN's fused GRU),
+`nn.GRU` is used as is.
 """
 from __future__ import annotations
 
@@ -120,11 +121,13 @@ def gru_sequences(rnn: nn.GRU, inputs: torch.Tensor, lengths: torch.Tensor, h0: 
     """`rnn` (one layer, batch_first, uni- or bidirectional, with biases) over inputs [N, T, E] of the given
     lengths [N] (>= 1) from h0 [directions, N, H] (zeros if None): (outputs [N, T, directions x H], zero past each
     length, as pad_packed_sequence gives them -- None with `outputs=False`; final states [directions, N, H], each
-    sequence's at its last real step: nn.GRU's results for a packed input). On a non-CPU device, or for a GRU of
-    another shape, nn.GRU itself."""
+    sequence's at its last real step: nn.GRU's results for a packed input). Without gradients (evaluation,
+    generation, a critic's no-grad encodings), on a non-CPU device, or for a GRU of another shape: nn.GRU itself
+    (without a backward to save, its C++ loop is ~20 % faster than this one: 0.076 vs 0.094 s for 320 DailyDialog
+    utterances, float32, 1 thread)."""
     directions = 2 if rnn.bidirectional else 1
-    supported = (inputs.device.type == "cpu" and rnn.num_layers == 1 and rnn.batch_first and rnn.bias
-                 and getattr(rnn, "proj_size", 0) == 0)
+    supported = (torch.is_grad_enabled() and inputs.device.type == "cpu" and rnn.num_layers == 1 and rnn.batch_first
+                 and rnn.bias and getattr(rnn, "proj_size", 0) == 0)
     packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=False)
     if not supported:
         with torch.autocast(inputs.device.type, dtype=compute_dtype or torch.bfloat16, enabled=compute_dtype is not None):

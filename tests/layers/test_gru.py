@@ -67,3 +67,15 @@ def test_reversal_within_lengths_is_an_involution_that_reverses_each_sequence():
     reversed_data, _ = pad_packed_sequence(packed._replace(data=packed.data[order]), batch_first=True)
     for row, length in enumerate(LENGTHS):
         assert reversed_data[row, :length, 0].tolist() == [row * 7 + t for t in range(length - 1, -1, -1)]
+
+
+def test_without_gradients_it_is_nn_grus_own_pass():
+    torch.manual_seed(2)
+    rnn = nn.GRU(4, 6, batch_first=True, bidirectional=True).double()
+    inputs, lengths = torch.randn(6, 9, 4, dtype=torch.float64), torch.tensor(LENGTHS)
+    with torch.no_grad():
+        expected = reference(rnn, inputs, lengths, None)
+        ours = gru_sequences(rnn, inputs, lengths)
+    assert torch.equal(ours[0], expected[0]) and torch.equal(ours[1], expected[1])  # the same code path: bit-equal
+    with_grad = gru_sequences(rnn, inputs, lengths)
+    assert with_grad[0].grad_fn is not None and torch.allclose(with_grad[0], expected[0], atol=1e-10)
