@@ -2,6 +2,8 @@
 
     python -m reproduction.likelihood_audit subset                     # writes the committed subset (done once)
     python -m reproduction.likelihood_audit run --model-pt runs/.../model.pt --out results/reference/.../likelihood_audit.json
+    python -m reproduction.likelihood_audit padding --model-pt runs/.../model.pt --out padding_audit.json \
+        [--batch-sizes 64,32] [--iw-samples 100] [--limit N] [--threads 1]
 
 An importance-weighted estimate with the model's q(z|x) as proposal bounds -log p(x) from above, in expectation, and
 the bound can be loose by many nats when q is far narrower than the true posterior (its weights then have infinite
@@ -27,30 +29,49 @@ log p(x)) and by reverse AIS from z* with the same frozen transitions (a stochas
 sentence and in total, bounds forward AIS's error on sentences like the model's own (`estimators`' "BDMC
 forward/reverse, T steps"; the simulated sentences under `bdmc`). Methods whose p(x|z) is not a
 layers.recurrent.LatentDecoder's (every language model here is one) are skipped with a note.
+
+`padding` measures how much the batching changes a model's numbers. With `timesteps: padded` (the original TWR-VAE
+code's arithmetic) the latent the decoder reads is the encoder state at the batch's last padded position, so a
+sentence's score depends on its batch-mates. Each sentence of the test set the evaluation scores (its caps applied)
+is scored under every scheme: batches of one length (the uniform protocol's, evaluate.batch_size) and length-sorted
+batches of each --batch-sizes (the paper protocol's and the original code's; default evaluate.batch_size). Per
+sentence: the fed latent's posterior from model.posterior on its batch, its KL to N(0, I), the reconstruction at the
+posterior mean and IW log p(x) with K = --iw-samples; the IW draws are z_k = mu + sigma eps[k, sentence] with the
+same eps in every scheme (seeded by the run's seed), and the decoder terms (which do not depend on padding: the
+decoder is causal and scores real tokens only) are computed on the same one-length batches whatever scheme gave the
+posterior, so a difference between schemes is the posterior's, neither Monte Carlo noise nor rounding. Against the one-length scheme: the mean, mean absolute and max absolute per-sentence difference of
+NLL, KL and recon, the fraction of sentences whose posterior mean moved (max abs > 1e-5) and the fraction padded in
+their batch. --limit N scores N sentences stratified by length (as the subset above), each still encoded in its
+batch of the full test set: the posteriors of a full run (the decoder terms to float32 rounding). Float32; a model whose posterior ignores
+padding (timesteps: own, the baselines) gives zero differences.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import math
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
 from harness.core.config import REPO_ROOT
-from harness.data.lm_dataset import Batch, LMDataset
+from harness.data.lm_dataset import Batch, LMDataset, batches, equal_length_batches
 from harness.data.vocab import BOS_ID, EOS_ID, Vocab
 from harness.core.io import code_version, environment_info, now_iso, set_threads, write_json_atomic
 from harness.core.machine import cpu_model, cpuinfo
 from harness.core.precision import set_compute_precision
 from harness.core.runs import load_trained
+from harness.tasks import task_of
 from layers.recurrent import LatentDecoder
 from metrics.likelihood import (Estimate, GaussianMixtureProposal, GaussianProposal, Mixture, StandardNormal,
                                 annealed_importance_sampling, bdmc, draw_log_weights, fit_gaussian_proposal,
                                 summarise_log_weights)
+from metrics.lm import gaussian_kl_standard_normal, gaussian_log_density, standard_normal_log_density
 
 SUBSET = REPO_ROOT / "results" / "reference" / "ptb_audit_subset.json"
 KS = (1, 10, 100, 500, 5000)
@@ -403,6 +424,196 @@ def metrics_of_these_weights(metrics_path: Path, summary: dict) -> dict | None:
     return payload["metrics"] if same else None
 
 
+# ---- the padding audit: how much does the batching change a model's numbers?
+ONE_LENGTH = "one length"
+
+
+def sorted_scheme(batch_size: int) -> str:
+    return f"length-sorted, batch {batch_size}"
+
+
+def scheme_batches(test: LMDataset, scheme: tuple[str, int]) -> Iterator[tuple[torch.Tensor, Batch]]:
+    """(dataset indices [B], batch) of one batching scheme: ("one length", b) as the uniform protocol batches
+    (harness.data.lm_dataset.equal_length_batches), ("sorted", b) as the paper protocol and the original code
+    (lm_dataset.batches, length-sorted, shuffle=False)."""
+    kind, batch_size = scheme
+    order = torch.sort(test.lengths, stable=True).indices
+    if kind == "one length":
+        _, counts = torch.unique_consecutive(test.lengths[order], return_counts=True)
+        chunks = [chunk for group in torch.split(order, counts.tolist()) for chunk in torch.split(group, batch_size)]
+        made = equal_length_batches(test, batch_size)
+    else:
+        chunks = list(torch.split(order, batch_size))
+        made = batches(test, batch_size, shuffle=False, generator=None)
+    for chunk, batch in zip(chunks, made, strict=True):
+        if not torch.equal(test.lengths[chunk], batch.lengths):  # the indices must be the batcher's own
+            raise RuntimeError(f"scheme {scheme}: the batches do not walk the sentences as expected")
+        yield chunk, batch
+
+
+@torch.no_grad()
+def scheme_posteriors(model, test: LMDataset, scheme: tuple[str, int], selected: torch.Tensor, device
+                      ) -> dict[str, torch.Tensor]:
+    """Per selected sentence (in `selected`'s order): the fed latent's posterior mu, logvar [S, Z] from
+    model.posterior on the sentence's whole batch of this scheme (its latent may depend on its batch-mates) and
+    the pads [S] it had there (the batch's length minus its own). Batches without a selected sentence are skipped."""
+    position = torch.full((len(test),), -1, dtype=torch.long)
+    position[selected] = torch.arange(selected.numel())
+    out = {key: [None] * selected.numel() for key in ("mu", "logvar", "pads")}
+    for indices, batch in scheme_batches(test, scheme):
+        rows = torch.nonzero(position[indices] >= 0).squeeze(1)
+        if rows.numel() == 0:
+            continue
+        mu, logvar = model.posterior(batch.to(device))
+        values = {"mu": mu[rows.to(device)].cpu(), "logvar": logvar[rows.to(device)].cpu(),
+                  "pads": batch.tokens.size(1) - batch.lengths[rows]}
+        for key, value in values.items():
+            for place, row in zip(position[indices[rows]].tolist(), value):
+                out[key][place] = row
+    return {key: torch.stack(values) for key, values in out.items()}
+
+
+@torch.no_grad()
+def decoder_terms(model, test: LMDataset, selected: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
+                  eps: torch.Tensor, chunk: int, batch_size: int, device) -> dict[str, torch.Tensor]:
+    """Per selected sentence, given its posterior mu, logvar [S, Z]: KL(q || N(0, I)), the reconstruction at the
+    posterior mean and IW log p(x) (metrics.lm.importance_weighted_log_marginal's estimate) with the draws
+    z_k = mu + sigma eps[k, sentence] (eps [K, S, Z]). The decoder is causal and scores real tokens only, so its terms
+    do not depend on padding: they are computed on the same batches (the selected sentences in one-length batches of
+    `batch_size`) whatever scheme the posterior came from, and equal posteriors give equal numbers, bit for bit."""
+    out = {key: torch.empty(selected.numel(), dtype=torch.float64) for key in ("kl", "recon", "log_px")}
+    lengths = test.lengths[selected]
+    order = torch.sort(lengths, stable=True).indices
+    _, counts = torch.unique_consecutive(lengths[order], return_counts=True)
+    for group in torch.split(order, counts.tolist()):
+        for places in torch.split(group, batch_size):
+            batch = test.collate(selected[places]).to(device)
+            m, lv = mu[places].to(device), logvar[places].to(device)
+            noise = eps[:, places].to(device=device, dtype=m.dtype)
+            weights = []
+            for start in range(0, noise.size(0), chunk):
+                z = m.unsqueeze(0) + noise[start:start + chunk] * (0.5 * lv).exp().unsqueeze(0)
+                weights.append(model.log_likelihood(batch, z) + standard_normal_log_density(z)
+                               - gaussian_log_density(z, m.unsqueeze(0), lv.unsqueeze(0)))
+            out["log_px"][places] = (torch.logsumexp(torch.cat(weights, 0), dim=0)
+                                     - math.log(noise.size(0))).double().cpu()
+            out["kl"][places] = gaussian_kl_standard_normal(m, lv).double().cpu()
+            out["recon"][places] = (-model.log_likelihood(batch, m.unsqueeze(0))[0]).double().cpu()
+    return out
+
+
+def abs_differences(values: torch.Tensor, reference: torch.Tensor) -> dict:
+    difference = values - reference
+    return {"mean": float(difference.mean()), "mean_abs": float(difference.abs().mean()),
+            "max_abs": float(difference.abs().max())}
+
+
+def padding_audit(model, test: LMDataset, batch_sizes: list[int], one_length_batch_size: int, iw_samples: int,
+                  iw_chunk: int, seed: int, selected: torch.Tensor | None = None, progress: bool = True) -> dict:
+    """Every scheme's per-sentence numbers and means, and each length-sorted scheme's differences from the
+    one-length scheme (a sentence's own numbers, no padding). `selected`: dataset indices to score (default all)."""
+    device = next(model.parameters()).device
+    selected = torch.arange(len(test)) if selected is None else torch.as_tensor(selected, dtype=torch.long)
+    z_dim = model.posterior(test.collate(selected[:1]).to(device))[0].size(1)
+    eps = torch.randn((iw_samples, selected.numel(), z_dim), generator=torch.Generator().manual_seed(seed),
+                      dtype=torch.float64)
+    schemes = [(ONE_LENGTH, one_length_batch_size)] + [("sorted", size) for size in batch_sizes]
+    found, reference = {}, None
+    for scheme in schemes:
+        started = time.perf_counter()
+        scored = scheme_posteriors(model, test, scheme, selected, device)
+        scored.update(decoder_terms(model, test, selected, scored["mu"], scored["logvar"], eps, iw_chunk,
+                                    one_length_batch_size, device))
+        name = ONE_LENGTH if scheme[0] == ONE_LENGTH else sorted_scheme(scheme[1])
+        padded = scored["pads"] > 0
+        entry = {"batching": (f"batches of at most {scheme[1]} sentences of one length (the uniform protocol's)"
+                              if scheme[0] == ONE_LENGTH else f"length-sorted batches of {scheme[1]} (the paper "
+                              "protocol's and the original code's, lm_dataset.batches with shuffle=False)"),
+                 "batch_size": scheme[1],
+                 "NLL": float(-scored["log_px"].mean()), "KL": float(scored["kl"].mean()),
+                 "recon_at_mean": float(scored["recon"].mean()), "padded_fraction": float(padded.double().mean()),
+                 "mean_pads_of_padded": float(scored["pads"][padded].double().mean()) if bool(padded.any()) else 0.0,
+                 "seconds": 0.0,
+                 "per_sentence": {"log_px": scored["log_px"].tolist(), "kl": scored["kl"].tolist(),
+                                  "recon_at_mean": scored["recon"].tolist(), "pads": scored["pads"].long().tolist()}}
+        if reference is None:
+            reference = scored
+        else:
+            differs = (scored["mu"] - reference["mu"]).abs().amax(1) > 1e-5
+            entry["vs_one_length"] = {
+                "NLL": abs_differences(-scored["log_px"], -reference["log_px"]),
+                "KL": abs_differences(scored["kl"], reference["kl"]),
+                "recon_at_mean": abs_differences(scored["recon"], reference["recon"]),
+                "posterior_mean_differs_fraction": float(differs.double().mean()),
+                "padded_fraction": entry["padded_fraction"],
+                "posterior_mean_max_abs_diff": float((scored["mu"] - reference["mu"]).abs().max()),
+                "posterior_logvar_max_abs_diff": float((scored["logvar"] - reference["logvar"]).abs().max()),
+                "differs_but_unpadded": int((differs & ~padded).sum()),
+                "padded_but_equal": int((~differs & padded).sum())}
+        entry["seconds"] = time.perf_counter() - started
+        found[name] = entry
+        if progress:
+            print(f"audit padding: {name} done ({entry['seconds']:.1f} s)", file=sys.stderr)
+    return found
+
+
+def padding_payload(model_pt: Path, data_dir: Path, batch_sizes: list[int] | None, iw_samples: int,
+                    limit: int | None, progress: bool = True) -> dict:
+    run, summary, model, vocab, device = load_trained(model_pt, data_dir)
+    set_compute_precision(model, "float32", "audit precision")
+    model.eval()
+    test = task_of(run).load_split(run, data_dir, vocab, "test")  # the test set the evaluation scores
+    lengths = [int(length) - 2 for length in test.lengths]
+    selected = None
+    if limit is not None:
+        if limit < 1:
+            raise ValueError(f"--limit must be >= 1, got {limit}")
+        selected = stratified(lengths, min(limit, len(test)))
+    sizes = batch_sizes or [run.evaluate.batch_size]
+    schemes = padding_audit(model, test, sizes, run.evaluate.batch_size, iw_samples, run.evaluate.iw_chunk,
+                            run.seed, selected, progress)
+    sentences = list(range(len(test))) if selected is None else list(selected)
+    options = getattr(model, "options", None)
+    return {"what": "padding audit (reproduction.likelihood_audit padding): each test sentence scored on the uniform "
+                    "protocol's one-length batches and on length-sorted batches as the paper protocol batches; with "
+                    "`timesteps: padded` the latent is read at the batch's padded length",
+            "model": run.model.name, "method": run.model.method, "seed": run.seed,
+            "options": dataclasses.asdict(options) if dataclasses.is_dataclass(options) else dict(run.model.options),
+            "timesteps": getattr(options, "timesteps", "own"),
+            "epochs_completed": summary.get("epochs_completed"), "selected_epoch": summary.get("selected_epoch"),
+            "test": {"file": str(test.path.name), "sentences_in_test_set": len(test), "scored": len(sentences),
+                     "selection": "all" if selected is None else
+                     f"stratified by length (--limit {limit}): the (i + 1/2) / {len(sentences)} quantiles of the "
+                     "length-sorted test set, each scored in its batch of the full test set",
+                     "sentences": sentences, "words": [lengths[i] for i in sentences]},
+            "settings": {"iw_samples": iw_samples, "iw_chunk": run.evaluate.iw_chunk,
+                         "one_length_batch_size": run.evaluate.batch_size, "batch_sizes": sizes,
+                         "noise": f"the same standard-normal draws eps[k, sentence] in every scheme (seed {run.seed}), "
+                                  "z_k = mu + sigma eps: a difference between schemes is the batching's, not Monte "
+                                  "Carlo noise",
+                         "posterior_differs_threshold": 1e-5},
+            "precision": "float32", "schemes": schemes,
+            "code_version": code_version(), "versions": environment_info(), "cpu": cpu_model(cpuinfo()),
+            "threads": torch.get_num_threads(), "device": str(device), "created": now_iso()}
+
+
+def padding_table(payload: dict) -> str:
+    header = (f"{'scheme':<24} {'NLL':>9} {'KL':>8} {'recon@mu':>9} {'padded':>7} {'mu diff':>7} "
+              f"{'|dNLL| mean/max':>17} {'|dKL| mean/max':>17} {'|drecon| mean/max':>18}")
+    lines = [f"{payload['model']} ({payload['method']}, timesteps: {payload['timesteps']}), "
+             f"{payload['test']['scored']} of {payload['test']['sentences_in_test_set']} test sentences, "
+             f"K={payload['settings']['iw_samples']}", header]
+    for name, entry in payload["schemes"].items():
+        vs = entry.get("vs_one_length")
+        row = (f"{name:<24} {entry['NLL']:>9.3f} {entry['KL']:>8.3f} {entry['recon_at_mean']:>9.3f} "
+               f"{entry['padded_fraction']:>7.1%}")
+        if vs:
+            row += f" {vs['posterior_mean_differs_fraction']:>7.1%}" + "".join(
+                f" {vs[key]['mean_abs']:>8.3f}/{vs[key]['max_abs']:<8.3f}" for key in ("NLL", "KL", "recon_at_mean"))
+        lines.append(row)
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -428,14 +639,34 @@ def main(argv=None) -> int:
                                  "forward and reverse AIS (bidirectional Monte Carlo); 0: off")
     run_parser.add_argument("--bdmc-steps", default="", help="AIS steps for BDMC (default: those of --ais-steps)")
     run_parser.add_argument("--threads", type=int, default=2)
-    for sub_parser in (subset_parser, run_parser):
+    padding_parser = sub.add_parser("padding", help="how much the batching changes the numbers (timesteps: padded)")
+    padding_parser.add_argument("--model-pt", type=Path, required=True)
+    padding_parser.add_argument("--out", type=Path, required=True, help="the JSON to write")
+    padding_parser.add_argument("--batch-sizes", default="",
+                                help="length-sorted batch sizes to compare, e.g. 64,32 (default: evaluate.batch_size)")
+    padding_parser.add_argument("--iw-samples", type=int, default=100)
+    padding_parser.add_argument("--limit", type=int, default=None,
+                                help="score only N test sentences stratified by length, each in its full-test-set batch")
+    padding_parser.add_argument("--threads", type=int, default=1)
+    for sub_parser in (subset_parser, run_parser, padding_parser):
         sub_parser.add_argument("--data", type=Path, default=REPO_ROOT / "data" / "processed" / "ptb")
+    for sub_parser in (subset_parser, run_parser):
         sub_parser.add_argument("--subset", type=Path, default=SUBSET)
     args = parser.parse_args(argv)
     try:
         if args.command == "subset":
             write_subset(args.data, args.size, args.subset)
             print(f"wrote {args.subset}", file=sys.stderr)
+            return 0
+        if args.command == "padding":
+            set_threads(args.threads)
+            sizes = [int(size) for size in args.batch_sizes.split(",") if size]
+            if args.iw_samples < 1 or any(size < 1 for size in sizes):
+                raise ValueError("--iw-samples and every --batch-sizes entry must be >= 1")
+            payload = padding_payload(args.model_pt, args.data, sizes, args.iw_samples, args.limit)
+            write_json_atomic(args.out, payload)
+            print(padding_table(payload))
+            print(f"wrote {args.out}", file=sys.stderr)
             return 0
         set_threads(args.threads)
         settings = {"ks": tuple(int(k) for k in args.ks.split(",")),

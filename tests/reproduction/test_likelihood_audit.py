@@ -127,3 +127,93 @@ def test_bdmc_audit_sandwiches_simulated_sentences_and_skips_models_without_a_la
     # a model whose p(x|z) the audit cannot sample is skipped, saying why
     entries, record = likelihood_audit.bdmc_audit(SimpleNamespace(), settings, 6, seed=3, progress=False)
     assert entries == {} and "LatentDecoder" in record["skipped"]
+
+
+# ---- the padding audit: how much the batching changes the numbers
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def small_test_set(ptb_sample, sentences=24):
+    from harness.data.lm_dataset import LMDataset
+    from harness.data.vocab import Vocab
+
+    vocab = Vocab.load(ptb_sample / "vocab.txt")
+    return LMDataset(ptb_sample / "test.txt", vocab, max_sentences=sentences), len(vocab)
+
+
+def test_with_padded_timesteps_the_batched_scheme_differs_exactly_for_the_padded_sentences(ptb_sample, one_thread):
+    from harness.data.lm_dataset import batches
+
+    test, vocab_size = small_test_set(ptb_sample)
+    model = tiny_model("twr-vae", vocab_size=vocab_size, timesteps="padded").eval()
+    schemes = likelihood_audit.padding_audit(model, test, [8], 8, 4, 4, seed=0, progress=False)
+    assert list(schemes) == ["one length", "length-sorted, batch 8"]
+    alone, batched = schemes["one length"], schemes["length-sorted, batch 8"]
+    assert alone["padded_fraction"] == 0.0 and set(alone["per_sentence"]["pads"]) == {0}
+    pads = batched["per_sentence"]["pads"]
+    assert 0 < sum(p > 0 for p in pads) < len(pads)  # some padded, some the longest of their batch
+    for key in ("log_px", "kl", "recon_at_mean"):
+        for pad, mine, reference in zip(pads, batched["per_sentence"][key], alone["per_sentence"][key]):
+            assert (mine != reference) == (pad > 0), (key, pad, mine, reference)
+    vs = batched["vs_one_length"]
+    assert vs["posterior_mean_differs_fraction"] == vs["padded_fraction"] == batched["padded_fraction"] > 0
+    assert vs["differs_but_unpadded"] == vs["padded_but_equal"] == 0 and vs["KL"]["max_abs"] > 0
+    assert math.isclose(batched["NLL"], -sum(batched["per_sentence"]["log_px"]) / len(test))
+    assert math.isclose(vs["NLL"]["mean"], batched["NLL"] - alone["NLL"], abs_tol=1e-9)
+    # the batched scheme is the paper protocol's: its recon at the mean is paper_protocol_terms' on lm_dataset.batches
+    order = torch.sort(test.lengths, stable=True).indices.tolist()
+    with torch.no_grad():
+        paper = torch.cat([model.paper_protocol_terms(batch).recon for batch in batches(test, 8, False, None)])
+    for place, recon in zip(order, paper.tolist()):
+        assert math.isclose(batched["per_sentence"]["recon_at_mean"][place], recon, abs_tol=1e-3)
+    # a limited audit scores its sentences in their batches of the whole test set: the same numbers
+    chosen = likelihood_audit.stratified([int(n) for n in test.lengths], 6)
+    limited = likelihood_audit.padding_audit(model, test, [8], 8, 4, 4, seed=0, selected=chosen, progress=False)
+    part = limited["length-sorted, batch 8"]["per_sentence"]
+    assert part["pads"] == [pads[i] for i in chosen]
+    assert part["kl"] == [batched["per_sentence"]["kl"][i] for i in chosen]
+
+
+@pytest.mark.parametrize("method", ["twr-vae", "vae-rnn"])
+def test_a_posterior_that_ignores_padding_gives_zero_differences(ptb_sample, one_thread, method):
+    test, vocab_size = small_test_set(ptb_sample)
+    model = tiny_model(method, vocab_size=vocab_size).eval()  # timesteps: own, or the basic VAE
+    schemes = likelihood_audit.padding_audit(model, test, [8, 5], 8, 4, 4, seed=0, progress=False)
+    for name in ("length-sorted, batch 8", "length-sorted, batch 5"):
+        vs = schemes[name]["vs_one_length"]
+        assert schemes[name]["padded_fraction"] > 0 and vs["posterior_mean_differs_fraction"] == 0.0
+        assert vs["posterior_mean_max_abs_diff"] == vs["posterior_logvar_max_abs_diff"] == 0.0
+        for key in ("NLL", "KL", "recon_at_mean"):
+            assert vs[key] == {"mean": 0.0, "mean_abs": 0.0, "max_abs": 0.0}, key
+        assert schemes[name]["per_sentence"]["log_px"] == schemes["one length"]["per_sentence"]["log_px"]
+
+
+def test_the_padding_command_records_the_model_and_prints_its_table(ptb_sample, tmp_path, capsys):
+    from harness.core.config import ExperimentConfig
+    from conftest import tiny_config
+
+    config = tiny_config(epochs=1)
+    config["model_defs"]["twr-vae"]["options"] = {"timesteps": "padded"}
+    work = tmp_path / "run"
+    train_run(ExperimentConfig.from_mapping(config).runs()[0], ptb_sample, work, progress=False)
+    out = tmp_path / "padding.json"
+    assert likelihood_audit.main(["padding", "--model-pt", str(work / "model.pt"), "--out", str(out), "--data",
+                                  str(ptb_sample), "--batch-sizes", "16,7", "--iw-samples", "3", "--limit", "8",
+                                  "--threads", "1"]) == 0
+    payload = json.loads(out.read_text())
+    assert payload["timesteps"] == "padded" and payload["options"]["timesteps"] == "padded"
+    assert payload["epochs_completed"] == 1 and payload["threads"] == 1 and payload["cpu"] and payload["code_version"]
+    assert payload["test"]["scored"] == 8 == len(payload["test"]["sentences"])
+    assert payload["test"]["sentences_in_test_set"] == 30  # the evaluation's test set: max_test_sentences applied
+    assert payload["settings"]["iw_samples"] == 3 and payload["settings"]["batch_sizes"] == [16, 7]
+    assert set(payload["schemes"]) == {"one length", "length-sorted, batch 16", "length-sorted, batch 7"}
+    for entry in payload["schemes"].values():
+        assert len(entry["per_sentence"]["log_px"]) == 8 and entry["NLL"] > 0
+    assert payload["schemes"]["length-sorted, batch 16"]["vs_one_length"]["posterior_mean_differs_fraction"] > 0
+    printed = capsys.readouterr().out
+    assert "timesteps: padded" in printed and "length-sorted, batch 7" in printed
