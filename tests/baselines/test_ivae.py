@@ -209,12 +209,12 @@ def prior_draws(model, batch, shift: float = 0.0, draws: int = 50, train: bool =
     to the bias of the first hidden layer of the prior's generator G (every unit's pre-activation moved alike); in
     eval mode unless `train` (BatchNorm: batch statistics)."""
     model.train(train)
-    with torch.no_grad():
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
         model.prior_net.generator[0].bias += shift
+        torch.manual_seed(1)  # the same dropout masks in the context encoder (train mode) at every call: the same c
         c, _ = model.encode_context(batch)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            z = model.prior_net(c.repeat_interleave(draws, dim=0))
+        torch.manual_seed(0)
+        z = model.prior_net(c.repeat_interleave(draws, dim=0))
         model.prior_net.generator[0].bias -= shift
     return z.view(len(c), draws, -1)
 

@@ -165,7 +165,7 @@ def test_discriminator_pretraining_separates_real_from_generated_responses():
     generator = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("discriminator.")}
     optimisation = Optimisation(model.parameter_groups(), TrainConfig(lr=0.01, weight_decay=0.0))
     torch.manual_seed(0)
-    for step in range(60):
+    for step in range(120):  # 60 left seed 0 at 89 % of the fakes caught (95-100 % for seeds 1-3); 120: 98-100 %
         model.training_step(batch, step, optimisation)
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in generator.items())
     model.eval()
