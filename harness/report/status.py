@@ -407,7 +407,30 @@ def other_lines(runs: dict[tuple[str, str], list[ReferenceRun]]) -> list[list[st
              + ("reference runs: " + ", ".join(interpolated) if interpolated else "not run yet at paper length")]]
 
 
-def board_markdown(rows: list[dict], curves_name: str, others: list[list[str]]) -> str:
+def training_lines(reference: Path) -> list[list[str]]:
+    """Runs still in training (`cpu_reference run --evaluate final`, budget-stopped: no metrics.json yet): where each
+    stands, from its learning curve. The board's cells come from scored runs only."""
+    lines = []
+    for provenance_path in sorted(reference.glob("cpu-*/*/*/seed*/reference_run.json")):
+        provenance = json.loads(provenance_path.read_text())
+        if provenance.get("evaluated") is not False:
+            continue
+        folder = provenance_path.parent
+        curve = read_curve(folder / "learning_curve.jsonl")
+        last = curve[-1] if curve else {}
+        calls = provenance.get("calls") or [provenance]
+        lines.append([f"{folder.parts[-2]} seed {folder.name.removeprefix('seed')}", folder.parts[-3],
+                      f"{provenance.get('cpu', '')}, {provenance.get('precision', '')}",
+                      f"{provenance['epochs_completed']} of {provenance.get('epochs_planned', '')}",
+                      f"{provenance.get('selected_epoch', '')}",
+                      f"{last['test']['NLL']:.2f} (epoch {last['epoch']})" if last.get("test") else "",
+                      " + ".join(f"{c['budget_minutes']:.0f}" for c in calls) + " min",
+                      (provenance.get("stopped_early") or {}).get("reason", "")])
+    return lines
+
+
+def board_markdown(rows: list[dict], curves_name: str, others: list[list[str]],
+                   training: list[list[str]] | None = None) -> str:
     text = [
         "# Reproduction status",
         "",
@@ -439,6 +462,13 @@ def board_markdown(rows: list[dict], curves_name: str, others: list[list[str]]) 
         *markdown_table(["paper item", "what", "ours", "status"], others),
         "",
     ]
+    if training:
+        text += ["## Runs in training", "",
+                 "Budget-stopped calls of `python -m reproduction.cpu_reference run --evaluate final`: learning curve and "
+                 "train log committed, evaluation deferred to the call that ends the recipe, so no cell of this page comes "
+                 "from them yet (where the same seed has a scored run, the cells are that run's).", "",
+                 *markdown_table(["run", "dataset", "CPU, precision", "epochs", "kept epoch",
+                                  "last paper-protocol test NLL", "budgets", "stopped"], training), ""]
     for (table, dataset), cells in grouped(rows).items():
         text += [f"## Table {table}, {dataset}", ""]
         if all(cell["verdict"] == "not run here" for cell in cells):
@@ -507,7 +537,8 @@ def generate(paper_csv: Path = PAPER_VALUES, reference: Path = REFERENCE, causes
         raise ValueError(f"{paper_csv} not found: the board compares with the paper's numbers")
     config = ExperimentConfig.from_file(PAPER_CONFIG)
     rows = board_rows(config, paper_csv, reference, causes, benchmarks)
-    return {BOARD: board_markdown(rows, CURVES.name, other_lines(collect_runs(reference))), BOARD_CSV: to_csv(rows),
+    return {BOARD: board_markdown(rows, CURVES.name, other_lines(collect_runs(reference)), training_lines(reference)),
+            BOARD_CSV: to_csv(rows),
             readme: readme_with_block(readme.read_text(), rows)}
 
 

@@ -139,3 +139,22 @@ def test_a_row_not_run_yet_carries_the_epoch_benchmarks_projection_phase_by_phas
     assert rows["SeqGAN"]["projected_hours_to_end"] == f"<= {(mle * 1.0 + (updates - mle) * 10.0) / 3600:.1f}"
     assert rows["iVAE"]["projected_hours_to_end"] == "" and rows["iVAE"]["cause"] == "no reference run of ivae"
     assert rows["CVAE"]["verdict"] == "not run yet"
+
+
+def test_runs_still_in_training_are_listed_with_their_curve_and_give_no_cell(tmp_path, paper_config):
+    folder = tmp_path / "reference" / "cpu-b" / "ptb" / "bn-vae" / "seed1"
+    folder.mkdir(parents=True)
+    (folder / "reference_run.json").write_text(json.dumps({
+        "epochs_completed": 55, "epochs_planned": 100, "selected_epoch": 46, "created": "2026-12-06", "cpu": "CPU B",
+        "precision": "bfloat16", "evaluated": False, "stopped_early": {"reason": "time budget"},
+        "calls": [{"budget_minutes": 135.0}, {"budget_minutes": 24.0}]}))
+    (folder / "learning_curve.jsonl").write_text("".join(
+        json.dumps({"epoch": e, "test": {"NLL": 120.0 - e / 10}}) + "\n" for e in range(1, 56)))
+    assert status.training_lines(tmp_path / "reference") == [
+        ["bn-vae seed 1", "ptb", "CPU B, bfloat16", "55 of 100", "46", "114.50 (epoch 55)", "135 + 24 min",
+         "time budget"]]
+    cells = board(tmp_path, paper_config)
+    assert cells["PTB", "BN-VAE (0.7)", "NLL"]["verdict"] == "not run yet"  # no scored run: no value
+    page = status.board_markdown([], "curves.png", [], status.training_lines(tmp_path / "reference"))
+    assert "## Runs in training" in page and "| bn-vae seed 1 | ptb |" in page
+    assert "## Runs in training" not in status.board_markdown([], "curves.png", [], [])
