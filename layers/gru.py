@@ -29,6 +29,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from layers.recurrent import compute_autocast
+
 
 class _Recurrence(torch.autograd.Function):
     """h_t for every packed position [total, H] from the input projections gi [total, 3H] (W_i x_t + b_i, float32),
@@ -130,7 +132,7 @@ def gru_sequences(rnn: nn.GRU, inputs: torch.Tensor, lengths: torch.Tensor, h0: 
                  and rnn.bias and getattr(rnn, "proj_size", 0) == 0)
     packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=False)
     if not supported:
-        with torch.autocast(inputs.device.type, dtype=compute_dtype or torch.bfloat16, enabled=compute_dtype is not None):
+        with compute_autocast(inputs.device, compute_dtype):
             states, final = rnn(packed, h0)
         if not outputs:
             return None, final.to(inputs.dtype)
@@ -143,11 +145,11 @@ def gru_sequences(rnn: nn.GRU, inputs: torch.Tensor, lengths: torch.Tensor, h0: 
     h0 = h0.to(inputs.dtype)[:, order] if order is not None else h0.to(inputs.dtype)
     forward = _direction(packed, h0[0], rnn, "", compute_dtype)
     sizes = packed.batch_sizes
-    last = _reversed_within_lengths(sizes)[:sizes[0]]  # packed position of each sorted row's last step
-    finals = [forward[last]]
+    reversal = _reversed_within_lengths(sizes)
+    finals = [forward[reversal[:sizes[0]]]]  # reversal's first rows: the packed position of each sorted row's last step
     states = forward
     if directions == 2:
-        backward = _direction(packed, h0[1], rnn, "_reverse", compute_dtype, order=_reversed_within_lengths(sizes))
+        backward = _direction(packed, h0[1], rnn, "_reverse", compute_dtype, order=reversal)
         finals.append(backward[:sizes[0]])  # the reversed pass ends at each sequence's first step
         states = torch.cat([forward, backward], dim=-1)
     final = torch.stack(finals)

@@ -130,6 +130,12 @@ def read_curve(path: Path) -> list[dict]:
     return [by_epoch[epoch] for epoch in sorted(by_epoch)]
 
 
+def preference(run: ReferenceRun) -> tuple[bool, int, str]:
+    """Which of a seed's runs on several CPUs the board takes: a scored one before one still in training, then the
+    most epochs, then the latest."""
+    return bool(run.metrics), run.epochs, run.provenance["created"]
+
+
 def collect_runs(reference: Path) -> dict[tuple[str, str], list[ReferenceRun]]:
     """(dataset, model) -> its runs, one per seed: where a seed was run on several CPUs, a scored one before one whose
     evaluation is deferred (`evaluated: false`, no metrics.json), then the one that trained the most epochs, then the
@@ -146,8 +152,7 @@ def collect_runs(reference: Path) -> dict[tuple[str, str], list[ReferenceRun]]:
         dataset, model, seed = folder.parts[-3], folder.parts[-2], int(folder.name.removeprefix("seed"))
         run = ReferenceRun(folder, dataset, model, seed, metrics, provenance, read_curve(folder / "learning_curve.jsonl"))
         key = (dataset, model, seed)
-        rank = (bool(run.metrics), run.epochs, provenance["created"])  # a scored run before one still in training
-        if key not in best or rank > (bool(best[key].metrics), best[key].epochs, best[key].provenance["created"]):
+        if key not in best or preference(run) > preference(best[key]):
             best[key] = run
     runs: dict[tuple[str, str], list[ReferenceRun]] = {}
     for (dataset, model, _), run in sorted(best.items()):
@@ -380,7 +385,7 @@ def summary_lines(rows: list[dict], compact: bool = False) -> list[str]:
             first = next((c for c in row_cells if c["metric"] in ("NLL", "BLEU-F1")), row_cells[0])
             ours = first["ours_paper_protocol"] if first["paper_value_protocol"] == "paper" else first["ours_uniform_protocol"]
             epochs = (f"{first['epochs']} of {first['recipe_epochs'].split(' ')[0]}" if first["epochs"]
-                      else f"0 of {first['recipe_epochs'].split(' ')[0]}, <= {first['projected_hours_to_end'][3:]} h "
+                      else f"0 of {first['recipe_epochs'].split(' ')[0]}, {first['projected_hours_to_end']} h "
                            "projected" if first["projected_hours_to_end"] else "")
             lines.append([f"Table {table}", dataset, row, f"{first['metric']} {first['paper']}",
                           f"{ours} ({first['paper_value_protocol']})" if ours else "", epochs, verdict_counts(row_cells)])
