@@ -1,6 +1,7 @@
-"""A paper-recipe reference run on the CPU: config/paper.yaml's model on full PTB for a wall-clock budget.
+"""A paper-recipe reference run on the CPU: config/paper.yaml's model on full PTB (or DailyDialog) for a wall-clock budget.
 
     python -m reproduction.cpu_reference run --model twr-vae --budget-minutes 85 --precision bfloat16
+    python -m reproduction.cpu_reference run --dataset dailydialog --model cvae --budget-minutes 85 --evaluate final
     python -m reproduction.cpu_reference render          # Table 2 + learning curve from what `run` committed
 
 `run` trains `--model` of config/paper.yaml on the processed full PTB (`data/processed/ptb`, as the default
@@ -14,6 +15,12 @@ state restarted: harness.train.training.warm_start_checkpoint). After every epoc
 Then the kept model is evaluated under both protocols (IW-NLL with the config's K) and `metrics.json`,
 `train_log.json` and `learning_curve.jsonl` are copied to `results/reference/cpu-<cpu model>/ptb/<model>/seed<N>/`
 (small JSON; the checkpoint stays in the work folder, which is ignored by git).
+A dialogue run (`--dataset dailydialog`, issue 35's Table 5 pilots) trains the same way from `data/processed/dailydialog`
+(harness.data.dialogue's JSONL; the word vectors of `--vectors`, default `<data>/word2vec.kv` as the workflow's
+`word_vectors` rule trains them, initialise the embedding where the recipe asks and score the BOW metrics). Its
+learning curve holds the training and validation losses only: Table 5's scores sample 10 responses per test context,
+which is no per-epoch probe. Its final evaluation is Table 5's (harness.evaluate.dialogue_evaluate); the sampled
+responses stay in the work folder (`samples.jsonl`), metrics.json is committed under `.../dailydialog/<model>/seed<N>/`.
 `render` writes `table2.{tex,csv}` (harness.report.aggregate, the paper's numbers beside ours, a caption naming the CPU,
 precision, budget and epochs reached) and `learning_curve.png` (paper-protocol test NLL by epoch beside the
 paper's value) for every run committed under that folder.
@@ -33,6 +40,7 @@ from harness.report import aggregate
 from harness.report import status
 from harness.core.config import REPO_ROOT, ExperimentConfig, RunConfig
 from harness.data.lm_dataset import LMDataset
+from harness.data.registry import DATASETS
 from harness.data.vocab import Vocab
 from harness.evaluate.evaluation import evaluate_run
 from harness.evaluate.lm_evaluate import evaluate_model
@@ -48,6 +56,7 @@ REFERENCE = status.REFERENCE
 CURVE = "learning_curve.jsonl"
 PROVENANCE = "reference_run.json"
 EVALUATE_WHEN = ("always", "final")  # `run --evaluate`: after every call, or only the call that ends the recipe
+REFERENCE_DATASETS = ("ptb", "dailydialog")  # NOT_OFFLINE (status) names the others
 CALL_KEYS = ("command", "budget_minutes", "code_version", "created")  # what each call of `run` records
 
 
@@ -57,8 +66,8 @@ def cpu_slug() -> str:
     return "cpu-" + "-".join("".join(c if c.isalnum() else " " for c in name).split())
 
 
-def reference_run_config(model: str, seed: int, precision: str) -> RunConfig:
-    run = ExperimentConfig.from_file(PAPER_CONFIG).run_config("ptb", model, seed)
+def reference_run_config(model: str, seed: int, precision: str, dataset: str = "ptb") -> RunConfig:
+    run = ExperimentConfig.from_file(PAPER_CONFIG).run_config(dataset, model, seed)
     return dataclasses.replace(run, device="cpu", train=dataclasses.replace(run.train, precision=precision),
                                evaluate=dataclasses.replace(run.evaluate, precision=precision))
 
@@ -81,22 +90,44 @@ def earlier_calls(provenance_path: Path, epochs_before: int) -> list[dict]:
     return [call for call in calls if call["epochs_to"] <= epochs_before]
 
 
+def default_vectors(dataset: str, data_dir: Path) -> Path | None:
+    """A dialogue dataset's word vectors as the workflow's `word_vectors` rule writes them; None for a language model."""
+    return data_dir / "word2vec.kv" if DATASETS[dataset].kind == "dialogue" else None
+
+
+def check_inputs(dataset: str, data_dir: Path, vectors: Path | None) -> None:
+    """Refuse, naming the file and how to make it, before any training: the processed data and a dialogue's vectors."""
+    if dataset not in REFERENCE_DATASETS:
+        raise ValueError(f"--dataset {dataset!r}: reference runs are made on {', '.join(REFERENCE_DATASETS)} (the "
+                         "datasets whose training split is offline)")
+    train = data_dir / ("train.jsonl" if DATASETS[dataset].kind == "dialogue" else "train.txt")
+    if not train.is_file():
+        raise ValueError(f"{train} not found: preprocess full {dataset} first (`python -m harness.data.fetch --dataset "
+                         f"{dataset} ...` then `python -m harness.data.preprocess --dataset {dataset} ...`, or "
+                         "`snakemake --cores 2`)")
+    if vectors is not None and not vectors.is_file():
+        raise ValueError(f"{vectors} not found: a dialogue run needs word vectors (`python -m harness.data.word_vectors "
+                         f"--train {train} --out {vectors}`, as the workflow's word_vectors rule)")
+
+
 def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_dir: Path, work: Path,
-        into: Path, warm_start: Path | None = None, on_code_change: str = "refuse", evaluate: str = "always") -> Path:
+        into: Path, warm_start: Path | None = None, on_code_change: str = "refuse", evaluate: str = "always",
+        dataset: str = "ptb", vectors: Path | None = None) -> Path:
     """Train for the budget and commit the run's small JSON under `into`. `evaluate`: "always" scores the kept model
     on the test set (both protocols, IW-NLL) after every call; "final" only once the recipe has ended, so that a call
     stopped by its budget mid-recipe spends no time on an evaluation the next call supersedes (its folder then holds
     no metrics.json -- an earlier call's, which scored other weights, is removed -- and `evaluated: false`)."""
     if evaluate not in EVALUATE_WHEN:
         raise ValueError(f"evaluate must be one of {EVALUATE_WHEN}, not {evaluate!r}")
-    run_config = reference_run_config(model_name, seed, precision)
+    run_config = reference_run_config(model_name, seed, precision, dataset)
+    dialogue = DATASETS[dataset].kind == "dialogue"
     work.mkdir(parents=True, exist_ok=True)
     if warm_start is not None:
         if (work / CHECKPOINT).exists():
             raise ValueError(f"{work / CHECKPOINT} exists: the run resumes from it exactly; drop --warm-start")
         warm_start_checkpoint(run_config, warm_start, work)
-    vocab = Vocab.load(data_dir / "vocab.txt")
-    splits = {"test": LMDataset(data_dir / "test.txt", vocab)}  # ~6 s an epoch; the trainer validates
+    # the paper-protocol test scores of a language model, ~6 s an epoch (the trainer validates); none for dialogue
+    splits = {} if dialogue else {"test": LMDataset(data_dir / "test.txt", Vocab.load(data_dir / "vocab.txt"))}
     curve_path = work / CURVE
 
     trained: list[int] = []  # the epochs this call trains (after those of a checkpoint it resumes from)
@@ -109,21 +140,28 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
                 **{role: paper_protocol(model, split, run_config) for role, split in splits.items()}}
         with curve_path.open("a") as handle:  # resumed runs append; `render` keeps the last line per epoch
             handle.write(json.dumps(line) + "\n")
-        print(f"epoch {entry['epoch']}: paper-protocol test NLL {line['test']['NLL']:.2f} PPL {line['test']['PPL']:.2f}"
-              f" KL {line['test']['KL']:.2f} MI {line['test']['MI']:.2f}", file=sys.stderr)
+        if "test" in line:
+            print(f"epoch {entry['epoch']}: paper-protocol test NLL {line['test']['NLL']:.2f} PPL "
+                  f"{line['test']['PPL']:.2f} KL {line['test']['KL']:.2f} MI {line['test']['MI']:.2f}", file=sys.stderr)
+        else:
+            print(f"epoch {entry['epoch']}: train loss {entry['train_loss']:.3f}, validation loss "
+                  f"{entry['valid_loss']}", file=sys.stderr)
 
     summary = train_run(run_config, data_dir, work, progress=False, time_budget_s=budget_minutes * 60,
-                        after_epoch=record, on_code_change=on_code_change)
+                        after_epoch=record, on_code_change=on_code_change, vectors_path=vectors)
     budget_stopped = (summary["stopped_early"] or {}).get("reason") == "time budget"
     evaluated = evaluate == "always" or not budget_stopped
-    metrics = (evaluate_run(work / "model.pt", data_dir, work / "metrics.json", run_config, progress=False)
+    metrics = (evaluate_run(work / "model.pt", data_dir, work / "metrics.json", run_config, progress=False,
+                            samples_path=work / "samples.jsonl" if dialogue else None, vectors_path=vectors)
                if evaluated else None)
-    dest = into / cpu_slug() / "ptb" / model_name / f"seed{seed}"
+    dest = into / cpu_slug() / dataset / model_name / f"seed{seed}"
     dest.mkdir(parents=True, exist_ok=True)
     if not evaluated:
         (dest / "metrics.json").unlink(missing_ok=True)  # an earlier call's: it scored other weights
     epochs_before = trained[0] - 1 if trained else summary["epochs_completed"]
-    call = {"command": f"python -m reproduction.cpu_reference run --model {model_name} --seed {seed} --precision "
+    call = {"command": "python -m reproduction.cpu_reference run"
+                       + (f" --dataset {dataset}" if dataset != "ptb" else "")
+                       + f" --model {model_name} --seed {seed} --precision "
                        f"{precision} --budget-minutes {budget_minutes:g}"
                        + (f" --warm-start {warm_start.name}" if warm_start is not None else "")
                        + (f" --on-code-change {on_code_change}" if on_code_change != "refuse" else "")
@@ -135,7 +173,8 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
         shutil.copyfile(work / name, dest / name)
     write_json_atomic(dest / PROVENANCE, {
         **call, "calls": calls, "budget_minutes": sum(c["budget_minutes"] for c in calls),
-        "config_file": "config/paper.yaml", "model": model_name, "seed": seed, "precision": precision,
+        "config_file": "config/paper.yaml", "dataset": dataset, "model": model_name, "seed": seed,
+        "precision": precision, "word_vectors": vectors.name if vectors is not None else None,
         "threads": torch.get_num_threads(), "cpu": cpu_model(cpuinfo()),
         "epochs_planned": run_config.train.epochs, "epochs_completed": summary["epochs_completed"],
         "stopped_early": summary["stopped_early"], "selected_epoch": summary["selected_epoch"],
@@ -145,6 +184,12 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
         print(f"{model_name}: {summary['epochs_completed']} epochs, stopped by the budget; evaluation deferred to the "
               f"call that ends the recipe (--evaluate final) -> {dest}", file=sys.stderr)
         return dest
+    if dialogue:
+        scores = metrics["metrics"]["uniform"]
+        print(f"{model_name}: {summary['epochs_completed']} epochs; " + ", ".join(
+            f"{name} {value:.3f}" for name, value in scores.items() if isinstance(value, float)) + f" -> {dest}",
+              file=sys.stderr)
+        return dest
     u, p = metrics["metrics"]["uniform"], metrics["metrics"]["paper"]
     print(f"{model_name}: {summary['epochs_completed']} epochs; uniform NLL {u['NLL']:.2f} PPL {u['PPL']:.2f} "
           f"KL {u['KL']:.2f} MI {u['MI']:.2f} | paper NLL {p['NLL']:.2f} PPL {p['PPL']:.2f} KL {p['KL']:.2f} "
@@ -152,7 +197,7 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
     return dest
 
 
-def caption(provenances: list[dict]) -> str:
+def caption(provenances: list[dict], dataset: str = "ptb") -> str:
     runs = "; ".join(
         f"{latex_escape(p['model'])}: {p['epochs_completed']} of {p['epochs_planned']} epochs"
         + (" (+ part of one)" if (p.get("stopped_early") or {}).get("partial_epoch") else "")
@@ -163,7 +208,8 @@ def caption(provenances: list[dict]) -> str:
         for p in provenances)
     first = provenances[0]
     return (f"CPU reference runs ({latex_escape(first['cpu'])}, {first['threads']} threads, "
-            f"{first['created'][:10]}, seed {first['seed']}): config/paper.yaml's recipe on full PTB, compute in "
+            f"{first['created'][:10]}, seed {first['seed']}): config/paper.yaml's recipe on full "
+            f"{DATASETS[dataset].paper_name or dataset}, compute in "
             f"{latex_escape(first['precision'])}, stopped at a wall-clock budget: {runs}.")
 
 
@@ -203,33 +249,45 @@ def draw_curve(points_by_model: dict[str, list[dict]], paper: dict[str, float | 
     plt.close(figure)
 
 
+#: the paper table of each dataset's reference runs, as `render` writes it (table2.tex, table5.tex)
+PAPER_TABLES = {"ptb": "2", "dailydialog": "5"}
+
+
 def render(folder: Path, paper: Path) -> None:
-    runs = sorted(folder.glob("ptb/*/seed*/" + PROVENANCE))
-    if not runs:
+    """Each dataset's table of the scored runs under the CPU folder `folder`, and the PTB runs' learning curves."""
+    runs_by_dataset = {dataset: sorted(folder.glob(f"{dataset}/*/seed*/" + PROVENANCE)) for dataset in PAPER_TABLES}
+    if not any(runs_by_dataset.values()):
         raise ValueError(f"no reference run under {folder} (run `python -m reproduction.cpu_reference run` first)")
-    provenances = [json.loads(path.read_text()) for path in runs]
-    scored = [(p, path) for p, path in zip(provenances, runs) if (path.parent / "metrics.json").is_file()]
-    if scored:  # a run still in training (`--evaluate final`) has only its learning curve
-        arguments = ["--results", *[str(path.parent / "metrics.json") for _, path in scored], "--out-csv",
-                     str(folder / "table2.csv"), "--out-tex", str(folder / "table2.tex"), "--table", "2",
-                     "--caption-extra", caption([p for p, _ in scored])]
-        if paper.is_file():
-            arguments += ["--paper", str(paper)]
-        if aggregate.main(arguments) != 0:
-            raise ValueError(f"Table 2 could not be rendered from {folder}")
-    curves = {p["model"]: status.read_curve(path.parent / CURVE) for p, path in zip(provenances, runs)}
-    draw_curve(curves, {model: paper_nll(paper, model) for model in curves}, folder / "learning_curve.png")
+    for dataset, runs in runs_by_dataset.items():
+        provenances = [json.loads(path.read_text()) for path in runs]
+        scored = [(p, path) for p, path in zip(provenances, runs) if (path.parent / "metrics.json").is_file()]
+        table = PAPER_TABLES[dataset]
+        if scored:  # a run still in training (`--evaluate final`) has only its learning curve
+            arguments = ["--results", *[str(path.parent / "metrics.json") for _, path in scored], "--out-csv",
+                         str(folder / f"table{table}.csv"), "--out-tex", str(folder / f"table{table}.tex"),
+                         "--table", table, "--caption-extra", caption([p for p, _ in scored], dataset)]
+            if paper.is_file():
+                arguments += ["--paper", str(paper)]
+            if aggregate.main(arguments) != 0:
+                raise ValueError(f"Table {table} could not be rendered from {folder}")
+        if dataset == "ptb" and runs:
+            curves = {p["model"]: status.read_curve(path.parent / CURVE) for p, path in zip(provenances, runs)}
+            draw_curve(curves, {model: paper_nll(paper, model) for model in curves}, folder / "learning_curve.png")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     run_parser = sub.add_parser("run")
+    run_parser.add_argument("--dataset", default="ptb", choices=REFERENCE_DATASETS)
     run_parser.add_argument("--model", default="twr-vae")
     run_parser.add_argument("--seed", type=int, default=1)
     run_parser.add_argument("--precision", default="bfloat16", choices=("float32", "bfloat16"))
     run_parser.add_argument("--budget-minutes", type=float, default=85.0)
-    run_parser.add_argument("--data", type=Path, default=REPO_ROOT / "data" / "processed" / "ptb")
+    run_parser.add_argument("--data", type=Path, default=None, help="processed data (default data/processed/<dataset>)")
+    run_parser.add_argument("--vectors", type=Path, default=None,
+                            help="dialogue: word vectors of the embedding and the BOW metrics (default "
+                                 "<data>/word2vec.kv)")
     run_parser.add_argument("--work", type=Path, default=None, help="checkpoint folder (default runs/cpu-reference/<model>/seed<N>)")
     run_parser.add_argument("--threads", type=int, default=2)
     run_parser.add_argument("--warm-start", type=Path, default=None, metavar="MODEL_PT",
@@ -252,11 +310,13 @@ def main(argv=None) -> int:
     try:
         if args.command == "run":
             set_threads(args.threads)
-            if not (args.data / "train.txt").is_file():
-                raise ValueError(f"{args.data}/train.txt not found: preprocess full PTB first (`snakemake --cores 2`)")
-            work = args.work or REPO_ROOT / "runs" / "cpu-reference" / args.model / f"seed{args.seed}"
-            dest = run(args.model, args.seed, args.precision, args.budget_minutes, args.data, work, args.into,
-                       args.warm_start, args.on_code_change, args.evaluate)
+            data = args.data or REPO_ROOT / "data" / "processed" / args.dataset
+            vectors = args.vectors or default_vectors(args.dataset, data)
+            check_inputs(args.dataset, data, vectors)
+            work = args.work or REPO_ROOT / "runs" / "cpu-reference" / (
+                args.model if args.dataset == "ptb" else f"{args.dataset}-{args.model}") / f"seed{args.seed}"
+            dest = run(args.model, args.seed, args.precision, args.budget_minutes, data, work, args.into,
+                       args.warm_start, args.on_code_change, args.evaluate, args.dataset, vectors)
             render(dest.parents[2], args.paper)
             if args.into == REFERENCE:  # the committed campaign: its progress shows on the status board at once
                 status.main(["--paper", str(args.paper)])

@@ -412,6 +412,16 @@ def other_lines(runs: dict[tuple[str, str], list[ReferenceRun]]) -> list[list[st
              + ("reference runs: " + ", ".join(interpolated) if interpolated else "not run yet at paper length")]]
 
 
+def last_score(point: dict) -> str:
+    """A learning curve's last point as the board shows it: a language model's paper-protocol test NLL, a dialogue
+    model's validation loss (its Table 5 scores need sampled responses, no per-epoch probe)."""
+    if point.get("test"):
+        return f"test NLL {point['test']['NLL']:.2f}, paper protocol (epoch {point['epoch']})"
+    if point.get("valid_loss") is not None:
+        return f"validation loss {point['valid_loss']:.2f} (epoch {point['epoch']})"
+    return ""
+
+
 def training_lines(reference: Path) -> list[list[str]]:
     """Runs still in training (`cpu_reference run --evaluate final`, budget-stopped: no metrics.json yet): where each
     stands, from its learning curve. The board's cells come from scored runs only."""
@@ -428,7 +438,7 @@ def training_lines(reference: Path) -> list[list[str]]:
                       f"{provenance.get('cpu', '')}, {provenance.get('precision', '')}",
                       f"{provenance['epochs_completed']} of {provenance.get('epochs_planned', '')}",
                       f"{provenance.get('selected_epoch', '')}",
-                      f"{last['test']['NLL']:.2f} (epoch {last['epoch']})" if last.get("test") else "",
+                      last_score(last),
                       " + ".join(f"{c['budget_minutes']:.0f}" for c in calls) + " min",
                       (provenance.get("stopped_early") or {}).get("reason", "")])
     return lines
@@ -473,7 +483,7 @@ def board_markdown(rows: list[dict], curves_name: str, others: list[list[str]],
                  "train log committed, evaluation deferred to the call that ends the recipe, so no cell of this page comes "
                  "from them yet (where the same seed has a scored run, the cells are that run's).", "",
                  *markdown_table(["run", "dataset", "CPU, precision", "epochs", "kept epoch",
-                                  "last paper-protocol test NLL", "budgets", "stopped"], training), ""]
+                                  "last score", "budgets", "stopped"], training), ""]
     for (table, dataset), cells in grouped(rows).items():
         text += [f"## Table {table}, {dataset}", ""]
         if all(cell["verdict"] == "not run here" for cell in cells):

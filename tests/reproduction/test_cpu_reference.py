@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import json
+import shutil
+
+import pytest
 
 from reproduction import cpu_reference
 from reproduction.cpu_reference import caption, earlier_calls
 from harness.report import status
-from conftest import slow_updates, tiny_run
+from conftest import FIXTURES, slow_updates, tiny_run
 
 FIRST_CALL = {"command": "python -m reproduction.cpu_reference run --model twr-vae --budget-minutes 90",
               "budget_minutes": 90.0, "code_version": "d1d1904", "created": "2026-11-28T12:48:44+00:00"}
@@ -42,7 +45,7 @@ def test_a_budget_stopped_reference_run_continued_by_a_second_call_lists_both_an
                                                                                           monkeypatch):
     slow_updates(monkeypatch)  # 8 updates an epoch at 1 s each: a 1-minute call trains 7 epochs, the next the rest
     monkeypatch.setattr(cpu_reference, "reference_run_config",
-                        lambda model, seed, precision: tiny_run(epochs=10, validate_every=5))
+                        lambda model, seed, precision, dataset="ptb": tiny_run(epochs=10, validate_every=5))
     work, into = tmp_path / "work", tmp_path / "reference"
     first = cpu_reference.run("twr-vae", 1, "float32", 1.0, ptb_sample, work, into)
     stopped = json.loads((first / "reference_run.json").read_text())
@@ -83,7 +86,7 @@ def test_evaluate_final_scores_only_the_call_that_ends_the_recipe(ptb_sample, tm
     earlier call's, which scored other weights); the board prefers a scored run; the call that ends the recipe scores."""
     slow_updates(monkeypatch)
     monkeypatch.setattr(cpu_reference, "reference_run_config",
-                        lambda model, seed, precision: tiny_run(epochs=10, validate_every=5))
+                        lambda model, seed, precision, dataset="ptb": tiny_run(epochs=10, validate_every=5))
     scored = []
     real_evaluate = cpu_reference.evaluate_run
     monkeypatch.setattr(cpu_reference, "evaluate_run", lambda *a, **k: scored.append(1) or real_evaluate(*a, **k))
@@ -120,3 +123,75 @@ def test_the_board_prefers_a_scored_run_to_a_longer_one_still_in_training(tmp_pa
             (folder / "metrics.json").write_text(json.dumps({"metrics": {"uniform": {"NLL": 114.0}}}))
     (run,), = status.collect_runs(tmp_path).values()
     assert run.folder.parts[-4] == "cpu-a" and run.value("uniform", "NLL") == 114.0
+
+
+def dialogue_sample(tmp_path):
+    """The committed tiny DailyDialog, preprocessed, and word2vec vectors of its training split (8 dimensions)."""
+    from harness.data.dialogue import preprocess_dialogue
+    from harness.data.word_vectors import train_word2vec
+
+    shutil.copytree(FIXTURES / "dialogue_tiny" / "dailydialog", tmp_path / "raw" / "dailydialog")
+    preprocess_dialogue("dailydialog", tmp_path / "raw", tmp_path / "data")
+    train_word2vec(tmp_path / "data" / "train.jsonl", tmp_path / "data" / "word2vec.kv", dim=8, epochs=1)
+    return tmp_path / "data"
+
+
+def tiny_dialogue_run(model, seed, precision, dataset):
+    from harness.core.config import ExperimentConfig
+
+    assert dataset == "dailydialog"
+    return ExperimentConfig.from_mapping({
+        "device": "cpu", "datasets": ["dailydialog"], "models": ["cvae"], "seeds": [seed],
+        "train": {"epochs": 6, "batch_size": 10, "precision": precision, "select_by": "valid_loss",
+                  "validate_every": 1},
+        "evaluate": {"batch_size": 6, "responses_per_context": 2, "max_response_length": 6},
+        "model_defs": {"cvae": {"method": "cvae", "options": {"emb_dim": 8, "hidden_dim": 6, "z_dim": 3}}}}).runs()[0]
+
+
+def test_a_dialogue_reference_run_continues_across_calls_and_scores_table5_at_the_end(tmp_path, monkeypatch):
+    """issue 35's pilots: `run --dataset dailydialog --evaluate final` trains a dialogue recipe by budget, its curve
+    holds the training and validation losses, the board lists it in training with its validation loss, and the call
+    that ends the recipe scores Table 5's metrics into .../dailydialog/<model>/seed1/, rendered as table5.tex."""
+    data = dialogue_sample(tmp_path)
+    clock = slow_updates(monkeypatch)  # 1 s per update, 4 updates per epoch (38 examples in batches of 10)
+    monkeypatch.setattr(cpu_reference, "reference_run_config", tiny_dialogue_run)
+    work, into = tmp_path / "work", tmp_path / "reference"
+    first = cpu_reference.run("cvae", 1, "float32", 10 / 60, data, work, into, evaluate="final",
+                              dataset="dailydialog", vectors=data / "word2vec.kv")
+    assert first == into / cpu_reference.cpu_slug() / "dailydialog" / "cvae" / "seed1"
+    stopped = json.loads((first / "reference_run.json").read_text())
+    assert stopped["evaluated"] is False and 0 < stopped["epochs_completed"] < 6 and clock["now"] > 0
+    assert stopped["dataset"] == "dailydialog" and stopped["word_vectors"] == "word2vec.kv"
+    assert stopped["command"].startswith("python -m reproduction.cpu_reference run --dataset dailydialog --model cvae")
+    curve = status.read_curve(first / cpu_reference.CURVE)
+    assert curve and all("test" not in point and point["valid_loss"] > 0 for point in curve)
+    (line,) = status.training_lines(into)
+    assert line[1] == "dailydialog" and line[5].startswith("validation loss ")
+
+    second = cpu_reference.run("cvae", 1, "float32", 10.0, data, work, into, evaluate="final",
+                               dataset="dailydialog", vectors=data / "word2vec.kv")
+    finished = json.loads((second / "reference_run.json").read_text())
+    assert finished["evaluated"] is True and finished["epochs_completed"] == 6
+    assert [(c["epochs_from"], c["epochs_to"]) for c in finished["calls"]] == [
+        (0, stopped["epochs_completed"]), (stopped["epochs_completed"], 6)]
+    metrics = json.loads((second / "metrics.json").read_text())
+    assert metrics["task"] == "dialogue" and {"BLEU-F1", "BOW-A", "Inter-dist2"} <= set(metrics["metrics"]["uniform"])
+    assert (work / "samples.jsonl").is_file() and not (second / "samples.jsonl").exists()  # samples stay in work
+    cpu_reference.render(second.parents[2], tmp_path / "no-paper.csv")
+    assert "BLEU" in (second.parents[2] / "table5.tex").read_text()
+    assert not (second.parents[2] / "table2.tex").exists() and not (second.parents[2] / "learning_curve.png").exists()
+    assert status.training_lines(into) == []
+
+
+def test_a_dialogue_run_without_its_data_or_vectors_is_refused_naming_the_file(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    arguments = ["run", "--dataset", "dailydialog", "--model", "cvae", "--data", str(tmp_path / "data"),
+                 "--into", str(tmp_path / "reference"), "--work", str(tmp_path / "work")]
+    assert cpu_reference.main(arguments) == 2
+    assert "train.jsonl not found: preprocess full dailydialog first" in capsys.readouterr().err
+    (tmp_path / "data" / "train.jsonl").write_text("")
+    assert cpu_reference.main(arguments) == 2
+    assert "word2vec.kv not found: a dialogue run needs word vectors" in capsys.readouterr().err
+    assert not (tmp_path / "work").exists() and not (tmp_path / "reference").exists()
+    with pytest.raises(ValueError, match="reference runs are made on ptb, dailydialog"):
+        cpu_reference.check_inputs("yahoo", tmp_path / "data", None)

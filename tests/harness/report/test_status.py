@@ -151,7 +151,7 @@ def test_runs_still_in_training_are_listed_with_their_curve_and_give_no_cell(tmp
     (folder / "learning_curve.jsonl").write_text("".join(
         json.dumps({"epoch": e, "test": {"NLL": 120.0 - e / 10}}) + "\n" for e in range(1, 56)))
     assert status.training_lines(tmp_path / "reference") == [
-        ["bn-vae seed 1", "ptb", "CPU B, bfloat16", "55 of 100", "46", "114.50 (epoch 55)", "135 + 24 min",
+        ["bn-vae seed 1", "ptb", "CPU B, bfloat16", "55 of 100", "46", "test NLL 114.50, paper protocol (epoch 55)", "135 + 24 min",
          "time budget"]]
     cells = board(tmp_path, paper_config)
     assert cells["PTB", "BN-VAE (0.7)", "NLL"]["verdict"] == "not run yet"  # no scored run: no value
