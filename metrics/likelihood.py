@@ -66,6 +66,10 @@ class GaussianProposal:
     def sample(self, num: int, generator: torch.Generator | None) -> torch.Tensor:
         return sample_gaussian(self.mu, self.logvar, num, generator)
 
+    def transform(self, eps: torch.Tensor) -> torch.Tensor:
+        """z = mu + sigma eps of given standard-normal draws eps [S, B, Z] (common random numbers)."""
+        return self.mu.unsqueeze(0) + eps.to(self.mu.dtype) * (0.5 * self.logvar).exp().unsqueeze(0)
+
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         return gaussian_log_density(z, self.mu.unsqueeze(0), self.logvar.unsqueeze(0))
 
@@ -140,15 +144,19 @@ def summarise_log_weights(log_weights: torch.Tensor) -> tuple[torch.Tensor, torc
 
 
 def draw_log_weights(log_likelihood: LogLikelihood, proposal, num_samples: int, chunk: int,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+                     generator: torch.Generator | None = None, eps: torch.Tensor | None = None) -> torch.Tensor:
     """Log importance weights log p(x, z_k) - log r(z_k) [S, B] (float64) of `num_samples` draws z_k ~ `proposal`,
-    decoded `chunk` at a time."""
+    decoded `chunk` at a time. `eps` [S, B, Z]: given standard-normal draws instead, z_k = proposal.transform(eps_k)
+    (a GaussianProposal; common random numbers, so that two proposals' estimates differ by their proposals only)."""
     if num_samples < 1 or chunk < 1:
         raise ValueError(f"importance sampling needs num_samples >= 1 and chunk >= 1, got {num_samples} and {chunk}")
+    if eps is not None and eps.size(0) != num_samples:
+        raise ValueError(f"eps holds {eps.size(0)} draws, not num_samples = {num_samples}")
     log_weights, remaining = [], num_samples
     while remaining > 0:
         draws = min(chunk, remaining)
-        z = proposal.sample(draws, generator)
+        done = num_samples - remaining
+        z = proposal.sample(draws, generator) if eps is None else proposal.transform(eps[done:done + draws])
         with torch.no_grad():
             log_weights.append((log_likelihood(z) + standard_normal_log_density(z) - proposal.log_prob(z)).double())
         remaining -= draws

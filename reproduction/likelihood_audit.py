@@ -71,7 +71,7 @@ from layers.recurrent import LatentDecoder
 from metrics.likelihood import (Estimate, GaussianMixtureProposal, GaussianProposal, Mixture, StandardNormal,
                                 annealed_importance_sampling, bdmc, draw_log_weights, fit_gaussian_proposal,
                                 summarise_log_weights)
-from metrics.lm import gaussian_kl_standard_normal, gaussian_log_density, standard_normal_log_density
+from metrics.lm import gaussian_kl_standard_normal
 
 SUBSET = REPO_ROOT / "results" / "reference" / "ptb_audit_subset.json"
 KS = (1, 10, 100, 500, 5000)
@@ -477,7 +477,7 @@ def scheme_posteriors(model, test: LMDataset, scheme: tuple[str, int], selected:
 def decoder_terms(model, test: LMDataset, selected: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
                   eps: torch.Tensor, chunk: int, batch_size: int, device) -> dict[str, torch.Tensor]:
     """Per selected sentence, given its posterior mu, logvar [S, Z]: KL(q || N(0, I)), the reconstruction at the
-    posterior mean and IW log p(x) (metrics.lm.importance_weighted_log_marginal's estimate) with the draws
+    posterior mean and IW log p(x) (metrics.likelihood.draw_log_weights, the Gaussian q) with the given draws
     z_k = mu + sigma eps[k, sentence] (eps [K, S, Z]). The decoder is causal and scores real tokens only, so its terms
     do not depend on padding: they are computed on the same batches (the selected sentences in one-length batches of
     `batch_size`) whatever scheme the posterior came from, and equal posteriors give equal numbers, bit for bit."""
@@ -490,13 +490,9 @@ def decoder_terms(model, test: LMDataset, selected: torch.Tensor, mu: torch.Tens
             batch = test.collate(selected[places]).to(device)
             m, lv = mu[places].to(device), logvar[places].to(device)
             noise = eps[:, places].to(device=device, dtype=m.dtype)
-            weights = []
-            for start in range(0, noise.size(0), chunk):
-                z = m.unsqueeze(0) + noise[start:start + chunk] * (0.5 * lv).exp().unsqueeze(0)
-                weights.append(model.log_likelihood(batch, z) + standard_normal_log_density(z)
-                               - gaussian_log_density(z, m.unsqueeze(0), lv.unsqueeze(0)))
-            out["log_px"][places] = (torch.logsumexp(torch.cat(weights, 0), dim=0)
-                                     - math.log(noise.size(0))).double().cpu()
+            log_weights = draw_log_weights(lambda z: model.log_likelihood(batch, z), GaussianProposal(m, lv),
+                                           noise.size(0), chunk, eps=noise)
+            out["log_px"][places] = summarise_log_weights(log_weights)[0].cpu()
             out["kl"][places] = gaussian_kl_standard_normal(m, lv).double().cpu()
             out["recon"][places] = (-model.log_likelihood(batch, m.unsqueeze(0))[0]).double().cpu()
     return out

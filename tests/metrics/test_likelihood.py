@@ -111,6 +111,25 @@ def test_proposals_are_normalised_densities_that_sample_what_they_score():
         assert estimate.log_px.abs().max() < 0.02  # log E[p(z) / r(z)] = log 1
 
 
+def test_given_draws_are_common_random_numbers_mapped_through_the_gaussian_proposal():
+    """`draw_log_weights(..., eps=)`: z_k = mu + sigma eps_k for every chunking, so two proposals (or two batchings)
+    given the same eps differ by their proposal only; a wrong number of draws is refused."""
+    from metrics.likelihood import draw_log_weights
+
+    mu, logvar = torch.tensor([[0.5, 0.0], [-1.0, 2.0]], dtype=torch.float64), torch.full((2, 2), -0.5, dtype=torch.float64)
+    eps = torch.randn((7, 2, 2), generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    seen = []
+    log_likelihood = lambda z: seen.append(z) or -z.pow(2).sum(-1)  # noqa: E731
+    q = GaussianProposal(mu, logvar)
+    whole = draw_log_weights(log_likelihood, q, 7, 7, eps=eps)
+    assert torch.equal(seen[0], mu + eps * (0.5 * logvar).exp())
+    assert torch.allclose(draw_log_weights(log_likelihood, q, 7, 3, eps=eps), whole, atol=0, rtol=0)
+    expected = -seen[0].pow(2).sum(-1) - 0.5 * seen[0].pow(2).sum(-1) - 0.9189385332046727 * 2 - q.log_prob(seen[0])
+    assert torch.allclose(whole, expected)
+    with pytest.raises(ValueError, match="eps holds 7 draws, not num_samples = 5"):
+        draw_log_weights(log_likelihood, q, 5, 5, eps=eps)
+
+
 def elbo(case: Case, proposal, generator, draws: int = 4000) -> float:
     """E_r[log p(x, z) - log r(z)], averaged over the sentences (the mean log weight of the IW estimate's draws)."""
     z = proposal.sample(draws, generator)
