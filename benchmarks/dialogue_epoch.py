@@ -8,6 +8,8 @@ interleaved in one run, as ratios.
         [--compare DIR ...] [--original DIR [--original-dialogues N] [--original-epochs 2]] [--raw data/raw] \
         [--threads 1] [--out results/benchmarks/dialogue_epoch.json]
 
+    python -m benchmarks.dialogue_epoch --dataset ptb [--models vae-lstm,lag-vae]   # -> results/benchmarks/ptb_epoch.json
+
 Each measurement is a fresh process that trains the model for two epochs on the first `--batches` batches of the
 training split (validation on one batch) and times the second epoch's training (the first warms up the allocator
 and the kernels); seconds per batch x the full split's batches per epoch is the projected full epoch. The data are
@@ -49,7 +51,10 @@ import time
 from pathlib import Path
 
 DATASET = "dailydialog"
-DEFAULT_MODELS = ("cvae", "twr-cvae-dailydialog")
+#: `--dataset ptb` times the language-model recipes the same way (issue 31: the cost of a PTB row before running it,
+#: Lag-VAE's aggressive encoder phase above all), written to ptb_epoch.json; the status board reads both files.
+DEFAULT_MODELS = {"dailydialog": ("cvae", "twr-cvae-dailydialog"), "ptb": ("vae-lstm", "lag-vae")}
+DEFAULT_OUT = {"dailydialog": "dialogue_epoch.json", "ptb": "ptb_epoch.json"}
 THIS_FILE = Path(__file__).resolve()
 ORIGINAL_MODEL = "twr-cvae-dailydialog"  # the harness's model the original's dialogue script is compared with
 ORIGINAL_GRID = 96  # the original's batch_size: a grid is 96 dialogues
@@ -63,23 +68,27 @@ ORIGINAL_UPDATES_PER_GRID = 6.8  # full training split: 782 updates from 11,118 
 PHASES = {"adversarial": {"pretrain_steps": 0, "discriminator_pretrain_steps": 0}}  # SeqGAN: REINFORCE + roll-outs
 
 
-def measure(spec: str, precision: str, batches: int, raw: Path, data_dir: Path) -> dict:
-    """Seconds per training batch of `spec` (a model of paper.yaml, seed 1, optionally `@phase` of PHASES) in
-    `precision`, from the second of two epochs over the first `batches` batches; the full split's batches per epoch;
-    the second epoch's training loss."""
+def measure(spec: str, precision: str, batches: int, raw: Path, data_dir: Path, dataset: str = DATASET) -> dict:
+    """Seconds per training batch of `spec` (a model of paper.yaml, seed 1, optionally `@phase` of PHASES) on
+    `dataset` in `precision`, from the second of two epochs over the first `batches` batches; the full split's batches
+    per epoch; the second epoch's training loss."""
     from harness.core.config import REPO_ROOT, ExperimentConfig
     from harness.core.io import code_version
     from harness.data.dialogue import preprocess_dialogue
+    from harness.data.preprocess import preprocess_lm
+    from harness.data.registry import DATASETS
     from harness.train.training import train_run
 
     model, _, phase = spec.partition("@")
     if phase and phase not in PHASES:
         raise ValueError(f"unknown phase {phase!r} in {spec!r} (known: {sorted(PHASES)})")
     experiment = ExperimentConfig.from_file(REPO_ROOT / "config" / "paper.yaml")
+    dialogue = DATASETS[dataset].kind == "dialogue"
     if not (data_dir / "stats.json").is_file():
-        preprocess_dialogue(DATASET, raw, data_dir, max_vocab=experiment.raw["data_options"][DATASET]["max_vocab"])
+        preprocess = preprocess_dialogue if dialogue else preprocess_lm
+        preprocess(dataset, raw, data_dir, max_vocab=(experiment.raw["data_options"].get(dataset) or {}).get("max_vocab"))
     stats = json.loads((data_dir / "stats.json").read_text())
-    run = experiment.run_config(DATASET, model, 1)
+    run = experiment.run_config(dataset, model, 1)
     if phase:
         run = dataclasses.replace(run, model=dataclasses.replace(run.model, options={**run.model.options,
                                                                                      **PHASES[phase]}))
@@ -91,9 +100,9 @@ def measure(spec: str, precision: str, batches: int, raw: Path, data_dir: Path) 
     with tempfile.TemporaryDirectory(prefix="textvae-dialogue-epoch-") as out:
         summary = train_run(run, data_dir, Path(out), progress=False)
     first, second = summary["history"][0], summary["history"][1]
-    full_examples = stats["splits"]["train"]["examples"]
+    full_examples = stats["splits"]["train"]["examples" if dialogue else "sentences"]
     examples = min(batches * size, full_examples)
-    return {"model": spec, "phase": phase or None, "method": run.model.method, "precision": precision, "code_version": code_version(),
+    return {"model": spec, "dataset": dataset, "phase": phase or None, "method": run.model.method, "precision": precision, "code_version": code_version(),
             "harness": str(REPO_ROOT), "batch_size": size, "batches_timed": batches,
             "seconds_per_batch": second["train_seconds"] / batches,
             "examples_timed": examples, "updates_timed": second["step"] - first["step"],
@@ -111,10 +120,11 @@ def worker_main(argv: list[str]) -> int:
     parser.add_argument("--raw", type=Path, required=True)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--dataset", default=DATASET)
     args = parser.parse_args(argv)
     from harness.core.io import set_threads
     set_threads(args.threads)
-    print(json.dumps(measure(args.model, args.precision, args.batches, args.raw, args.data)))
+    print(json.dumps(measure(args.model, args.precision, args.batches, args.raw, args.data, args.dataset)))
     return 0
 
 
@@ -217,7 +227,10 @@ def main(argv=None) -> int:
     from harness.core.precision import bfloat16_unsupported
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default=",".join(DEFAULT_MODELS))
+    parser.add_argument("--dataset", default=DATASET, choices=tuple(DEFAULT_MODELS),
+                        help="dailydialog (default) or ptb: the language-model recipes, written to ptb_epoch.json")
+    parser.add_argument("--models", default=None, help="comma-separated models of config/paper.yaml (default: "
+                        + "; ".join(f"{d}: {','.join(m)}" for d, m in DEFAULT_MODELS.items()) + ")")
     parser.add_argument("--batches", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--compare", type=Path, action="append", default=[], metavar="DIR",
@@ -233,11 +246,20 @@ def main(argv=None) -> int:
                         help="epochs the original runs; the last one's training is timed (default 2, as the harness)")
     parser.add_argument("--raw", type=Path, default=REPO_ROOT / "data" / "raw")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "results" / "benchmarks" / "dialogue_epoch.json")
+    parser.add_argument("--note", default="", help="how the machine was loaded, e.g. a reference run on the other "
+                        "core (recorded in the file)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default results/benchmarks/dialogue_epoch.json (ptb: ptb_epoch.json)")
     args = parser.parse_args(argv)
-    if not (args.raw / DATASET).is_dir():
-        print(f"error: {args.raw / DATASET} not found: fetch DailyDialog first (`python -m harness.data.fetch "
-              f"--dataset {DATASET} --dest {args.raw} --mirror ../shared/data --no-download`)", file=sys.stderr)
+    models = args.models.split(",") if args.models else list(DEFAULT_MODELS[args.dataset])
+    out = args.out or REPO_ROOT / "results" / "benchmarks" / DEFAULT_OUT[args.dataset]
+    if not (args.raw / args.dataset).is_dir():
+        print(f"error: {args.raw / args.dataset} not found: fetch it first (`python -m harness.data.fetch "
+              f"--dataset {args.dataset} --dest {args.raw} --mirror ../shared/data --no-download`)", file=sys.stderr)
+        return 2
+    if args.original is not None and args.dataset != DATASET:
+        print(f"error: --original times the original's DailyDialog script; it has no {args.dataset} counterpart here",
+              file=sys.stderr)
         return 2
     for checkout in args.compare:
         if not (checkout / "harness" / "train" / "training.py").is_file():
@@ -265,7 +287,7 @@ def main(argv=None) -> int:
     records = []
     with tempfile.TemporaryDirectory(prefix="textvae-dialogue-epoch-data-") as scratch:
         for repeat in range(args.repeats):
-            for model in args.models.split(","):
+            for model in models:
                 for precision in precisions:
                     for index, checkout in enumerate(checkouts):
                         data = Path(scratch) / f"checkout{index}"
@@ -274,7 +296,8 @@ def main(argv=None) -> int:
                             record = run_measurement(checkout, ["--model", model, "--precision", precision,
                                                                 "--batches", str(args.batches), "--raw",
                                                                 str(args.raw.resolve()), "--data", str(data),
-                                                                "--threads", str(args.threads)])
+                                                                "--threads", str(args.threads),
+                                                                "--dataset", args.dataset])
                         except RuntimeError as exc:  # e.g. a method without bf16 in an older checkout
                             record = {"model": model, "precision": precision, "harness": str(checkout),
                                       "error": str(exc).splitlines()[-1]}
@@ -299,7 +322,7 @@ def main(argv=None) -> int:
                                               f"{record['seconds_per_example'] * 1000:.2f} ms/example, projected "
                                               f"epoch {record['projected_epoch_seconds']:.0f} s"
                                               if "error" not in record else record["error"]), file=sys.stderr)
-    payload = {"what": "DailyDialog training epoch per dialogue model, config/paper.yaml's recipe (seed 1), "
+    payload = {"what": f"{args.dataset} training epoch per model, config/paper.yaml's recipe (seed 1), "
                        f"seconds per batch over epoch 2 of 2 on the first {args.batches} batches, projected to the "
                        "full training split; checkout 0 is this one, the others --compare"
                        + (f"; 'original': ruizheliUOA/TWR-VAE's dialogue_dd/train_dailydial.py (patched), epoch "
@@ -310,7 +333,7 @@ def main(argv=None) -> int:
                "checkouts": [{"index": i, "code_version": next((r.get("code_version") for r in records
                                                                 if r["checkout"] == i and "code_version" in r), None)}
                              for i in range(len(checkouts))],
-               "cpu": cpu_model(cpuinfo()), "threads": args.threads, "bfloat16_unsupported": no_bfloat16,
+               "dataset": args.dataset, "note": args.note, "cpu": cpu_model(cpuinfo()), "threads": args.threads, "bfloat16_unsupported": no_bfloat16,
                "versions": environment_info(), "created": now_iso(), "records": records,
                "original": None if args.original is None else {
                    "code": "ruizheliUOA/TWR-VAE dialogue_dd/ at 68105544 with the patches of docs/fidelity.md and "
@@ -319,8 +342,8 @@ def main(argv=None) -> int:
                "ratios": ratios(records)}
     for record in payload["records"]:
         record.pop("harness", None)  # a machine path
-    write_json_atomic(args.out, payload)
-    print(f"wrote {args.out}", file=sys.stderr)
+    write_json_atomic(out, payload)
+    print(f"wrote {out}", file=sys.stderr)
     return 0
 
 

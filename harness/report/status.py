@@ -45,7 +45,11 @@ PAPER_CONFIG = REPO_ROOT / "config" / "paper.yaml"
 PAPER_VALUES = REPO_ROOT / ".." / "shared" / "paper" / "tables.csv"
 REFERENCE = REPO_ROOT / "results" / "reference"
 CAUSES = REPO_ROOT / "docs" / "reproduction_causes.yaml"
-EPOCH_BENCHMARKS = REPO_ROOT / "results" / "benchmarks"  # dialogue_epoch*.json: projections for rows not run yet
+EPOCH_BENCHMARKS = REPO_ROOT / "results" / "benchmarks"  # {dialogue,ptb}_epoch*.json: projections for rows not run yet
+#: what a measured phase's rate means for the whole recipe, by method (appended to the projection)
+PROJECTION_NOTES = {"lagging-vae": "every epoch at the rate of the aggressive encoder phase the run starts in: an upper "
+                                   "bound, as the phase ends once the validation MI stops rising (He et al. 2019, "
+                                   "Algorithm 1), after which an epoch costs about VAE-LSTM's"}
 BOARD = REPO_ROOT / "docs" / "reproduction.md"
 BOARD_CSV = REPO_ROOT / "docs" / "reproduction.csv"
 CURVES = REPO_ROOT / "docs" / "reproduction_curves.png"
@@ -166,50 +170,55 @@ PHASE_STARTS = {"adversarial": lambda options: int(options.get("pretrain_steps",
                 + int(options.get("discriminator_pretrain_steps", 0))}
 
 
-def epoch_benchmarks(folder: Path) -> dict[str, dict]:
-    """spec (`model` or `model@phase`) -> the dialogue epoch benchmark of this code (checkout 0) in its fastest
-    precision: {"seconds_per_batch", "batches_per_epoch", "precision", "cpu", "file"}, the median over repeats; where
-    several files measured a spec, the newest."""
+def epoch_benchmarks(folder: Path) -> dict[tuple[str, str], dict]:
+    """(dataset, spec) -> the epoch benchmark (benchmarks.dialogue_epoch: `model` or `model@phase`) of this code
+    (checkout 0) in its fastest precision: {"seconds_per_batch", "batches_per_epoch", "precision", "cpu", "file",
+    "method"}, the median over repeats; where several files measured a spec, the newest. A file without a dataset is
+    DailyDialog's (written before `--dataset`)."""
     import statistics
 
-    found: dict[str, tuple[str, dict]] = {}
-    for path in sorted(folder.glob("dialogue_epoch*.json")):
+    found: dict[tuple[str, str], tuple[str, dict]] = {}
+    for path in sorted([*folder.glob("dialogue_epoch*.json"), *folder.glob("ptb_epoch*.json")]):
         try:
             payload = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise ValueError(f"{path}: unreadable benchmark ({exc})") from exc
+        dataset = payload.get("dataset", "dailydialog")
         timed = [r for r in payload.get("records", []) if r.get("checkout") == 0 and "seconds_per_batch" in r]
         for spec in {r["model"] for r in timed}:
             best = min(({"seconds_per_batch": statistics.median(r["seconds_per_batch"] for r in timed
                                                                 if r["model"] == spec and r["precision"] == precision),
                          "batches_per_epoch": next(r["full_epoch_batches"] for r in timed if r["model"] == spec),
+                         "method": next(r.get("method") for r in timed if r["model"] == spec),
                          "precision": precision, "cpu": payload.get("cpu", ""), "file": path.name}
                         for precision in {r["precision"] for r in timed if r["model"] == spec}),
                        key=lambda m: m["seconds_per_batch"])
-            if spec not in found or payload.get("created", "") >= found[spec][0]:
-                found[spec] = (payload.get("created", ""), best)
-    return {spec: measured for spec, (_, measured) in found.items()}
+            if (dataset, spec) not in found or payload.get("created", "") >= found[dataset, spec][0]:
+                found[dataset, spec] = (payload.get("created", ""), best)
+    return {key: measured for key, (_, measured) in found.items()}
 
 
-def projected_training_hours(config: ExperimentConfig, model: str, benchmarks: dict[str, dict]) -> tuple[float, str] | None:
-    """Hours to train `model` for its recipe's whole epoch budget (an early stop ends it sooner) at the benchmark's
-    speed, and how that was reckoned; None where the model has no benchmark."""
-    if model not in benchmarks:
+def projected_training_hours(config: ExperimentConfig, model: str, benchmarks: dict[tuple[str, str], dict],
+                             dataset: str = "dailydialog") -> tuple[float, str] | None:
+    """Hours to train `model` on `dataset` for its recipe's whole epoch budget (an early stop ends it sooner) at the
+    benchmark's speed, and how that was reckoned; None where the model has no benchmark."""
+    if (dataset, model) not in benchmarks:
         return None
-    base, epochs = benchmarks[model], config.train_config(model).epochs
+    base, epochs = benchmarks[dataset, model], config.train_config(model).epochs
     updates = epochs * base["batches_per_epoch"]
     seconds, parts = updates * base["seconds_per_batch"], [f"{base['seconds_per_batch']:.2f} s/update"]
     for phase, start in PHASE_STARTS.items():
-        timed = benchmarks.get(f"{model}@{phase}")
+        timed = benchmarks.get((dataset, f"{model}@{phase}"))
         if timed is None:
             continue
         begins = min(updates, start(config.model_entry(model).options))
         seconds = begins * base["seconds_per_batch"] + (updates - begins) * timed["seconds_per_batch"]
         parts = [f"{base['seconds_per_batch']:.2f} s/update for the first {begins}",
                  f"{timed['seconds_per_batch']:.2f} s/update {phase} for the other {updates - begins}"]
+    note = PROJECTION_NOTES.get(base.get("method") or "")
     return seconds / 3600, (f"{epochs} epochs x {base['batches_per_epoch']} updates at " + ", ".join(parts)
-                            + f" ({base['precision']}, {base['cpu']}, results/benchmarks/{base['file']}); "
-                            "training only")
+                            + f" ({base['precision']}, {base['cpu']}, results/benchmarks/{base['file']}); training only"
+                            + (f"; {note}" if note else ""))
 
 
 def row_models(config: ExperimentConfig) -> dict[tuple[str, str], list[str]]:
@@ -299,7 +308,7 @@ def board_rows(config: ExperimentConfig, paper_csv: Path, reference: Path, cause
         line["recipe_epochs"] = f"{config.train_config(model).epochs} ({recipe_end(config, model)})"
         seeds = runs.get((dataset, model), [])
         if not seeds:
-            projection = projected_training_hours(config, model, speeds)
+            projection = projected_training_hours(config, model, speeds, dataset)
             rows.append(line | {"verdict": "not run yet", "cause": f"no reference run of {model}"
                                 + (f"; projection: {projection[1]}" if projection else "")}
                         | ({"projected_hours_to_end": f"<= {projection[0]:.1f}"} if projection else {}))
@@ -464,7 +473,7 @@ def board_markdown(rows: list[dict], curves_name: str, others: list[list[str]],
         "sample std over seeds. Machine hours: training + evaluation, all seeds; projection: at most the remaining "
         "epochs of the recipe's budget at the last epochs' speed (a plateau rule may end it sooner), or, for a row "
         "not run yet, its whole budget at the speed `python -m benchmarks.dialogue_epoch` measured "
-        "(results/benchmarks/dialogue_epoch*.json; training only, the CPU named in the cause).",
+        "(results/benchmarks/{dialogue,ptb}_epoch*.json; training only, the CPU named in the cause).",
         "",
         "## Summary",
         "",

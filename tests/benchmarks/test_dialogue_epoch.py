@@ -21,7 +21,12 @@ def test_ratios_are_medians_over_repeats_against_this_checkouts_float32():
 
 def test_missing_data_or_a_folder_that_is_no_checkout_is_one_error_line(tmp_path, capsys):
     assert dialogue_epoch.main(["--raw", str(tmp_path)]) == 2
-    assert "fetch DailyDialog first" in capsys.readouterr().err
+    assert "dailydialog not found: fetch it first" in capsys.readouterr().err
+    assert dialogue_epoch.main(["--raw", str(tmp_path), "--dataset", "ptb"]) == 2
+    assert "ptb not found: fetch it first" in capsys.readouterr().err
+    (tmp_path / "ptb").mkdir()
+    assert dialogue_epoch.main(["--raw", str(tmp_path), "--dataset", "ptb", "--original", str(tmp_path)]) == 2
+    assert "--original times the original's DailyDialog script" in capsys.readouterr().err
     (tmp_path / "dailydialog").mkdir()
     assert dialogue_epoch.main(["--raw", str(tmp_path), "--compare", str(tmp_path)]) == 2
     assert "is not a checkout of this repository" in capsys.readouterr().err

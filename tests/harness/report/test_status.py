@@ -141,6 +141,29 @@ def test_a_row_not_run_yet_carries_the_epoch_benchmarks_projection_phase_by_phas
     assert rows["CVAE"]["verdict"] == "not run yet"
 
 
+def test_a_ptb_row_not_run_yet_takes_the_ptb_benchmark_and_lag_vae_says_its_rate_is_a_bound(tmp_path, paper_config):
+    """`benchmarks.dialogue_epoch --dataset ptb` writes ptb_epoch.json: its records project PTB rows only (the same
+    model name measured on DailyDialog would not), and Lag-VAE's projection says that it prices every epoch at the
+    aggressive phase's rate."""
+    paper = tmp_path / "tables.csv"
+    paper.write_text("table,dataset,model,metric,value\n2,PTB,Lag-VAE,NLL,100.9\n2,PTB,Cyc-VAE,NLL,102.8\n")
+    (tmp_path / "causes.yaml").write_text("")
+    benchmarks = tmp_path / "benchmarks"
+    benchmarks.mkdir()
+    record = {"precision": "bfloat16", "checkout": 0, "full_epoch_batches": 658, "repeat": 0}
+    (benchmarks / "ptb_epoch.json").write_text(json.dumps({"created": "2026-12-06", "cpu": "Test CPU", "dataset": "ptb",
+        "records": [{**record, "model": "lag-vae", "method": "lagging-vae", "seconds_per_batch": 6.0}]}))
+    (benchmarks / "dialogue_epoch.json").write_text(json.dumps({"created": "2026-12-06", "cpu": "Test CPU",
+        "records": [{**record, "model": "cyc-vae", "method": "cyclical-vae", "seconds_per_batch": 1.0}]}))
+    rows = {row["row"]: row for row in status.board_rows(paper_config, paper, tmp_path / "reference",
+                                                         tmp_path / "causes.yaml", benchmarks)}
+    epochs = paper_config.train_config("lag-vae").epochs
+    assert rows["Lag-VAE"]["projected_hours_to_end"] == f"<= {epochs * 658 * 6.0 / 3600:.1f}"
+    assert "results/benchmarks/ptb_epoch.json); training only; every epoch at the rate of the aggressive" in \
+        rows["Lag-VAE"]["cause"]
+    assert rows["Cyc-VAE"]["projected_hours_to_end"] == "" and rows["Cyc-VAE"]["cause"] == "no reference run of cyc-vae"
+
+
 def test_runs_still_in_training_are_listed_with_their_curve_and_give_no_cell(tmp_path, paper_config):
     folder = tmp_path / "reference" / "cpu-b" / "ptb" / "bn-vae" / "seed1"
     folder.mkdir(parents=True)
