@@ -112,11 +112,14 @@ def check_inputs(dataset: str, data_dir: Path, vectors: Path | None) -> None:
 
 def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_dir: Path, work: Path,
         into: Path, warm_start: Path | None = None, on_code_change: str = "refuse", evaluate: str = "always",
-        dataset: str = "ptb", vectors: Path | None = None) -> Path:
+        dataset: str = "ptb", vectors: Path | None = None, max_epochs: int | None = None) -> Path:
     """Train for the budget and commit the run's small JSON under `into`. `evaluate`: "always" scores the kept model
     on the test set (both protocols, IW-NLL) after every call; "final" only once the recipe has ended, so that a call
     stopped by its budget mid-recipe spends no time on an evaluation the next call supersedes (its folder then holds
-    no metrics.json -- an earlier call's, which scored other weights, is removed -- and `evaluated: false`)."""
+    no metrics.json -- an earlier call's, which scored other weights, is removed -- and `evaluated: false`).
+    `max_epochs`: end this run after that many epochs, short of the recipe's (harness.train.training's epoch cap: the
+    last epoch validated, the checkpoint kept): a second seed matched to the first one's length. The cap ends the
+    run, so `final` evaluates it; the board reads its stop ("epoch cap") as short of the recipe's end."""
     if evaluate not in EVALUATE_WHEN:
         raise ValueError(f"evaluate must be one of {EVALUATE_WHEN}, not {evaluate!r}")
     run_config = reference_run_config(model_name, seed, precision, dataset)
@@ -148,7 +151,8 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
                   f"{entry['valid_loss']}", file=sys.stderr)
 
     summary = train_run(run_config, data_dir, work, progress=False, time_budget_s=budget_minutes * 60,
-                        after_epoch=record, on_code_change=on_code_change, vectors_path=vectors)
+                        after_epoch=record, on_code_change=on_code_change, vectors_path=vectors,
+                        max_epochs=max_epochs)
     budget_stopped = (summary["stopped_early"] or {}).get("reason") == "time budget"
     evaluated = evaluate == "always" or not budget_stopped
     metrics = (evaluate_run(work / "model.pt", data_dir, work / "metrics.json", run_config, progress=False,
@@ -165,7 +169,8 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
                        f"{precision} --budget-minutes {budget_minutes:g}"
                        + (f" --warm-start {warm_start.name}" if warm_start is not None else "")
                        + (f" --on-code-change {on_code_change}" if on_code_change != "refuse" else "")
-                       + (f" --evaluate {evaluate}" if evaluate != "always" else ""),
+                       + (f" --evaluate {evaluate}" if evaluate != "always" else "")
+                       + (f" --max-epochs {max_epochs}" if max_epochs is not None else ""),
             "budget_minutes": budget_minutes, "code_version": code_version(), "created": now_iso(),
             "epochs_from": epochs_before, "epochs_to": summary["epochs_completed"]}
     calls = earlier_calls(dest / PROVENANCE, epochs_before) + [call]
@@ -176,7 +181,8 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
         "config_file": "config/paper.yaml", "dataset": dataset, "model": model_name, "seed": seed,
         "precision": precision, "word_vectors": vectors.name if vectors is not None else None,
         "threads": torch.get_num_threads(), "cpu": cpu_model(cpuinfo()),
-        "epochs_planned": run_config.train.epochs, "epochs_completed": summary["epochs_completed"],
+        "epochs_planned": run_config.train.epochs, "max_epochs": max_epochs,
+        "epochs_completed": summary["epochs_completed"],
         "stopped_early": summary["stopped_early"], "selected_epoch": summary["selected_epoch"],
         "warm_start": summary["warm_start"], "train_tokens_per_second": summary["train_tokens_per_second"],
         "evaluated": evaluated, "eval_seconds": metrics["timing"]["eval_seconds"] if evaluated else None})
@@ -296,6 +302,9 @@ def main(argv=None) -> int:
                             help="score the kept model on the test set after every call (always), or only after "
                                  "the call that ends the recipe (final: a budget stop mid-recipe commits its "
                                  "learning curve and train log, no metrics.json)")
+    run_parser.add_argument("--max-epochs", type=int, default=None, metavar="N",
+                            help="end the run after N epochs, short of the recipe's (a second seed matched to the "
+                                 "first one's length; the last epoch is validated, the checkpoint kept)")
     run_parser.add_argument("--on-code-change", choices=ON_CODE_CHANGE, default="refuse",
                             help="when the checkpoint was written by other method code: refuse (default), restart "
                                  "or continue (recorded in train_log.json); as harness.train.training")
@@ -316,7 +325,7 @@ def main(argv=None) -> int:
             work = args.work or REPO_ROOT / "runs" / "cpu-reference" / (
                 args.model if args.dataset == "ptb" else f"{args.dataset}-{args.model}") / f"seed{args.seed}"
             dest = run(args.model, args.seed, args.precision, args.budget_minutes, data, work, args.into,
-                       args.warm_start, args.on_code_change, args.evaluate, args.dataset, vectors)
+                       args.warm_start, args.on_code_change, args.evaluate, args.dataset, vectors, args.max_epochs)
             render(dest.parents[2], args.paper)
             if args.into == REFERENCE:  # the committed campaign: its progress shows on the status board at once
                 status.main(["--paper", str(args.paper)])

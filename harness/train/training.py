@@ -208,12 +208,16 @@ def replayed_early_stopping(run: RunConfig, history: list[dict], recorded: dict 
 
 def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = True,
               vectors_path: Path | None = None, time_budget_s: float | None = None,
-              after_epoch: Callable[[dict, TextVAE], None] | None = None, on_code_change: str = "refuse") -> dict:
+              after_epoch: Callable[[dict, TextVAE], None] | None = None, on_code_change: str = "refuse",
+              max_epochs: int | None = None) -> dict:
     """Train one run to `train.epochs` (resuming from a checkpoint of the same training config) and write the model.
 
     time_budget_s: wall-clock seconds this call may train (and validate) for. Training stops before an epoch that
     would not fit (judged by the mean epoch so far), or mid-epoch once the budget is spent; that last, partial
     epoch is validated and may be selected like any other. The summary's `stopped_early` says so.
+    max_epochs: stop once this many epochs are trained, before the recipe's `train.epochs`, as a time budget stops
+    (the last epoch validated and a candidate, the checkpoint kept, so the run can go on;
+    `stopped_early` = {"reason": "epoch cap", "max_epochs": N}): a second seed matched to a first one's length.
     after_epoch: called after every epoch with its history entry and the model (for learning curves); it must leave
     the model as it found it (train mode, weights, random state), or training changes.
     With `train.lr_decay` (harness.train.lr_schedule) every history entry has the epoch's `lr` and, when the schedule acted
@@ -340,11 +344,13 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
             break
         if stopper is not None and stopper.stopped is not None:  # likewise
             break
-        if epoch_seconds and over_budget(sum(epoch_seconds) / len(epoch_seconds)):
-            stopped_early = {"reason": "time budget", "budget_seconds": time_budget_s, "partial_epoch": None}
-            if state["history"][-1]["valid_loss"] is None:  # the run ends here: its last weights are a candidate
-                validate_and_select(state["history"][-1])
-                save_checkpoint()  # a later call with a budget continues with this epoch validated
+        capped = max_epochs is not None and epoch >= max_epochs
+        if capped or (epoch_seconds and over_budget(sum(epoch_seconds) / len(epoch_seconds))):
+            stopped_early = ({"reason": "epoch cap", "max_epochs": max_epochs} if capped else
+                             {"reason": "time budget", "budget_seconds": time_budget_s, "partial_epoch": None})
+            if state["history"] and state["history"][-1]["valid_loss"] is None:  # the run ends here: its last
+                validate_and_select(state["history"][-1])                         # weights are a candidate
+                save_checkpoint()  # a later call continues with this epoch validated
             break
         started, epoch_started = time.perf_counter(), time.monotonic()
         epoch_batches = list(task.batches(train_set, cfg.batch_size, shuffle=cfg.shuffle, generator=generator))

@@ -113,6 +113,23 @@ def test_evaluate_final_scores_only_the_call_that_ends_the_recipe(ptb_sample, tm
     assert run.value("uniform", "NLL") > 0
 
 
+def test_an_epoch_capped_run_is_scored_and_the_board_reads_it_as_short_of_the_recipe(ptb_sample, tmp_path, monkeypatch):
+    """`run --max-epochs N --evaluate final` (TWR-VAE seed 2 matched to seed 1's 193 epochs): the cap ends the run, so
+    it is evaluated; the provenance names the cap; the board counts it as short of the recipe's end (partial, not
+    differs)."""
+    monkeypatch.setattr(cpu_reference, "reference_run_config",
+                        lambda model, seed, precision, dataset="ptb": tiny_run(epochs=10, validate_every=5))
+    dest = cpu_reference.run("twr-vae", 2, "float32", 60.0, ptb_sample, tmp_path / "work", tmp_path / "reference",
+                             evaluate="final", max_epochs=3)
+    provenance = json.loads((dest / "reference_run.json").read_text())
+    assert provenance["evaluated"] is True and (dest / "metrics.json").is_file()
+    assert provenance["max_epochs"] == 3 and provenance["epochs_completed"] == 3 and provenance["epochs_planned"] == 10
+    assert provenance["stopped_early"] == {"reason": "epoch cap", "max_epochs": 3}
+    assert provenance["command"].endswith("--evaluate final --max-epochs 3")
+    (run,), = status.collect_runs(tmp_path / "reference").values()
+    assert run.stop_reason == "epoch cap" and not run.at_recipe_end
+
+
 def test_the_board_prefers_a_scored_run_to_a_longer_one_still_in_training(tmp_path):
     for cpu, epochs, evaluated in (("cpu-a", 19, True), ("cpu-b", 30, False)):
         folder = tmp_path / cpu / "ptb" / "bn-vae" / "seed1"

@@ -194,6 +194,23 @@ def test_a_budget_stop_keeps_its_checkpoint_and_a_later_call_continues_it_exactl
     assert [h["train_loss"] for h in whole["history"]] == [h["train_loss"] for h in continued["history"]]
 
 
+def test_an_epoch_cap_ends_the_run_as_a_budget_stop_does_and_the_run_can_go_on(ptb_sample, tmp_path):
+    """`max_epochs` (a second seed matched to a first one's length): the run stops after that epoch with it validated
+    off the schedule (a candidate, as a budget stop's), keeps its checkpoint and says why; the same run without the cap
+    continues it to the recipe's epochs with the same updates as an uncapped run."""
+    run = tiny_run(epochs=4, validate_every=4)
+    capped = train_run(run, ptb_sample, tmp_path / "capped", progress=False, max_epochs=3)
+    assert capped["epochs_completed"] == 3 and capped["stopped_early"] == {"reason": "epoch cap", "max_epochs": 3}
+    assert [h["valid_loss"] is not None for h in capped["history"]] == [True, False, True]
+    assert (tmp_path / "capped" / "checkpoint.pt").exists()
+    again = train_run(run, ptb_sample, tmp_path / "capped", progress=False, max_epochs=3)  # a second call: nothing
+    assert again["epochs_completed"] == 3 and again["history"] == capped["history"]
+    continued = train_run(run, ptb_sample, tmp_path / "capped", progress=False)
+    assert continued["stopped_early"] is None and continued["epochs_completed"] == 4
+    whole = train_run(run, ptb_sample, tmp_path / "whole", progress=False)
+    assert [h["train_loss"] for h in whole["history"]] == [h["train_loss"] for h in continued["history"]]
+
+
 def test_a_run_whose_checkpoint_is_gone_warm_starts_from_its_last_kept_weights(ptb_sample, tmp_path, monkeypatch):
     slow_updates(monkeypatch)
     run = tiny_run(epochs=4, validate_every=4)
