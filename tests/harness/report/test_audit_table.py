@@ -1,0 +1,70 @@
+"""The likelihood audit's verdict table: generated from the audits, its words follow IW-with-q's distance to AIS, and
+the committed block in docs/protocols.md is what the committed audits give."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from harness.report import audit_table, status
+
+
+def run(model="bn-vae", paper=110.0, uniform=107.7):
+    values = {("paper", "NLL"): paper, ("uniform", "NLL"): uniform}
+    return SimpleNamespace(model=model, seed=1, epochs=70, stop_reason="lr decayed 5 times", provenance={
+        "selected_epoch": 57, "cpu": "Test CPU", "precision": "bfloat16"},
+        value=lambda protocol, metric: values.get((protocol, metric)))
+
+
+def audit(iw_1000, ais, iw_error=0.1, ais_error=0.03, fitted=None):
+    estimators = {"IW q, K=1": {"nll_mean": iw_1000 + 3.0, "ess_median": 1.0},
+                  "IW q, K=1000": {"nll_mean": iw_1000, "stderr_of_mean": iw_error, "ess_median": 38.0},
+                  "AIS, 500 steps": {"nll_mean": ais, "stderr_of_mean": ais_error, "acceptance": 0.745},
+                  "AIS, 100 steps": {"nll_mean": ais + 0.2, "stderr_of_mean": ais_error, "acceptance": 0.8},
+                  # a widened proposal with a tiny ESS that lands low by chance: not the reference
+                  "IW q widened x2, K=1000": {"nll_mean": ais - 0.5, "stderr_of_mean": 0.01, "ess_median": 1.2}}
+    if fitted is not None:
+        estimators["IW fitted Gaussian, K=1000"] = {"nll_mean": fitted, "stderr_of_mean": 0.03, "ess_median": 194.0}
+    return {"settings": {"ks": [1, 1000], "ais_steps": [100, 500], "ais_chains": 4}, "estimators": estimators,
+            "subset": {"sentences": list(range(8))}}
+
+
+def test_the_words_follow_iw_with_qs_distance_to_ais():
+    assert audit_table.bound_verdict(audit(119.92, 119.91)).startswith("tight: IW with q at K=1000 +0.01 nat from AIS")
+    near = audit_table.bound_verdict(audit(123.75, 123.52, fitted=123.50))
+    assert near.startswith("near-tight: IW with q at K=1000 0.23 nat above AIS (500 steps) (combined standard error 0.10)")
+    assert near.endswith("the fitted Gaussian -0.02 nat from it")
+    assert audit_table.bound_verdict(audit(143.2, 120.0)).startswith("loose: IW with q at K=1000 23.20 nat above AIS")
+    # within twice the combined standard error is tight, however large the gap in nats
+    assert audit_table.bound_verdict(audit(121.0, 120.0, iw_error=0.6, ais_error=0.6)).startswith("tight")
+    without_ais = audit(120.0, 120.0)
+    del without_ais["estimators"]["AIS, 500 steps"]
+    assert audit_table.bound_verdict(without_ais) == "no IW-with-q or AIS estimate in the audit"
+
+
+def test_a_row_names_the_run_and_the_k_sweep():
+    (header, rule, row) = audit_table.audit_lines([(run(), audit(123.75, 123.52, fitted=123.5))])
+    assert header.startswith("| model (run) | paper protocol, full test |") and rule.startswith("|---|")
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[0] == ("bn-vae (seed 1, 70 epochs, lr decayed 5 times, kept epoch 57; Test CPU, bfloat16 training; "
+                        "8 subset sentences)")
+    assert cells[1:3] == ["110.00", "107.70"]
+    assert cells[3] == "126.75 / 123.75 (K = 1, 1000; median ESS 38 of 1000)"
+    assert cells[5] == "123.52 ± 0.03 (500 steps, 4 chains, HMC acceptance 0.74)"
+    assert audit_table.audit_lines([]) == ["No reference run has a likelihood audit yet."]
+
+
+def test_the_committed_block_is_what_the_committed_audits_give():
+    text = status.PROTOCOLS.read_text()
+    block = text.split(audit_table.BEGIN, 1)[1].split(audit_table.END, 1)[0]
+    assert block.strip("\n").splitlines() == audit_table.audit_lines(status.audited_runs(status.REFERENCE)), \
+        "docs/protocols.md's likelihood-audit block is stale: run `python -m harness.report.status` and commit it"
+
+
+def test_a_protocols_page_without_the_block_is_refused(tmp_path):
+    if not status.PAPER_VALUES.is_file():
+        pytest.skip(f"{status.PAPER_VALUES} (the paper's numbers) is absent: the board cannot be regenerated")
+    page = tmp_path / "protocols.md"
+    page.write_text("no markers\n")
+    with pytest.raises(ValueError, match="likelihood-audit block"):
+        status.generate(protocols=page)
