@@ -147,8 +147,8 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
             print(f"epoch {entry['epoch']}: paper-protocol test NLL {line['test']['NLL']:.2f} PPL "
                   f"{line['test']['PPL']:.2f} KL {line['test']['KL']:.2f} MI {line['test']['MI']:.2f}", file=sys.stderr)
         else:
-            print(f"epoch {entry['epoch']}: train loss {entry['train_loss']:.3f}, validation loss "
-                  f"{entry['valid_loss']}", file=sys.stderr)
+            valid = "not validated" if entry["valid_loss"] is None else f"validation loss {entry['valid_loss']:.3f}"
+            print(f"epoch {entry['epoch']}: train loss {entry['train_loss']:.3f}, {valid}", file=sys.stderr)
 
     summary = train_run(run_config, data_dir, work, progress=False, time_budget_s=budget_minutes * 60,
                         after_epoch=record, on_code_change=on_code_change, vectors_path=vectors,
