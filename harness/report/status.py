@@ -194,30 +194,33 @@ PHASE_STARTS = {"adversarial": lambda options: int(options.get("pretrain_steps",
 
 def epoch_benchmarks(folder: Path) -> dict[tuple[str, str], dict]:
     """(dataset, spec) -> the epoch benchmark (benchmarks.dialogue_epoch: `model` or `model@phase`) of this code
-    (checkout 0) in its fastest precision: {"seconds_per_batch", "batches_per_epoch", "precision", "cpu", "file",
-    "method"}, the median over repeats; where several files measured a spec, the newest. A file without a dataset is
-    DailyDialog's (written before `--dataset`)."""
+    (checkout 0): per precision the newest file's median over repeats, then the fastest precision:
+    {"seconds_per_batch", "batches_per_epoch", "precision", "cpu", "file", "method"}. (A newer file that timed one
+    precision does not hide an older file's other one.) A file without a dataset is DailyDialog's (written before
+    `--dataset`)."""
     import statistics
 
-    found: dict[tuple[str, str], tuple[str, dict]] = {}
+    newest: dict[tuple[str, str, str], tuple[str, dict]] = {}  # (dataset, spec, precision) -> (created, measured)
     for path in sorted([*folder.glob("dialogue_epoch*.json"), *folder.glob("ptb_epoch*.json")]):
         try:
             payload = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise ValueError(f"{path}: unreadable benchmark ({exc})") from exc
-        dataset = payload.get("dataset", "dailydialog")
+        dataset, created = payload.get("dataset", "dailydialog"), payload.get("created", "")
         timed = [r for r in payload.get("records", []) if r.get("checkout") == 0 and "seconds_per_batch" in r]
-        for spec in {r["model"] for r in timed}:
-            best = min(({"seconds_per_batch": statistics.median(r["seconds_per_batch"] for r in timed
-                                                                if r["model"] == spec and r["precision"] == precision),
-                         "batches_per_epoch": next(r["full_epoch_batches"] for r in timed if r["model"] == spec),
-                         "method": next(r.get("method") for r in timed if r["model"] == spec),
-                         "precision": precision, "cpu": payload.get("cpu", ""), "file": path.name}
-                        for precision in {r["precision"] for r in timed if r["model"] == spec}),
-                       key=lambda m: m["seconds_per_batch"])
-            if (dataset, spec) not in found or payload.get("created", "") >= found[dataset, spec][0]:
-                found[dataset, spec] = (payload.get("created", ""), best)
-    return {key: measured for key, (_, measured) in found.items()}
+        for spec, precision in {(r["model"], r["precision"]) for r in timed}:
+            mine = [r for r in timed if r["model"] == spec and r["precision"] == precision]
+            measured = {"seconds_per_batch": statistics.median(r["seconds_per_batch"] for r in mine),
+                        "batches_per_epoch": mine[0]["full_epoch_batches"], "method": mine[0].get("method"),
+                        "precision": precision, "cpu": payload.get("cpu", ""), "file": path.name}
+            key = (dataset, spec, precision)
+            if key not in newest or created >= newest[key][0]:
+                newest[key] = (created, measured)
+    found: dict[tuple[str, str], dict] = {}
+    for (dataset, spec, _), (_, measured) in sorted(newest.items()):
+        if (dataset, spec) not in found or measured["seconds_per_batch"] < found[dataset, spec]["seconds_per_batch"]:
+            found[dataset, spec] = measured
+    return found
 
 
 def projected_training_hours(config: ExperimentConfig, model: str, benchmarks: dict[tuple[str, str], dict],

@@ -139,6 +139,17 @@ def test_a_row_not_run_yet_carries_the_epoch_benchmarks_projection_phase_by_phas
     assert rows["SeqGAN"]["projected_hours_to_end"] == f"<= {(mle * 1.0 + (updates - mle) * 10.0) / 3600:.1f}"
     assert rows["iVAE"]["projected_hours_to_end"] == "" and rows["iVAE"]["cause"] == "no reference run of ivae"
     assert rows["CVAE"]["verdict"] == "not run yet"
+    # a newer file that timed float32 only does not hide the bf16 measurement of an older one
+    (benchmarks / "dialogue_epoch_newest.json").write_text(json.dumps({"created": "2026-12-03", "cpu": "Test CPU",
+                                                                        "records": records("cvae", "float32", 1.8)}))
+    rows = {row["row"]: row for row in status.board_rows(paper_config, paper, tmp_path / "reference",
+                                                         tmp_path / "causes.yaml", benchmarks)}
+    assert rows["CVAE"]["projected_hours_to_end"] == f"<= {epochs * 1000 * 1.5 / 3600:.1f}"
+    (benchmarks / "dialogue_epoch_newest.json").write_text(json.dumps({"created": "2026-12-03", "cpu": "Test CPU",
+                                                                        "records": records("cvae", "float32", 1.2)}))
+    rows = {row["row"]: row for row in status.board_rows(paper_config, paper, tmp_path / "reference",
+                                                         tmp_path / "causes.yaml", benchmarks)}
+    assert "float32, Test CPU, results/benchmarks/dialogue_epoch_newest.json" in rows["CVAE"]["cause"]
 
 
 def test_a_ptb_row_not_run_yet_takes_the_ptb_benchmark_and_lag_vae_says_its_rate_is_a_bound(tmp_path, paper_config):
