@@ -235,16 +235,20 @@ def paper_nll(paper: Path, model_name: str) -> float | None:
     return None
 
 
-def draw_curve(points_by_model: dict[str, list[dict]], paper: dict[str, float | None], path: Path) -> None:
+def draw_curve(curves: dict[tuple[str, int], list[dict]], paper: dict[str, float | None], path: Path) -> None:
+    """Paper-protocol test NLL by epoch of each (model, seed), the paper's value of the model dashed (once)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(6, 3.6))
-    for model, points in points_by_model.items():
-        line, = axis.plot([p["epoch"] for p in points], [p["test"]["NLL"] for p in points], label=f"{model} (ours)")
-        if paper.get(model) is not None:
+    dashed = set()
+    for (model, seed), points in sorted(curves.items()):
+        line, = axis.plot([p["epoch"] for p in points], [p["test"]["NLL"] for p in points],
+                          label=f"{model} seed {seed} (ours)")
+        if paper.get(model) is not None and model not in dashed:
+            dashed.add(model)
             axis.axhline(paper[model], color=line.get_color(), linestyle="--", label=f"{model}: paper {paper[model]}")
     axis.set_xlabel("epoch")
     axis.set_ylabel("test NLL, paper protocol")
@@ -277,8 +281,8 @@ def render(folder: Path, paper: Path) -> None:
             if aggregate.main(arguments) != 0:
                 raise ValueError(f"Table {table} could not be rendered from {folder}")
         if dataset == "ptb" and runs:
-            curves = {p["model"]: status.read_curve(path.parent / CURVE) for p, path in zip(provenances, runs)}
-            draw_curve(curves, {model: paper_nll(paper, model) for model in curves}, folder / "learning_curve.png")
+            curves = {(p["model"], p["seed"]): status.read_curve(path.parent / CURVE) for p, path in zip(provenances, runs)}
+            draw_curve(curves, {model: paper_nll(paper, model) for model, _ in curves}, folder / "learning_curve.png")
 
 
 def main(argv=None) -> int:

@@ -130,6 +130,20 @@ def test_an_epoch_capped_run_is_scored_and_the_board_reads_it_as_short_of_the_re
     assert run.stop_reason == "epoch cap" and not run.at_recipe_end
 
 
+def test_render_draws_every_seed_of_a_model(tmp_path, monkeypatch):
+    """Two seeds of one model in one CPU folder are two curves (seed 2 matched to seed 1), not one overwriting the
+    other."""
+    drawn = {}
+    monkeypatch.setattr(cpu_reference, "draw_curve", lambda curves, paper, path: drawn.update(curves))
+    for seed in (1, 2):
+        folder = tmp_path / "cpu-a" / "ptb" / "twr-vae" / f"seed{seed}"
+        folder.mkdir(parents=True)
+        (folder / "reference_run.json").write_text(json.dumps(provenance(seed=seed, evaluated=False)))
+        (folder / cpu_reference.CURVE).write_text(json.dumps({"epoch": 1, "test": {"NLL": 130.0 + seed}}) + "\n")
+    cpu_reference.render(tmp_path / "cpu-a", tmp_path / "no-paper.csv")
+    assert sorted(drawn) == [("twr-vae", 1), ("twr-vae", 2)] and drawn["twr-vae", 2][0]["test"]["NLL"] == 132.0
+
+
 def test_the_board_prefers_a_scored_run_to_a_longer_one_still_in_training(tmp_path):
     for cpu, epochs, evaluated in (("cpu-a", 19, True), ("cpu-b", 30, False)):
         folder = tmp_path / cpu / "ptb" / "bn-vae" / "seed1"
