@@ -331,11 +331,14 @@ def board_rows(config: ExperimentConfig, paper_csv: Path, reference: Path, cause
             rows.append(line | {"verdict": "not run yet", "cause": "no model of config/paper.yaml trains this row"})
             continue
         line["recipe_epochs"] = f"{config.train_config(model).epochs} ({recipe_end(config, model)})"
-        seeds = runs.get((dataset, model), [])
+        # cells come from scored runs only; a seed still in training is listed under "Runs in training"
+        seeds = [run for run in runs.get((dataset, model), []) if run.metrics]
+        training = [run.seed for run in runs.get((dataset, model), []) if not run.metrics]
         if not seeds:
             projection = projected_training_hours(config, model, speeds, dataset)
-            rows.append(line | {"verdict": "not run yet", "cause": f"no reference run of {model}"
-                                + (f"; projection: {projection[1]}" if projection else "")}
+            rows.append(line | {"verdict": "not run yet", "cause": (
+                f"{model} seed {', '.join(map(str, training))} in training (Runs in training)" if training
+                else f"no reference run of {model}") + (f"; projection: {projection[1]}" if projection else "")}
                         | ({"projected_hours_to_end": f"<= {projection[0]:.1f}"} if projection else {}))
             continue
         protocol = line["paper_value_protocol"]

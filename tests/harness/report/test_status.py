@@ -175,6 +175,26 @@ def test_a_ptb_row_not_run_yet_takes_the_ptb_benchmark_and_lag_vae_says_its_rate
     assert rows["Cyc-VAE"]["projected_hours_to_end"] == "" and rows["Cyc-VAE"]["cause"] == "no reference run of cyc-vae"
 
 
+def test_a_seed_still_in_training_gives_no_cell_beside_a_scored_one(tmp_path, paper_config):
+    """TWR-VAE seed 2 in training beside the scored seed 1: the cells are seed 1's alone (its seeds, epochs, CPU and
+    slope); a model with only a run in training is `not run yet`, naming it."""
+    reference = tmp_path / "reference"
+    write_run(reference, "twr-vae", 1, paper={"NLL": 86.3}, uniform={"NLL": 143.2}, epochs=193, planned=1000,
+              curve=[(e, 90.0 - e / 100) for e in range(184, 194)])
+    for model in ("twr-vae", "bn-vae"):
+        folder = write_run(reference, model, 2, cpu="cpu-b", epochs=40, planned=1000,
+                           curve=[(e, 120.0 - e) for e in range(31, 41)])
+        (folder / "metrics.json").unlink()
+        provenance = json.loads((folder / "reference_run.json").read_text())
+        (folder / "reference_run.json").write_text(json.dumps({**provenance, "evaluated": False}))
+    cells = board(tmp_path, paper_config)
+    twr = cells["PTB", "TWR-VAE", "NLL"]
+    assert (twr["seeds"], twr["epochs"], twr["cpu"], twr["verdict"]) == ("1", "193", "cpu-test", "reproduced")
+    assert twr["last_slope_per_10_epochs"] == "-0.10"
+    bn = cells["PTB", "BN-VAE (0.7)", "NLL"]
+    assert bn["verdict"] == "not run yet" and bn["cause"].startswith("bn-vae seed 2 in training (Runs in training)")
+
+
 def test_runs_still_in_training_are_listed_with_their_curve_and_give_no_cell(tmp_path, paper_config):
     folder = tmp_path / "reference" / "cpu-b" / "ptb" / "bn-vae" / "seed1"
     folder.mkdir(parents=True)
