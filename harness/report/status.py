@@ -464,18 +464,16 @@ def training_lines(reference: Path) -> list[list[str]]:
     stands, from its learning curve. The board's cells come from scored runs only."""
     lines = []
     for provenance_path in sorted(reference.glob("cpu-*/*/*/seed*/reference_run.json")):
-        provenance = json.loads(provenance_path.read_text())
+        run = read_run(provenance_path.parent)
+        provenance = run.provenance
         if provenance.get("evaluated") is not False:
             continue
-        folder = provenance_path.parent
-        curve = read_curve(folder / "learning_curve.jsonl")
-        last = curve[-1] if curve else {}
         calls = provenance.get("calls") or [provenance]
-        lines.append([f"{folder.parts[-2]} seed {folder.name.removeprefix('seed')}", folder.parts[-3],
+        lines.append([f"{run.model} seed {run.seed}", run.dataset,
                       f"{provenance.get('cpu', '')}, {provenance.get('precision', '')}",
-                      f"{provenance['epochs_completed']} of {provenance.get('epochs_planned', '')}",
+                      f"{run.epochs} of {provenance.get('epochs_planned', '')}",
                       f"{provenance.get('selected_epoch', '')}",
-                      last_score(last),
+                      last_score(run.curve[-1] if run.curve else {}),
                       " + ".join(f"{c['budget_minutes']:.0f}" for c in calls) + " min",
                       (provenance.get("stopped_early") or {}).get("reason", "")])
     return lines
