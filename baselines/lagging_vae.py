@@ -20,7 +20,7 @@ from baselines.vae_rnn import BasicVAE, BasicVAEOptions
 @dataclass(frozen=True)
 class LaggingVAEOptions(BasicVAEOptions):
     kl_start: float = 1.0  # He et al.: 10 epochs of warm-up from kl_start = 0.1 (or 1.0: no warm-up)
-    inner_max_steps: int = 100  # their `sub_iter < 100`
+    inner_max_steps: int = 99  # their `sub_iter` counts from 1 while `< 100`: 99 encoder updates (text.py l.366, 371)
     inner_check_every: int = 15  # their `sub_iter % 15 == 0`
 
     def __post_init__(self):
@@ -49,7 +49,7 @@ class LaggingVAE(BasicVAE):
         current = batch
         for inner in range(1, o.inner_max_steps + 1):
             terms = self.loss(current, step)
-            window_loss += optimisation.minimise(terms.loss, step, groups=("encoder",)) * (
+            window_loss += optimisation.minimise(terms.loss, step, groups=("encoder",), clip_all=True) * (
                 current.size if optimisation.cfg.loss_reduction == "mean" else 1)
             window_words += int(current.num_predicted_tokens())
             if inner % o.inner_check_every == 0:
@@ -66,7 +66,7 @@ class LaggingVAE(BasicVAE):
         if aggressive:
             self.inner_steps_taken += self.aggressive_encoder_updates(batch, step, optimisation)
         terms = self.loss(batch, step)
-        optimisation.minimise(terms.loss, step, groups=("decoder",) if aggressive else None)
+        optimisation.minimise(terms.loss, step, groups=("decoder",) if aggressive else None, clip_all=True)
         return terms
 
     @torch.no_grad()

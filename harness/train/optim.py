@@ -49,15 +49,21 @@ class Optimisation:
         """Combine per-sentence losses of a batch (the original code sums; `loss_reduction` chooses)."""
         return per_sentence.sum() if self.cfg.loss_reduction == "sum" else per_sentence.mean()
 
-    def minimise(self, per_sentence_loss: torch.Tensor, step: int, groups: tuple[str, ...] | None = None) -> float:
-        """One gradient step on `groups` (all by default) for the reduced loss; returns the loss value."""
+    def minimise(self, per_sentence_loss: torch.Tensor, step: int, groups: tuple[str, ...] | None = None,
+                 clip_all: bool = False) -> float:
+        """One gradient step on `groups` (all by default) for the reduced loss; returns the loss value.
+
+        `grad_clip` bounds the norm of the stepped groups' gradient, or with `clip_all` the norm of every group's
+        gradient, the stepped groups' scaled by it (He et al. 2019 clip `vae.parameters()` and then step the
+        encoder alone: jxhe/vae-lagging-encoder text.py l.384-387, l.415-424)."""
         loss = self.reduce(per_sentence_loss)
         selected = list(self.optimizers) if groups is None else list(groups)
         for optimizer in self.optimizers.values():
             optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.grad_clip:
-            params = [p for name in selected for p in self.groups[name]]
+            clipped = list(self.optimizers) if clip_all else selected
+            params = [p for name in clipped for p in self.groups[name]]
             torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
         for name in selected:
             self.optimizers[name].step()

@@ -48,3 +48,33 @@ def test_aggressive_training_ends_when_validation_mi_drops_and_then_both_parts_t
     assert adam_steps(optimisation, "encoder") == 1 and adam_steps(optimisation, "decoder") == 1
     state = model.state_dict()  # the phase is checkpointed with the weights
     assert not bool(state["aggressive"]) and "previous_mi" in state
+
+
+def test_each_update_clips_the_whole_models_gradient_and_steps_only_its_own_part():
+    """He et al. text.py l.384-387: clip_grad_norm_(vae.parameters()) and then enc_optimizer.step() alone."""
+    model = tiny_model("lagging-vae", inner_max_steps=1, inner_check_every=100).train()
+    clip, lr = 1e-3, 1e3  # a bound far below both parts' gradient norms; steps well above float32 rounding
+    optimisation = Optimisation(model.parameter_groups(),
+                                TrainConfig(optimizer="sgd", lr=lr, weight_decay=0.0, grad_clip=clip))
+    optimisation.random_batch = lambda: BATCH
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    torch.manual_seed(0)  # the same draws (latent sample, dropout) for the reference gradient below
+    model.aggressive_encoder_updates(BATCH, 0, optimisation)
+    moved = {name: (p.detach() - before[name]) for name, p in model.named_parameters()}
+
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(before[name])
+    model.zero_grad()
+    torch.manual_seed(0)
+    optimisation.reduce(model.loss(BATCH, 0).loss).backward()
+    grads = {name: p.grad.detach().clone() for name, p in model.named_parameters() if p.grad is not None}
+    whole_norm = torch.sqrt(sum((g.double() ** 2).sum() for g in grads.values()))
+    encoder_names = {f"encoder.{name}" for name, _ in model.encoder.named_parameters()}
+    encoder_norm = torch.sqrt(sum((grads[n].double() ** 2).sum() for n in encoder_names if n in grads))
+    assert whole_norm > 2 * encoder_norm  # the decoder's share is what tells the two clipping rules apart
+    for name, step in moved.items():
+        if name in encoder_names and name in grads:
+            torch.testing.assert_close(step, -lr * grads[name] * (clip / whole_norm).float(), rtol=1e-3, atol=1e-6)
+        elif name not in encoder_names:
+            assert torch.count_nonzero(step) == 0, f"{name} belongs to the decoder: not stepped"
