@@ -231,6 +231,7 @@ class LrDecayConfig:
     defaults live here, not in the schema: Snakemake's validator would write them into a null `lr_decay`."""
 
     mode: str  # plateau (He et al. 2019 text.py) | every-epoch-after-plateau (Kim et al. 2018 train_text.py)
+    #            | cosine-per-cycle (Fu et al. 2019 language_model/train_text_cyc_ptb.py)
     factor: float = 0.5  # lr <- lr * factor at each decay
     patience: int = 1  # consecutive validations without improvement that trigger a (first) decay
     start_epoch: int = 1  # no decay is triggered by an epoch before this one
@@ -238,8 +239,9 @@ class LrDecayConfig:
     min_lr: float | None = None  # training stops once a decay takes lr below this
     reload_best: bool = False  # a decay reloads the weights of the best validated epoch so far
     restart_optimizer: bool = False  # a decay starts a fresh optimizer (no Adam moments / momentum carried over)
+    cycle_epochs: int | None = None  # cosine-per-cycle: the lr falls along a half cosine over each cycle of N epochs
 
-    MODES = ("plateau", "every-epoch-after-plateau")
+    MODES = ("plateau", "every-epoch-after-plateau", "cosine-per-cycle")
 
     def __post_init__(self):
         problems = []
@@ -252,6 +254,15 @@ class LrDecayConfig:
                 problems.append(f"{key} {getattr(self, key)!r} must be an integer >= 1")
         if self.min_lr is not None and not self.min_lr > 0:
             problems.append(f"min_lr {self.min_lr} must be > 0")
+        if self.mode == "cosine-per-cycle":
+            if not isinstance(self.cycle_epochs, int) or self.cycle_epochs < 1:
+                problems.append(f"mode cosine-per-cycle needs cycle_epochs, an integer >= 1, not {self.cycle_epochs!r}")
+            unused = [key for key in ("max_decays", "min_lr") if getattr(self, key) is not None] + [
+                key for key in ("reload_best", "restart_optimizer") if getattr(self, key)]
+            if unused:
+                problems.append(f"mode cosine-per-cycle follows the epoch alone: {', '.join(unused)} would not act")
+        elif self.cycle_epochs is not None:
+            problems.append(f"cycle_epochs is for mode cosine-per-cycle, not {self.mode}")
         if problems:
             raise ConfigError("; ".join(problems))
 

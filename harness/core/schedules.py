@@ -36,3 +36,17 @@ def cyclical_beta(step: int, cycle_steps: int, ratio: float = 0.5, cycles: int =
         return 1.0
     position = (step % cycle_steps) / cycle_steps  # tau in [0, 1)
     return min(1.0, position / ratio)
+
+
+def cyclical_beta_restarting(step: int, cycle_steps: int, ratio: float, cycles: int, start: float) -> float:
+    """Cyclical annealing as Fu et al.'s language-model code runs it (haofuml/cyclical_annealing
+    language_model/train_text_cyc_ptb.py l.121, 172-178), not as their Eq. 6: at the start of each cycle beta is reset
+    to `start` (their 0.1), and 1 / (ratio x cycle_steps) -- their 1 / (warmup x batches per epoch), warmup 5 of a
+    10-epoch cycle -- is added *before* every update, capped at 1: beta reaches 1 after (1 - start) of the rise.
+    After `cycles` cycles (0: never) beta stays 1."""
+    if cycle_steps <= 0 or not 0.0 < ratio <= 1.0 or not 0.0 <= start <= 1.0:
+        raise ValueError(f"cycle_steps must be > 0, ratio in (0, 1] and start in [0, 1], got {cycle_steps}, {ratio}, "
+                         f"{start}")
+    if cycles and step >= cycles * cycle_steps:
+        return 1.0
+    return min(1.0, start + (step % cycle_steps + 1) / (ratio * cycle_steps))

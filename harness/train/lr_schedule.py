@@ -1,6 +1,7 @@
-"""Learning-rate decay when validation stops improving, as the language-modelling baselines' own code trains.
+"""Learning-rate schedules of the language-modelling baselines' own code: decay when validation stops improving (He et
+al., Kim et al.), or a cosine restarted every cycle of the KL weight (Fu et al.).
 
-Reference code, details and deviations: docs/methods.md, "Learning-rate decay on plateau (harness/train/lr_schedule.py)".
+Reference code, details and deviations: docs/methods.md, "Learning-rate schedules (harness/train/lr_schedule.py)".
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class Decision:
 class LrSchedule:
     def __init__(self, config: LrDecayConfig, lr: float):
         self.config = config
+        self.base_lr = float(lr)
         self.lr = float(lr)
         self.not_improved = 0  # validations in a row without improvement
         self.reference = math.inf  # plateau: the loss a validation must not exceed (He et al.'s opt_dict["best_loss"])
@@ -39,6 +41,9 @@ class LrSchedule:
             raise RuntimeError(f"the lr schedule already stopped training after epoch {self.stopped['epoch']}")
         cfg = self.config
         decay = False
+        if cfg.mode == "cosine-per-cycle":
+            self.lr = cosine_in_cycle(self.base_lr, epoch + 1, cfg.cycle_epochs)
+            return Decision(lr=self.lr)
         if cfg.mode == "plateau":
             if loss > self.reference:
                 self.not_improved += 1
@@ -82,6 +87,14 @@ class LrSchedule:
         return {"final_lr": self.lr, "decays": self.decays, "stopped": self.stopped}
 
 
+def cosine_in_cycle(base_lr: float, epoch: int, cycle_epochs: int) -> float:
+    """The lr of `epoch` (from 1) under Fu et al.'s cosine: base x (1 + cos(pi t)) / 2, t = ((epoch - 1) mod N) / N,
+    set at the start of every epoch; it restarts at `base_lr` with each cycle of the KL weight
+    (haofuml/cyclical_annealing language_model/train_text_cyc_ptb.py l.167-170, N = `--cycle` 10)."""
+    position = ((epoch - 1) % cycle_epochs) / cycle_epochs
+    return base_lr * 0.5 * (1.0 + math.cos(position * math.pi))
+
+
 def describe(config: LrDecayConfig | Mapping[str, Any] | None) -> str:
     """One legible phrase for table captions, e.g. 'x0.5 after 2 epochs in a row without improvement, not before
     epoch 16, best weights reloaded, optimizer restarted; stop after 5 decays'."""
@@ -89,6 +102,8 @@ def describe(config: LrDecayConfig | Mapping[str, Any] | None) -> str:
         return "none"
     if isinstance(config, Mapping):
         config = LrDecayConfig(**config)
+    if config.mode == "cosine-per-cycle":
+        return f"cosine from the lr towards 0 over every {config.cycle_epochs} epochs, restarting at each cycle"
     if config.mode == "plateau":
         text = f"x{config.factor:g} after " + ("an epoch without improvement" if config.patience == 1 else
                                                f"{config.patience} epochs in a row without improvement")

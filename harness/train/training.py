@@ -417,6 +417,8 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
             print(f"lr decay {schedule.decays}: lr {decision.lr:g}"
                   + (f", weights of epoch {state['best_state']['epoch']} reloaded" if decision.reload_best else "")
                   + (f"; training stops: {decision.stop}" if decision.stop else ""), file=sys.stderr)
+        elif decision is not None and decision.lr != entry["lr"]:  # a schedule of the epoch alone (cosine-per-cycle)
+            optimisation.set_lr(decision.lr)
         if schedule is not None:
             state["lr_schedule"] = schedule.state_dict()
         if stopper is not None:

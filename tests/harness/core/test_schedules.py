@@ -50,3 +50,16 @@ def test_per_batch_increase_is_the_dailydialog_scripts_loop():
         beta = min(1.0, beta + 1.0 / (warmup * batches))
         assert per_batch_increase(step, 0.1, 1.0 / warmup, batches) == pytest.approx(beta, abs=1e-12)
     assert per_batch_increase(9 * batches - 1, 0.1, 0.1, batches) == pytest.approx(1.0)
+
+
+def test_the_language_model_codes_cyclical_schedule_restarts_at_its_start_and_adds_before_each_update():
+    """Fu et al. train_text_cyc_ptb.py: beta = 0.1 at a cycle's start, += 1 / (warmup x batches) before each update."""
+    from harness.core.schedules import cyclical_beta_restarting
+    assert cyclical_beta_restarting(0, 100, 0.5, 4, 0.1) == pytest.approx(0.12)  # the first update: one increment
+    assert cyclical_beta_restarting(43, 100, 0.5, 4, 0.1) == pytest.approx(0.98)
+    assert cyclical_beta_restarting(44, 100, 0.5, 4, 0.1) == 1.0  # 1 after 0.9 of the rise, not after all of it
+    assert cyclical_beta_restarting(99, 100, 0.5, 4, 0.1) == 1.0
+    assert cyclical_beta_restarting(100, 100, 0.5, 4, 0.1) == pytest.approx(0.12)  # the next cycle: back to 0.1
+    assert cyclical_beta_restarting(400, 100, 0.5, 4, 0.1) == 1.0  # after M cycles
+    with pytest.raises(ValueError, match="start"):
+        cyclical_beta_restarting(0, 100, 0.5, 4, 1.5)

@@ -23,14 +23,19 @@ def records_of(config: str, table: str, seeds=(1,)) -> list[dict]:
 def test_table_2_names_each_models_recipe():
     """The recipe most models share first (here the baselines' SGD), then every model's differences from it."""
     caption = latex_escape(training_caption(records_of("paper.yaml", "2"), "2"))
-    assert caption.startswith("Training budget of experiment paper: 100 epochs, batch 64, sgd lr 1.0, emb/hidden/z "
-                              "512/256/32, length-bucketed batches in random order, validated every epoch")
+    # He et al.'s lr decay on a plateau, in words (harness.train.lr_schedule.describe), shared by most baselines
+    assert caption.startswith("Training budget of experiment paper: 100 epochs, batch 64, sgd lr 1.0 with decay (x0.5 "
+                              "after 2 epochs in a row without improvement, not before epoch 16, best weights "
+                              "reloaded, optimizer restarted; stop after 5 decays), emb/hidden/z 512/256/32, "
+                              "length-bucketed batches in random order, validated every epoch")
     assert ("twr-vae, twr-vae-mean, twr-vae-sum: epochs 1000, grad\\_clip None, loss\\_reduction sum, lr 0.0001, "
             "optimizer adam, shuffle False, validate\\_every 10.") in caption
     assert "timesteps padded, the original code's arithmetic" in caption
-    # the baselines' lr decay on a plateau, in words (harness.train.lr_schedule.describe), with the models that have it
-    assert ("lag-vae, vae-lstm: lr\\_decay (x0.5 after 2 epochs in a row without improvement, not before epoch 16, "
-            "best weights reloaded, optimizer restarted; stop after 5 decays).") in caption
+    # the models whose schedule differs from the shared one name theirs
+    assert ("bn-vae: lr\\_decay (x0.5 after 5 epochs in a row without improvement, not before epoch 16, best weights "
+            "reloaded, optimizer restarted; stop after 5 decays).") in caption
+    assert ("cyc-vae: adam\\_eps 1e-08, epochs 40, lr 0.001, lr\\_decay (cosine from the lr towards 0 over every 10 "
+            "epochs, restarting at each cycle), optimizer adam, weight\\_decay 0.0.") in caption
     assert "lr\\_decay (x0.5 after every epoch once an epoch did not improve, not before epoch 15; stop below lr 0.03)" \
         in caption
 

@@ -77,6 +77,14 @@ def test_kim_et_al_a_non_improving_epoch_at_min_epochs_itself_starts_decaying():
     assert run_schedule(KIM, improving + [-3])[0] == [(15, 0.5)]  # equal at epoch 15 = min_epochs: decays at once
 
 
+def test_fu_et_al_cosine_restarts_the_lr_with_every_cycle_whatever_the_losses():
+    schedule = LrSchedule(LrDecayConfig(mode="cosine-per-cycle", cycle_epochs=4), 1.0)
+    lrs = [schedule.lr] + [schedule.step(epoch, loss).lr for epoch, loss in enumerate([5, 9, 1, 7, 3, 3, 3, 3], 1)]
+    cosine = [1.0, 0.5 * (1 + math.cos(math.pi / 4)), 0.5, 0.5 * (1 + math.cos(3 * math.pi / 4))]
+    assert lrs == pytest.approx(cosine * 2 + [1.0])  # epochs 1-4, 5-8, 9: the lr of epoch e, set before it
+    assert schedule.decays == 0 and schedule.stopped is None  # `epochs` ends the run
+
+
 def test_the_state_round_trip_continues_the_schedule_identically():
     losses = [5, 4, 4.5, 4.6, 4.2, 4.3, 4.4, 4.1, 4.5, 4.6, 4.7]
     config = dataclasses.replace(HE, start_epoch=1, max_decays=None)
@@ -100,7 +108,9 @@ def test_the_paper_config_gives_each_baseline_its_reference_recipe():
     assert experiment.train_config("lag-vae").lr_decay == HE
     assert experiment.train_config("bn-vae").lr_decay == dataclasses.replace(HE, patience=5)  # text_anneal_fb.py
     assert experiment.train_config("sa-vae").lr_decay == KIM
-    assert experiment.train_config("cyc-vae").lr_decay is None  # Fu et al.'s decay block is commented out
+    # Fu et al.'s decay block is commented out, but their lr follows a cosine restarted with every KL cycle
+    assert experiment.train_config("cyc-vae").lr_decay == LrDecayConfig(mode="cosine-per-cycle", cycle_epochs=10)
+    assert experiment.train_config("cyc-vae").optimizer == "adam"
     assert experiment.train_config("twr-vae").lr_decay is None
 
 
@@ -124,6 +134,9 @@ def test_the_schema_and_the_dataclass_name_the_same_keys_and_snakemake_accepts_t
     ({"mode": "plateau", "patiense": 2}, "patiense"),
     ({"factor": 0.5}, "mode"),
     ({"mode": "plateau", "max_decays": 0}, "max_decays"),
+    ({"mode": "cosine-per-cycle"}, "cycle_epochs"),
+    ({"mode": "cosine-per-cycle", "cycle_epochs": 10, "reload_best": True}, "reload_best would not act"),
+    ({"mode": "plateau", "cycle_epochs": 10}, "cycle_epochs is for mode cosine-per-cycle"),
 ])
 def test_a_bad_lr_decay_in_a_model_entry_names_the_entry_and_the_key(lr_decay, match):
     raw = {"models": ["m"], "model_defs": {"m": {"method": "vae-rnn", "train": {"lr_decay": lr_decay}}}}
@@ -160,6 +173,8 @@ def test_the_caption_phrase_names_each_rule():
                             "reloaded, optimizer restarted; stop after 5 decays")
     assert describe(dataclasses.asdict(KIM)) == ("x0.5 after every epoch once an epoch did not improve, not before "
                                                  "epoch 15; stop below lr 0.03")
+    assert describe({"mode": "cosine-per-cycle", "cycle_epochs": 10}) == (
+        "cosine from the lr towards 0 over every 10 epochs, restarting at each cycle")
 
 
 @pytest.mark.parametrize("restart", [False, True])
@@ -262,6 +277,18 @@ def test_kim_et_al_recipe_halves_every_epoch_without_reloading_and_stops_below_m
     assert same_weights(recorder.start[4], recorder.end[3])  # no reload
     assert recorder.optimizers[4] == recorder.optimizers[3]  # the same optimizer, its lr set
     assert summary["selected_epoch"] == 4
+
+
+def test_the_cosine_recipe_sets_every_epochs_lr_before_it_trains(ptb_sample, tmp_path, monkeypatch):
+    recorder = Recorder(monkeypatch, [10, 9, 9, 8, 7, 6, 5])
+    summary = train_run(tiny_sgd_run({"mode": "cosine-per-cycle", "cycle_epochs": 3}, epochs=7), ptb_sample, tmp_path,
+                        progress=False, after_epoch=recorder.after_epoch)
+    expected = [0.5 * 0.5 * (1 + math.cos(math.pi * ((e - 1) % 3) / 3)) for e in range(1, 8)]
+    assert [h["lr"] for h in summary["history"]] == pytest.approx(expected)
+    assert all(len(recorder.lrs[e]) == 1 for e in range(1, 8))  # one lr for all of an epoch's updates
+    assert [recorder.lrs[e].pop() for e in range(1, 8)] == pytest.approx(expected)  # and the one the history names
+    assert summary["epochs_completed"] == 7 and summary["lr_schedule"]["stopped"] is None
+    assert all("lr_decay" not in h for h in summary["history"])
 
 
 def test_a_resumed_run_continues_the_schedule_identically(ptb_sample, tmp_path, monkeypatch):
