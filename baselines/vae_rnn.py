@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.core.contract import ConfigError
 from harness.methods.registry import register_method
 from layers.sequence_vae import SequenceVAE, check_sequence_options
+
+from baselines.he_layers import he_layers
+
+LAYERS = ("twr", "he")
 
 
 @dataclass(frozen=True)
@@ -14,9 +19,12 @@ class BasicVAEOptions:
     kl_warmup_steps: int = 0  # 0 = no annealing
     kl_start: float = 0.0
     word_dropout: float = 0.0  # 0 = none; VAE-LSTM of Bowman et al. uses annealing + word dropout
+    layers: str = "twr"  # twr: the shared layers (the TWR-VAE code's); he: He et al.'s code's (baselines.he_layers)
 
     def __post_init__(self):
         check_sequence_options(self)
+        if self.layers not in LAYERS:
+            raise ConfigError(f"layers must be one of {', '.join(LAYERS)}, got '{self.layers}'")
 
 
 @register_method("vae-rnn")
@@ -24,3 +32,8 @@ class BasicVAE(SequenceVAE):
     """Bowman et al.'s VAE; `options` is a BasicVAEOptions (or a baseline's extension of it)."""
 
     Options = BasicVAEOptions
+
+    def __init__(self, vocab_size, arch, options: BasicVAEOptions):
+        super().__init__(vocab_size, arch, options)
+        if options.layers == "he":
+            self.encoder, self.decoder = he_layers(vocab_size, arch, options.rnn_type, options.word_dropout)
