@@ -403,7 +403,8 @@ def draw(payload: dict, path: Path) -> None:
     paper = payload["estimators"]["paper protocol"]["nll_mean"]
     axis.axhline(paper, color="black", linestyle="--", linewidth=1, label=f"paper protocol {paper:.1f}")
     axis.set_xscale("log")
-    axis.set_xlabel(f"compute seconds ({payload['cpu']}, {payload['threads']} threads)")
+    threads = payload['threads']
+    axis.set_xlabel(f"compute seconds ({payload['cpu']}, {threads} thread{'' if threads == 1 else 's'})")
     axis.set_ylabel("NLL estimate, mean over the subset")
     axis.set_title(f"{payload['model']} seed {payload['seed']}: -log p(x) by estimator "
                    f"({len(payload['subset']['sentences'])} PTB test sentences)", fontsize=9)
