@@ -1,7 +1,8 @@
 """The likelihood audit's verdict table (docs/protocols.md), generated from the committed audits, never typed in.
 
-For every reference run with a `likelihood_audit.json` beside its `metrics.json` (written by
-`python -m reproduction.likelihood_audit run`): its full-test-set NLL under both protocols, the audit's subset
+For every likelihood audit beside a reference run's `metrics.json` (`likelihood_audit.json`, and
+`likelihood_audit_<subset>.json` for another subset of sentences; written by `python -m reproduction.likelihood_audit
+run`), one row: the run's full-test-set NLL under both protocols, the audit's subset
 estimates -- importance sampling with the model's q at every K of the sweep, with a Gaussian fitted to each sentence's
 posterior, annealed importance sampling with the most steps -- and how far IW with q at the largest K stands above
 AIS (the reference: valid whatever the posterior's shape), with the fitted Gaussian's distance to AIS as a check:

@@ -68,3 +68,20 @@ def test_a_protocols_page_without_the_block_is_refused(tmp_path):
     page.write_text("no markers\n")
     with pytest.raises(ValueError, match="likelihood-audit block"):
         status.generate(protocols=page)
+
+
+def test_each_audit_file_of_a_run_is_a_row_of_its_own(tmp_path):
+    """An audit on another subset (likelihood_audit_<subset>.json) sits beside the first one, not in its place."""
+    import json
+    import shutil
+    committed = sorted(status.REFERENCE.glob("cpu-*/ptb/vae-lstm/seed1/likelihood_audit.json"))
+    if not committed:
+        pytest.skip("no committed VAE-LSTM audit to copy")
+    folder = tmp_path / "cpu-test" / "ptb" / "vae-lstm" / "seed1"
+    shutil.copytree(committed[0].parent, folder)
+    wider = json.loads((folder / "likelihood_audit.json").read_text())
+    wider["subset"]["sentences"] = list(range(40))
+    (folder / "likelihood_audit_subset40.json").write_text(json.dumps(wider))
+    (folder / "likelihood_audit.png").write_bytes(b"")  # the figure is not an audit
+    rows = audit_table.audit_lines(status.audited_runs(tmp_path))[2:]
+    assert len(rows) == 2 and "; 8 subset sentences)" in rows[0] and "; 40 subset sentences)" in rows[1]
