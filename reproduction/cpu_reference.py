@@ -112,14 +112,16 @@ def check_inputs(dataset: str, data_dir: Path, vectors: Path | None) -> None:
 
 def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_dir: Path, work: Path,
         into: Path, warm_start: Path | None = None, on_code_change: str = "refuse", evaluate: str = "always",
-        dataset: str = "ptb", vectors: Path | None = None, max_epochs: int | None = None) -> Path:
+        dataset: str = "ptb", vectors: Path | None = None, max_epochs: int | None = None,
+        note: str | None = None) -> Path:
     """Train for the budget and commit the run's small JSON under `into`. `evaluate`: "always" scores the kept model
     on the test set (both protocols, IW-NLL) after every call; "final" only once the recipe has ended, so that a call
     stopped by its budget mid-recipe spends no time on an evaluation the next call supersedes (its folder then holds
     no metrics.json -- an earlier call's, which scored other weights, is removed -- and `evaluated: false`).
     `max_epochs`: end this run after that many epochs, short of the recipe's (harness.train.training's epoch cap: the
     last epoch validated, the checkpoint kept): a second seed matched to the first one's length. The cap ends the
-    run, so `final` evaluates it; the board reads its stop ("epoch cap") as short of the recipe's end."""
+    run, so `final` evaluates it; the board reads its stop ("epoch cap") as short of the recipe's end. `note`: what
+    this call's figures need said beside them (say, timings contended by a foreground job), kept with the call."""
     if evaluate not in EVALUATE_WHEN:
         raise ValueError(f"evaluate must be one of {EVALUATE_WHEN}, not {evaluate!r}")
     run_config = reference_run_config(model_name, seed, precision, dataset)
@@ -172,7 +174,8 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
                        + (f" --evaluate {evaluate}" if evaluate != "always" else "")
                        + (f" --max-epochs {max_epochs}" if max_epochs is not None else ""),
             "budget_minutes": budget_minutes, "code_version": code_version(), "created": now_iso(),
-            "epochs_from": epochs_before, "epochs_to": summary["epochs_completed"]}
+            "epochs_from": epochs_before, "epochs_to": summary["epochs_completed"],
+            **({"note": note} if note else {})}
     calls = earlier_calls(dest / PROVENANCE, epochs_before) + [call]
     for name in (("metrics.json",) if evaluated else ()) + (TRAIN_LOG, CURVE):
         shutil.copyfile(work / name, dest / name)
@@ -312,6 +315,9 @@ def main(argv=None) -> int:
     run_parser.add_argument("--on-code-change", choices=ON_CODE_CHANGE, default="refuse",
                             help="when the checkpoint was written by other method code: refuse (default), restart "
                                  "or continue (recorded in train_log.json); as harness.train.training")
+    run_parser.add_argument("--note", default=None, metavar="TEXT",
+                            help="kept with this call in reference_run.json: what its figures need said beside them "
+                                 "(e.g. 'timings contended: 1 thread beside a foreground job')")
     render_parser = sub.add_parser("render")
     render_parser.add_argument("--cpu", action="append", default=None, metavar="FOLDER",
                                help="a CPU folder under --into to render (repeatable; default: this machine's, "
@@ -329,7 +335,8 @@ def main(argv=None) -> int:
             work = args.work or REPO_ROOT / "runs" / "cpu-reference" / (
                 args.model if args.dataset == "ptb" else f"{args.dataset}-{args.model}") / f"seed{args.seed}"
             dest = run(args.model, args.seed, args.precision, args.budget_minutes, data, work, args.into,
-                       args.warm_start, args.on_code_change, args.evaluate, args.dataset, vectors, args.max_epochs)
+                       args.warm_start, args.on_code_change, args.evaluate, args.dataset, vectors, args.max_epochs,
+                       args.note)
             render(dest.parents[2], args.paper)
             if args.into == REFERENCE:  # the committed campaign: its progress shows on the status board at once
                 status.main(["--paper", str(args.paper)])

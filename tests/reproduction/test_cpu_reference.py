@@ -52,10 +52,11 @@ def test_a_budget_stopped_reference_run_continued_by_a_second_call_lists_both_an
     assert stopped["epochs_completed"] == 7 and (work / "checkpoint.pt").exists()
     assert [(c["epochs_from"], c["epochs_to"]) for c in stopped["calls"]] == [(0, 7)]
 
-    second = cpu_reference.run("twr-vae", 1, "float32", 1.0, ptb_sample, work, into)
+    second = cpu_reference.run("twr-vae", 1, "float32", 1.0, ptb_sample, work, into, note="contended timings")
     assert second == first and not (work / "checkpoint.pt").exists()  # finished: the checkpoint goes
     finished = json.loads((second / "reference_run.json").read_text())
     assert [(c["epochs_from"], c["epochs_to"]) for c in finished["calls"]] == [(0, 7), (7, 10)]
+    assert [c.get("note") for c in finished["calls"]] == [None, "contended timings"]  # the note stays with its call
     assert finished["epochs_completed"] == 10 and finished["stopped_early"] is None
     assert finished["budget_minutes"] == 2.0 and finished["warm_start"] is None
     curve = status.read_curve(second / cpu_reference.CURVE)
