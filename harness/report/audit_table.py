@@ -40,8 +40,13 @@ def reference_estimate(audit: dict) -> tuple[str, dict] | None:
     posterior's shape, the issue's and Wu et al.'s yardstick). Not the lowest of all estimates: an IW estimate whose
     draws have a tiny effective sample size (q widened, say) can land below -log p(x) by chance."""
     steps = max((audit.get("settings") or {}).get("ais_steps") or [0])
-    entry = estimate(audit, f"AIS, {steps} steps")
+    entry = estimate(audit, reference_key(audit))
     return (f"AIS ({steps} steps)", entry) if entry and "nll_mean" in entry else None
+
+
+def reference_key(audit: dict) -> str:
+    """The estimator name of the audit's reference (AIS with the most steps) in its `estimators`."""
+    return f"AIS, {max((audit.get('settings') or {}).get('ais_steps') or [0])} steps"
 
 
 def bound_verdict(audit: dict) -> str:
@@ -98,3 +103,77 @@ def audit_lines(audited: list[tuple[object, dict]]) -> list[str]:
         return ["No reference run has a likelihood audit yet."]
     return ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)] + ["| " + " | ".join(row) + " |"
                                                                            for row in rows]
+
+
+PAIRED_HEADER = ["model (run)", "AIS", "AIS minus the best", "IW q minus the best's IW q",
+                 "paper protocol minus the best's"]
+
+
+def per_sentence(audit: dict, name: str) -> dict[int, float] | None:
+    """Sentence index -> this estimator's NLL, where the audit kept its per-sentence values."""
+    entry, sentences = estimate(audit, name), (audit.get("subset") or {}).get("sentences")
+    if not entry or not sentences or len(entry.get("nll") or []) != len(sentences):
+        return None
+    return dict(zip(sentences, entry["nll"]))
+
+
+def paired_difference(ours: dict[int, float] | None, best: dict[int, float] | None) -> str:
+    """Mean over the shared sentences of ours minus best, ± its standard error over the sentences (their spread,
+    which decides whether the ranking would hold on other test sentences; the Monte Carlo error is far smaller)."""
+    if ours is None or best is None:
+        return ""
+    differences = [ours[index] - best[index] for index in sorted(ours)]
+    n = len(differences)
+    mean = sum(differences) / n
+    spread = math.sqrt(sum((d - mean) ** 2 for d in differences) / (n - 1)) if n > 1 else 0.0
+    return f"{mean:+.2f} ± {spread / math.sqrt(n):.2f}"
+
+
+def short_label(run, audit: dict) -> str:
+    return (f"{run.model} (seed {run.seed}, {run.epochs} epochs, kept epoch "
+            f"{run.provenance.get('selected_epoch', audit.get('selected_epoch', '?'))})")
+
+
+def paired_lines(audited: list[tuple[object, dict]]) -> list[str]:
+    """The models audited on the same test sentences, ranked by AIS (the audit's reference estimate): for each
+    subset audited on two models or more, one table with every model's AIS and its per-sentence differences from the
+    model with the lowest AIS under three estimates -- AIS, IW with q at the largest K (the uniform protocol's
+    estimator), and the paper protocol -- so that a ranking one estimator reverses shows at once."""
+    groups: dict[tuple[int, ...], list[tuple[object, dict]]] = {}
+    for run, audit in audited:
+        sentences = tuple(sorted((audit.get("subset") or {}).get("sentences") or []))
+        if sentences and reference_estimate(audit) is not None:
+            groups.setdefault(sentences, []).append((run, audit))
+    lines: list[str] = []
+    for sentences, members in groups.items():
+        if len(members) < 2:
+            continue
+        members.sort(key=lambda pair: reference_estimate(pair[1])[1]["nll_mean"])
+        best_run, best = members[0]
+
+        def scores(audit: dict) -> tuple[dict | None, dict | None, dict | None]:
+            ks = (audit.get("settings") or {}).get("ks") or [0]
+            return (per_sentence(audit, reference_key(audit)),
+                    per_sentence(audit, f"IW q, K={max(ks)}"), per_sentence(audit, "paper protocol"))
+
+        best_scores = scores(best)
+        subset_file = (best.get("subset") or {}).get("file", "")
+        lines += [f"{len(sentences)} test sentences ({subset_file}); the best under AIS: "
+                  f"{short_label(best_run, best)}. Differences are means over the sentences, ± their standard error "
+                  "over the sentences.", "",
+                  "| " + " | ".join(PAIRED_HEADER) + " |", "|" + "---|" * len(PAIRED_HEADER)]
+        for run, audit in members:
+            name, ais = reference_estimate(audit)
+            own = scores(audit)
+            differences = (["(reference)"] * 3 if audit is best else
+                           [paired_difference(mine, theirs) for mine, theirs in zip(own, best_scores)])
+            steps = name.removeprefix("AIS (").removesuffix(")")
+            lines.append("| " + " | ".join([short_label(run, audit), f"{mean_and_error(ais)} ({steps})",
+                                            *differences]) + " |")
+        lines.append("")
+    return lines[:-1] if lines else ["No subset has been audited on two models yet."]
+
+
+def block_lines(audited: list[tuple[object, dict]]) -> list[str]:
+    """docs/protocols.md's generated block: one row per audit, then the paired comparisons per subset."""
+    return audit_lines(audited) + ["", *paired_lines(audited)]

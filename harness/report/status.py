@@ -481,7 +481,7 @@ def training_lines(reference: Path) -> list[list[str]]:
 
 
 def board_markdown(rows: list[dict], curves_name: str, others: list[list[str]],
-                   training: list[list[str]] | None = None) -> str:
+                   training: list[list[str]] | None = None, paired_audits: list[str] | None = None) -> str:
     text = [
         "# Reproduction status",
         "",
@@ -520,6 +520,15 @@ def board_markdown(rows: list[dict], curves_name: str, others: list[list[str]],
                  "from them yet (where the same seed has a scored run, the cells are that run's).", "",
                  *markdown_table(["run", "dataset", "CPU, precision", "epochs", "kept epoch",
                                   "last score", "budgets", "stopped"], training), ""]
+    if paired_audits:
+        text += ["## Likelihood audit: the models compared under tight estimates", "",
+                 "The paper compares its TWR-VAE number (paper protocol, not a bound) with its baselines' "
+                 "importance-weighted bounds; our uniform protocol scores every model with IW-500 using its own q, "
+                 "which is only as tight as q is close to the posterior. `python -m reproduction.likelihood_audit` "
+                 "scores test subsets with annealed importance sampling (AIS, the reference) and compares: where IW "
+                 "with q and AIS rank the models differently, the uniform protocol's ranking is the bound's, not the "
+                 "models'. Every estimate and its tightness verdict: [docs/protocols.md](protocols.md).", "",
+                 *paired_audits, ""]
     for (table, dataset), cells in grouped(rows).items():
         text += [f"## Table {table}, {dataset}", ""]
         if all(cell["verdict"] == "not run here" for cell in cells):
@@ -588,11 +597,13 @@ def generate(paper_csv: Path = PAPER_VALUES, reference: Path = REFERENCE, causes
         raise ValueError(f"{paper_csv} not found: the board compares with the paper's numbers")
     config = ExperimentConfig.from_file(PAPER_CONFIG)
     rows = board_rows(config, paper_csv, reference, causes, benchmarks)
-    return {BOARD: board_markdown(rows, CURVES.name, other_lines(collect_runs(reference)), training_lines(reference)),
+    audited = audited_runs(reference)
+    return {BOARD: board_markdown(rows, CURVES.name, other_lines(collect_runs(reference)), training_lines(reference),
+                                  audit_table.paired_lines(audited)),
             BOARD_CSV: to_csv(rows),
             readme: readme_with_block(readme.read_text(), rows),
             protocols: with_generated_block(protocols.read_text(), audit_table.BEGIN, audit_table.END,
-                                            audit_table.audit_lines(audited_runs(reference)),
+                                            audit_table.block_lines(audited),
                                             "docs/protocols.md (likelihood-audit block)")}
 
 

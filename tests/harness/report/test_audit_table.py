@@ -57,7 +57,7 @@ def test_a_row_names_the_run_and_the_k_sweep():
 def test_the_committed_block_is_what_the_committed_audits_give():
     text = status.PROTOCOLS.read_text()
     block = text.split(audit_table.BEGIN, 1)[1].split(audit_table.END, 1)[0]
-    assert block.strip("\n").splitlines() == audit_table.audit_lines(status.audited_runs(status.REFERENCE)), \
+    assert block.strip("\n").splitlines() == audit_table.block_lines(status.audited_runs(status.REFERENCE)), \
         "docs/protocols.md's likelihood-audit block is stale: run `python -m harness.report.status` and commit it"
 
 
@@ -85,3 +85,32 @@ def test_each_audit_file_of_a_run_is_a_row_of_its_own(tmp_path):
     (folder / "likelihood_audit.png").write_bytes(b"")  # the figure is not an audit
     rows = audit_table.audit_lines(status.audited_runs(tmp_path))[2:]
     assert len(rows) == 2 and "; 8 subset sentences)" in rows[0] and "; 40 subset sentences)" in rows[1]
+
+
+def per_sentence_audit(ais: list[float], iw: list[float], paper: list[float], sentences=(3, 1, 2)):
+    """An audit that kept per-sentence values (in the audit's own sentence order)."""
+    def entry(values):
+        return {"nll": values, "nll_mean": sum(values) / len(values), "stderr_of_mean": 0.01, "acceptance": 0.8}
+    return {"settings": {"ks": [1000], "ais_steps": [100]}, "subset": {"file": "subset.json",
+                                                                     "sentences": list(sentences)},
+            "estimators": {"AIS, 100 steps": entry(ais), "IW q, K=1000": entry(iw), "paper protocol": entry(paper)}}
+
+
+def test_models_on_the_same_sentences_are_compared_sentence_by_sentence_and_a_reversal_shows():
+    # TWR-like: the lowest AIS by 1 nat a sentence, but IW with q 30 nats looser; its paper protocol lowest too
+    twr = per_sentence_audit(ais=[99.0, 49.0, 79.0], iw=[131.0, 80.0, 109.0], paper=[90.0, 40.0, 70.0])
+    # the same sentences listed in another order: pairing follows the sentence index, not the position
+    lstm = per_sentence_audit(ais=[50.0, 80.0, 100.0], iw=[50.0, 80.0, 100.0], paper=[50.0, 80.0, 100.0],
+                              sentences=(1, 2, 3))
+    elsewhere = per_sentence_audit(ais=[1.0, 1.0, 1.0], iw=[1.0, 1.0, 1.0], paper=[1.0, 1.0, 1.0],
+                                   sentences=(7, 8, 9))
+    lines = audit_table.paired_lines([(run("vae-lstm"), lstm), (run("twr-vae"), twr), (run("lonely"), elsewhere)])
+    assert lines[0].startswith("3 test sentences (subset.json); the best under AIS: twr-vae (seed 1")
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines if line.startswith("| ")][1:]
+    assert [row[0].split(" ")[0] for row in rows] == ["twr-vae", "vae-lstm"]  # ranked by AIS; the lonely one left out
+    assert rows[0][2:] == ["(reference)"] * 3
+    # vae-lstm minus twr-vae per sentence (1, 2, 3): AIS +1 each; IW q -30, -29, -31; paper protocol +10 each
+    assert rows[1][2] == "+1.00 ± 0.00"
+    assert rows[1][3] == "-30.00 ± 0.58"  # under IW with q the ranking reverses
+    assert rows[1][4] == "+10.00 ± 0.00"
+    assert audit_table.paired_lines([(run(), lstm)]) == ["No subset has been audited on two models yet."]
