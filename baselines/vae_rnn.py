@@ -33,7 +33,7 @@ class BasicVAE(SequenceVAE):
 
     Options = BasicVAEOptions
 
-    def __init__(self, vocab_size, arch, options: BasicVAEOptions):
-        super().__init__(vocab_size, arch, options)
+    def build_layers(self, vocab_size, arch, options: BasicVAEOptions):
         if options.layers == "he":
-            self.encoder, self.decoder = he_layers(vocab_size, arch, options.rnn_type, options.word_dropout)
+            return he_layers(vocab_size, arch, options.rnn_type, options.word_dropout)
+        return super().build_layers(vocab_size, arch, options)

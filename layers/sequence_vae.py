@@ -9,6 +9,7 @@ rnn_type, kl_warmup_steps, kl_start and word_dropout; an optional `timesteps` "o
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from harness.core.contract import ArchitectureConfig, ConfigError
 from harness.methods.model_api import LossTerms, PaperProtocolTerms, TextVAE
@@ -33,9 +34,13 @@ class SequenceVAE(TextVAE):
     def __init__(self, vocab_size: int, arch: ArchitectureConfig, options):
         super().__init__()
         self.options = options
+        self.encoder, self.decoder = self.build_layers(vocab_size, arch, options)
+
+    def build_layers(self, vocab_size: int, arch: ArchitectureConfig, options) -> tuple[nn.Module, nn.Module]:
+        """The encoder (per-timestep posteriors) and the decoder: the shared layers. A method whose recipe needs
+        other layers with the same interface overrides this (baselines.vae_rnn's `layers: he`)."""
         sizes = (vocab_size, arch.emb_dim, arch.hidden_dim, arch.z_dim, arch.num_layers, arch.dropout, options.rnn_type)
-        self.encoder = TimestepEncoder(*sizes)
-        self.decoder = LatentDecoder(*sizes, word_dropout=options.word_dropout)
+        return TimestepEncoder(*sizes), LatentDecoder(*sizes, word_dropout=options.word_dropout)
 
     # ---- q(z_t|x) for every encoder timestep
     def timestep_posteriors(self, batch):

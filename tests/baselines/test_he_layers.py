@@ -56,3 +56,18 @@ def test_the_default_layers_are_the_shared_ones_and_an_unknown_name_is_a_config_
     assert type(tiny_model("vae-rnn").decoder).__name__ == "LatentDecoder"
     with pytest.raises(ConfigError, match="layers must be one of twr, he"):
         tiny_model("vae-rnn", layers="kim")
+
+
+def test_he_layers_are_built_in_place_of_the_shared_ones_not_after_them(monkeypatch):
+    """The method builds its own layers through SequenceVAE.build_layers: the shared ones are never made and
+    discarded (no wasted construction, no random draws spent on weights that are thrown away)."""
+    import layers.sequence_vae as sequence_vae
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the shared layers were built")
+
+    monkeypatch.setattr(sequence_vae, "TimestepEncoder", refuse)
+    monkeypatch.setattr(sequence_vae, "LatentDecoder", refuse)
+    assert type(tiny_model("vae-rnn", layers="he").decoder) is HeLatentDecoder
+    with pytest.raises(AssertionError, match="shared layers were built"):
+        tiny_model("vae-rnn")
