@@ -101,8 +101,20 @@ def write_subset(data_dir: Path, size: int, path: Path) -> dict:
     return subset
 
 
+SUBSET_KEYS = ("test_file", "test_sha256", "indices")  # what `subset` writes and `run --subset` needs
+
+
 def load_subset(path: Path, data_dir: Path) -> list[int]:
-    subset = json.loads(Path(path).read_text())
+    """The test-set indices of a subset file, refused (naming the file) when it is unreadable, lacks a key or was
+    drawn from another test set."""
+    try:
+        subset = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not a subset file (invalid JSON: {exc})") from None
+    missing = [key for key in SUBSET_KEYS if key not in subset] if isinstance(subset, dict) else list(SUBSET_KEYS)
+    if missing:
+        raise ValueError(f"{path} is not a subset file: it lacks {', '.join(missing)} (write one with "
+                         "`python -m reproduction.likelihood_audit subset`)")
     actual = sha256_of(data_dir / subset["test_file"])
     if actual != subset["test_sha256"]:
         raise ValueError(f"{data_dir / subset['test_file']} (sha256 {actual[:12]}...) is not the test set {path} was "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import zipfile
 from pathlib import Path
 
 import torch
@@ -42,13 +43,19 @@ def build_model(run: RunConfig, vocab_size: int) -> Method:
 
 def load_saved(path: Path, map_location="cpu") -> dict:
     """A model.pt or checkpoint.pt: tensors and plain Python values only (weights_only=True), so that a results
-    folder from elsewhere cannot run code when it is opened; anything else is refused, naming the file."""
+    folder from elsewhere cannot run code when it is opened; anything else is refused, naming the file, and so is a
+    file that is not a whole PyTorch archive (truncated by a killed copy, or not a save at all)."""
+    if not zipfile.is_zipfile(path):  # torch.save's format: a zip archive whose directory sits at its end
+        raise ValueError(f"{path} is not a whole PyTorch save file (truncated, corrupt or not written by torch.save): "
+                         "it cannot be opened; rerun the step that wrote it")
     try:  # torch's version string (a str subclass) is what files written before 2026-11-28 carry besides plain values
         with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         raise ValueError(f"{path} holds more than tensors and plain values, so it is not opened (torch.load "
                          f"weights_only=True refused it: {str(exc).splitlines()[0]})") from None
+    except RuntimeError as exc:  # a damaged archive whose directory survived
+        raise ValueError(f"{path} is corrupt: torch.load could not read it ({str(exc).splitlines()[0]})") from None
 
 
 def trained_run_config(model_path: Path) -> RunConfig:

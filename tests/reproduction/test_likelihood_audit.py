@@ -33,6 +33,16 @@ def test_a_subset_of_another_test_file_is_refused(ptb_sample, tmp_path):
         likelihood_audit.load_subset(path, other)
 
 
+def test_a_file_that_is_no_subset_is_refused_naming_it_and_what_it_lacks(ptb_sample, tmp_path):
+    path = tmp_path / "subset.json"
+    path.write_text('{"indices": [1, 2], "test_file": "test.txt"}')
+    with pytest.raises(ValueError, match=r"subset.json is not a subset file: it lacks test_sha256"):
+        likelihood_audit.load_subset(path, ptb_sample)
+    path.write_text('{"indices": [1, 2')  # truncated
+    with pytest.raises(ValueError, match=r"subset.json is not a subset file \(invalid JSON"):
+        likelihood_audit.load_subset(path, ptb_sample)
+
+
 def test_the_audit_scores_every_estimator_on_every_sentence_and_draws_its_figure(ptb_sample, tmp_path):
     work = tmp_path / "run"
     train_run(tiny_run(epochs=1), ptb_sample, work, progress=False)
