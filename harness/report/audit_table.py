@@ -134,22 +134,27 @@ def short_label(run, audit: dict) -> str:
             f"{run.provenance.get('selected_epoch', audit.get('selected_epoch', '?'))})")
 
 
-def paired_lines(audited: list[tuple[object, dict]]) -> list[str]:
-    """The models audited on the same test sentences, ranked by AIS (the audit's reference estimate): for each
-    subset audited on two models or more, one table with every model's AIS and its per-sentence differences from the
-    model with the lowest AIS under three estimates -- AIS, IW with q at the largest K (the uniform protocol's
-    estimator), and the paper protocol -- so that a ranking one estimator reverses shows at once."""
+def shared_subsets(audited: list[tuple[object, dict]]) -> list[list[tuple[object, dict]]]:
+    """The (run, audit) pairs grouped by the test sentences they scored, groups of two models or more only, each
+    ranked by its reference estimate (AIS), the lowest first."""
     groups: dict[tuple[int, ...], list[tuple[object, dict]]] = {}
     for run, audit in audited:
         sentences = tuple(sorted((audit.get("subset") or {}).get("sentences") or []))
         if sentences and reference_estimate(audit) is not None:
             groups.setdefault(sentences, []).append((run, audit))
+    return [sorted(members, key=lambda pair: reference_estimate(pair[1])[1]["nll_mean"])
+            for members in groups.values() if len(members) >= 2]
+
+
+def paired_lines(audited: list[tuple[object, dict]]) -> list[str]:
+    """The models audited on the same test sentences, ranked by AIS (the audit's reference estimate): for each
+    subset audited on two models or more, one table with every model's AIS and its per-sentence differences from the
+    model with the lowest AIS under three estimates -- AIS, IW with q at the largest K (the uniform protocol's
+    estimator), and the paper protocol -- so that a ranking one estimator reverses shows at once."""
     lines: list[str] = []
-    for sentences, members in groups.items():
-        if len(members) < 2:
-            continue
-        members.sort(key=lambda pair: reference_estimate(pair[1])[1]["nll_mean"])
+    for members in shared_subsets(audited):
         best_run, best = members[0]
+        sentences = best["subset"]["sentences"]
 
         def scores(audit: dict) -> tuple[dict | None, dict | None, dict | None]:
             ks = (audit.get("settings") or {}).get("ks") or [0]
@@ -177,3 +182,25 @@ def paired_lines(audited: list[tuple[object, dict]]) -> list[str]:
 def block_lines(audited: list[tuple[object, dict]]) -> list[str]:
     """docs/protocols.md's generated block: one row per audit, then the paired comparisons per subset."""
     return audit_lines(audited) + ["", *paired_lines(audited)]
+
+
+def summary_sentence(audited: list[tuple[object, dict]]) -> str | None:
+    """One sentence for the README: on the largest subset audited on two models or more, each model's AIS distance
+    from the best under AIS beside its distance under IW with q (the uniform protocol's estimator); None if none."""
+    shared = shared_subsets(audited)
+    if not shared:
+        return None
+    (best_run, best), *others = max(shared, key=lambda group: (len(group[0][1]["subset"]["sentences"]), len(group)))
+
+    def ais(audit: dict) -> dict[int, float] | None:
+        return per_sentence(audit, reference_key(audit))
+
+    def iw_q(audit: dict) -> dict[int, float] | None:
+        return per_sentence(audit, f"IW q, K={max((audit.get('settings') or {}).get('ks') or [0])}")
+
+    parts = [f"{run.model} {paired_difference(ais(audit), ais(best)) or 'not kept'} (IW with q: "
+             f"{paired_difference(iw_q(audit), iw_q(best)) or 'not kept'})" for run, audit in others]
+    return (f"**Likelihood audit** ({len(best['subset']['sentences'])} test sentences, annealed importance sampling, "
+            f"paired by sentence): {best_run.model} lowest at {reference_estimate(best)[1]['nll_mean']:.2f} nats; "
+            + "; ".join(parts) + " nats from it. Every audit: [docs/reproduction.md](docs/reproduction.md#likelihood-"
+            "audit-the-models-compared-under-tight-estimates).")

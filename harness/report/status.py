@@ -553,8 +553,10 @@ def with_generated_block(text: str, begin: str, end: str, lines: list[str], wher
     return head + begin + "\n" + "\n".join(lines) + "\n" + end + tail
 
 
-def readme_with_block(readme: str, rows: list[dict]) -> str:
-    return with_generated_block(readme, README_BEGIN, README_END, summary_lines(rows, compact=True),
+def readme_with_block(readme: str, rows: list[dict], audit_sentence: str | None = None) -> str:
+    """The README's status block: the compact summary table, then the likelihood audit's one-sentence answer."""
+    return with_generated_block(readme, README_BEGIN, README_END,
+                                summary_lines(rows, compact=True) + (["", audit_sentence] if audit_sentence else []),
                                 "README.md (status block)")
 
 
@@ -601,7 +603,7 @@ def generate(paper_csv: Path = PAPER_VALUES, reference: Path = REFERENCE, causes
     return {BOARD: board_markdown(rows, CURVES.name, other_lines(collect_runs(reference)), training_lines(reference),
                                   audit_table.paired_lines(audited)),
             BOARD_CSV: to_csv(rows),
-            readme: readme_with_block(readme.read_text(), rows),
+            readme: readme_with_block(readme.read_text(), rows, audit_table.summary_sentence(audited)),
             protocols: with_generated_block(protocols.read_text(), audit_table.BEGIN, audit_table.END,
                                             audit_table.block_lines(audited),
                                             "docs/protocols.md (likelihood-audit block)")}

@@ -114,3 +114,8 @@ def test_models_on_the_same_sentences_are_compared_sentence_by_sentence_and_a_re
     assert rows[1][3] == "-30.00 ± 0.58"  # under IW with q the ranking reverses
     assert rows[1][4] == "+10.00 ± 0.00"
     assert audit_table.paired_lines([(run(), lstm)]) == ["No subset has been audited on two models yet."]
+    sentence = audit_table.summary_sentence([(run("vae-lstm"), lstm), (run("twr-vae"), twr)])
+    assert sentence.startswith("**Likelihood audit** (3 test sentences, annealed importance sampling, paired by "
+                               "sentence): twr-vae lowest at 75.67 nats; vae-lstm +1.00 ± 0.00 (IW with q: "
+                               "-30.00 ± 0.58) nats from it.")
+    assert audit_table.summary_sentence([(run(), lstm)]) is None

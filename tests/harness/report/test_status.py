@@ -108,6 +108,8 @@ def test_the_readme_block_is_replaced_and_a_readme_without_one_is_refused():
     assert "| Table 2 | PTB | TWR-VAE | NLL 86.6 | 86.29 (paper) | 193 of 1000 | 1 reproduced |" in text
     with pytest.raises(ValueError, match="no generated block"):
         status.readme_with_block("no markers here", rows)
+    with_audit = status.readme_with_block(readme, rows, "**Likelihood audit** (...)")
+    assert with_audit.endswith(f"1 reproduced |\n\n**Likelihood audit** (...)\n{status.README_END}\nrest\n")
 
 
 def test_a_row_not_run_yet_carries_the_epoch_benchmarks_projection_phase_by_phase(tmp_path, paper_config):
