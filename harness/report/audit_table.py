@@ -49,22 +49,42 @@ def reference_key(audit: dict) -> str:
     return f"AIS, {max((audit.get('settings') or {}).get('ais_steps') or [0])} steps"
 
 
-def bound_verdict(audit: dict) -> str:
-    """How far IW with q at the largest K stands above AIS, in words, and the fitted Gaussian's distance to AIS."""
+def bound_gap(audit: dict) -> tuple[str, float, float] | None:
+    """(tight / near-tight / loose, IW with q at the largest K minus AIS, their combined standard error); None when
+    the audit lacks either estimate."""
     ks = (audit.get("settings") or {}).get("ks") or [0]
     iw, reference = estimate(audit, f"IW q, K={max(ks)}"), reference_estimate(audit)
     if iw is None or reference is None:
+        return None
+    gap = iw["nll_mean"] - reference[1]["nll_mean"]
+    error = math.hypot(iw.get("stderr_of_mean") or 0.0, reference[1].get("stderr_of_mean") or 0.0)
+    word = ("tight" if gap <= max(TIGHT_NATS, 2 * error) else "near-tight" if gap < NEAR_TIGHT_NATS else "loose")
+    return word, gap, error
+
+
+def bound_verdict(audit: dict) -> str:
+    """How far IW with q at the largest K stands above AIS, in words, and the fitted Gaussian's distance to AIS."""
+    measured = bound_gap(audit)
+    if measured is None:
         return "no IW-with-q or AIS estimate in the audit"
-    name, ais = reference
-    gap = iw["nll_mean"] - ais["nll_mean"]
-    error = math.hypot(iw.get("stderr_of_mean") or 0.0, ais.get("stderr_of_mean") or 0.0)
-    fitted = estimate(audit, f"IW fitted Gaussian, K={max(ks)}")
+    (word, gap, error), (name, ais) = measured, reference_estimate(audit)
+    k = max((audit.get("settings") or {}).get("ks") or [0])
+    fitted = estimate(audit, f"IW fitted Gaussian, K={k}")
     check = (f"; the fitted Gaussian {fitted['nll_mean'] - ais['nll_mean']:+.2f} nat from it" if fitted else "")
-    if gap <= max(TIGHT_NATS, 2 * error):
-        return f"tight: IW with q at K={max(ks)} {gap:+.2f} nat from {name}{check}"
-    word = "near-tight" if gap < NEAR_TIGHT_NATS else "loose"
-    return (f"{word}: IW with q at K={max(ks)} {gap:.2f} nat above {name} (combined standard error {error:.2f})"
-            + check)
+    if word == "tight":
+        return f"tight: IW with q at K={k} {gap:+.2f} nat from {name}{check}"
+    return f"{word}: IW with q at K={k} {gap:.2f} nat above {name} (combined standard error {error:.2f})" + check
+
+
+def bound_note(audits: list[dict]) -> str:
+    """The board's word on one run's uniform bound: from its audit on the most sentences, whether IW with q is tight
+    and how far it stands above AIS there (the uniform protocol's IW-500 with q is at least that loose, roughly)."""
+    measured = [(len((a.get("subset") or {}).get("sentences") or []), bound_gap(a)) for a in audits]
+    measured = [(n, gap) for n, gap in measured if gap is not None]
+    if not measured:
+        return "not audited"
+    n, (word, gap, _) = max(measured, key=lambda pair: pair[0])
+    return f"{word}: IW q {gap:+.2f} nat from AIS ({n} sentences)"
 
 
 def run_label(run, audit: dict) -> str:

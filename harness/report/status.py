@@ -67,8 +67,9 @@ NOT_OFFLINE = {"yahoo": "Yahoo's train split is not in the offline mirror",
 ABSOLUTE_METRICS = {"KL": 1.0, "MI": 1.0}  # nats
 SHORT_OF_RECIPE = ("time budget", "epoch cap")  # stop reasons that leave a recipe unfinished
 RELATIVE_TOLERANCE = 0.03  # every other metric
+BOUND_METRICS = ("NLL", "PPL")  # the cells an importance-weighted bound's looseness moves
 CSV_COLUMNS = ["table", "dataset", "row", "metric", "paper", "paper_value_protocol", "ours_paper_protocol",
-               "ours_uniform_protocol", "seeds", "epochs", "recipe_epochs", "stopped", "precision", "cpu",
+               "ours_uniform_protocol", "uniform_bound", "seeds", "epochs", "recipe_epochs", "stopped", "precision", "cpu",
                "machine_hours", "projected_hours_to_end", "last_slope_per_10_epochs", "verdict", "cause"]
 
 
@@ -311,6 +312,10 @@ def board_rows(config: ExperimentConfig, paper_csv: Path, reference: Path, cause
     paper = load_paper_values(paper_csv)
     speeds = epoch_benchmarks(benchmarks)
     runs, models, causes = collect_runs(reference), row_models(config), load_causes(causes_path)
+    audits: dict[Path, list[dict]] = {}  # run folder -> its likelihood audits
+    for run, audit in audited_runs(reference):
+        if audit.get("selected_epoch") in (None, run.provenance.get("selected_epoch")):  # of the scored weights
+            audits.setdefault(run.folder, []).append(audit)
     dataset_keys = {name: key for key, name in PAPER_DATASET_NAMES.items()}
     rows = []
     for cell in paper.itertuples(index=False):
@@ -352,6 +357,9 @@ def board_rows(config: ExperimentConfig, paper_csv: Path, reference: Path, cause
         remaining = [config.train_config(model).epochs - run.epochs for run in seeds if not run.at_recipe_end]
         line |= {
             "ours_paper_protocol": formatted(ours["paper"]), "ours_uniform_protocol": formatted(ours["uniform"]),
+            "uniform_bound": ("; ".join(f"seed {run.seed}: {audit_table.bound_note(audits.get(run.folder, []))}"
+                                        for run in seeds)
+                              if cell.metric in BOUND_METRICS and DATASETS[dataset].kind == "lm" else ""),
             "seeds": ",".join(str(run.seed) for run in seeds),
             "epochs": ",".join(str(run.epochs) for run in seeds),
             "stopped": "; ".join(sorted({run.stop_reason for run in seeds})),
@@ -500,7 +508,11 @@ def board_markdown(rows: list[dict], curves_name: str, others: list[list[str]],
         "sample std over seeds. Machine hours: training + evaluation, all seeds; projection: at most the remaining "
         "epochs of the recipe's budget at the last epochs' speed (a plateau rule may end it sooner), or, for a row "
         "not run yet, its whole budget at the speed `python -m benchmarks.dialogue_epoch` measured "
-        "(results/benchmarks/{dialogue,ptb}_epoch*.json; training only, the CPU named in the cause).",
+        "(results/benchmarks/{dialogue,ptb}_epoch*.json; training only, the CPU named in the cause). Uniform bound "
+        "(audit), NLL and PPL of PTB rows: per seed, from its likelihood audit on the most sentences "
+        "(`python -m reproduction.likelihood_audit`, of the weights scored here), whether IW with q is tight against "
+        "annealed importance sampling and how far above it stands on those sentences; `loose` means the uniform "
+        "number overstates the model's -log p(x) by roughly that much.",
         "",
         "## Summary",
         "",
@@ -535,9 +547,11 @@ def board_markdown(rows: list[dict], curves_name: str, others: list[list[str]],
             text += [f"Not run here: {cells[0]['cause']} ({len(cells)} cells).", ""]
             continue
         text += markdown_table(
-            ["row", "metric", "paper", "ours, paper protocol", "ours, uniform", "seeds", "epochs", "recipe",
-             "stopped", "precision", "CPU", "machine h", "projected h", "slope", "verdict", "cause"],
-            [[c["row"], c["metric"], c["paper"], c["ours_paper_protocol"], c["ours_uniform_protocol"], c["seeds"],
+            ["row", "metric", "paper", "ours, paper protocol", "ours, uniform", "uniform bound (audit)", "seeds",
+             "epochs", "recipe", "stopped", "precision", "CPU", "machine h", "projected h", "slope", "verdict",
+             "cause"],
+            [[c["row"], c["metric"], c["paper"], c["ours_paper_protocol"], c["ours_uniform_protocol"],
+              c["uniform_bound"], c["seeds"],
               c["epochs"], c["recipe_epochs"], c["stopped"], c["precision"], c["cpu"], c["machine_hours"],
               c["projected_hours_to_end"], c["last_slope_per_10_epochs"], c["verdict"], c["cause"]] for c in cells])
         text.append("")

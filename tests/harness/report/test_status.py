@@ -15,6 +15,7 @@ PAPER_CSV = """table,dataset,model,metric,value
 2,PTB,VAE-LSTM,KL,0.0
 2,PTB,TWR-VAE,NLL,86.6
 2,PTB,TWR-VAE,PPL,40.9
+2,PTB,TWR-VAE,KL,5.0
 2,PTB,BN-VAE (0.7),NLL,100.2
 2,PTB,Lag-VAE,NLL,100.9
 2,Yahoo,TWR-VAE,NLL,327.8
@@ -214,3 +215,27 @@ def test_runs_still_in_training_are_listed_with_their_curve_and_give_no_cell(tmp
     page = status.board_markdown([], "curves.png", [], status.training_lines(tmp_path / "reference"))
     assert "## Runs in training" in page and "| bn-vae seed 1 | ptb |" in page
     assert "## Runs in training" not in status.board_markdown([], "curves.png", [], [])
+
+
+def test_the_uniform_column_carries_each_seeds_audited_bound(tmp_path, paper_config):
+    """Issue 32: where the audit finds IW with q loose, Table 2's uniform cells say so beside the number, from the
+    audit on the most sentences of the weights that were scored (an audit of other weights is not used)."""
+    reference = tmp_path / "reference"
+    first = write_run(reference, "twr-vae", 1, paper={"NLL": 86.0}, uniform={"NLL": 143.0, "KL": 70.0}, epochs=193)
+    write_run(reference, "twr-vae", 2, paper={"NLL": 88.0}, uniform={"NLL": 140.0}, epochs=193)
+    provenance = json.loads((first / "reference_run.json").read_text())
+    (first / "reference_run.json").write_text(json.dumps(provenance | {"selected_epoch": 190}))
+
+    def audit(sentences, iw, ais, epoch=190):
+        return json.dumps({"selected_epoch": epoch, "settings": {"ks": [1000], "ais_steps": [100]},
+                           "subset": {"sentences": list(range(sentences))},
+                           "estimators": {"IW q, K=1000": {"nll_mean": iw, "stderr_of_mean": 0.1},
+                                          "AIS, 100 steps": {"nll_mean": ais, "stderr_of_mean": 0.1}}})
+    (first / "likelihood_audit.json").write_text(audit(8, 150.0, 120.0))
+    (first / "likelihood_audit_subset40.json").write_text(audit(40, 147.5, 115.5))
+    (first / "likelihood_audit_epoch40.json").write_text(audit(400, 100.0, 100.0, epoch=40))  # other weights
+    cells = board(tmp_path, paper_config)
+    assert cells["PTB", "TWR-VAE", "NLL"]["uniform_bound"] == (
+        "seed 1: loose: IW q +32.00 nat from AIS (40 sentences); seed 2: not audited")
+    assert cells["PTB", "TWR-VAE", "PPL"]["uniform_bound"] == cells["PTB", "TWR-VAE", "NLL"]["uniform_bound"]
+    assert cells["PTB", "TWR-VAE", "KL"]["uniform_bound"] == ""  # a KL is no bound
