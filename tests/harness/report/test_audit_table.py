@@ -31,15 +31,20 @@ def audit(iw_1000, ais, iw_error=0.1, ais_error=0.03, fitted=None):
 
 def test_the_words_follow_iw_with_qs_distance_to_ais():
     assert audit_table.bound_verdict(audit(119.92, 119.91)).startswith("tight: IW with q at K=1000 +0.01 nat from AIS")
-    near = audit_table.bound_verdict(audit(123.75, 123.52, fitted=123.50))
+    near = audit_table.bound_verdict(audit(123.75, 123.52, fitted=123.56))
     assert near.startswith("near-tight: IW with q at K=1000 0.23 nat above AIS (500 steps) (combined standard error 0.10)")
-    assert near.endswith("the fitted Gaussian -0.02 nat from it")
+    assert near.endswith("; fitted Gaussian (K=1000) +0.04 nat from it")
+    # AIS with too few steps for a sharp posterior stays above the fitted Gaussian: the lower one is the reference
+    sharp = audit_table.bound_verdict(audit(148.79, 115.59, fitted=113.96))
+    assert sharp == ("loose: IW with q at K=1000 34.83 nat above fitted Gaussian (K=1000) (combined standard error "
+                     "0.10); AIS (500 steps) +1.63 nat from it")
     assert audit_table.bound_verdict(audit(143.2, 120.0)).startswith("loose: IW with q at K=1000 23.20 nat above AIS")
     # within twice the combined standard error is tight, however large the gap in nats
     assert audit_table.bound_verdict(audit(121.0, 120.0, iw_error=0.6, ais_error=0.6)).startswith("tight")
     without_ais = audit(120.0, 120.0)
     del without_ais["estimators"]["AIS, 500 steps"]
-    assert audit_table.bound_verdict(without_ais) == "no IW-with-q or AIS estimate in the audit"
+    assert audit_table.bound_verdict(without_ais) == \
+        "no IW-with-q estimate, or neither AIS nor a fitted Gaussian, in the audit"
 
 
 def test_a_row_names_the_run_and_the_k_sweep():
@@ -105,7 +110,7 @@ def test_models_on_the_same_sentences_are_compared_sentence_by_sentence_and_a_re
     elsewhere = per_sentence_audit(ais=[1.0, 1.0, 1.0], iw=[1.0, 1.0, 1.0], paper=[1.0, 1.0, 1.0],
                                    sentences=(7, 8, 9))
     lines = audit_table.paired_lines([(run("vae-lstm"), lstm), (run("twr-vae"), twr), (run("lonely"), elsewhere)])
-    assert lines[0].startswith("3 test sentences (subset.json); the best under AIS: twr-vae (seed 1")
+    assert lines[0].startswith("3 test sentences (subset.json); the best under the tightest estimates: twr-vae (seed 1")
     rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines if line.startswith("| ")][1:]
     assert [row[0].split(" ")[0] for row in rows] == ["twr-vae", "vae-lstm"]  # ranked by AIS; the lonely one left out
     assert rows[0][2:] == ["(reference)"] * 3
@@ -115,7 +120,7 @@ def test_models_on_the_same_sentences_are_compared_sentence_by_sentence_and_a_re
     assert rows[1][4] == "+10.00 ± 0.00"
     assert audit_table.paired_lines([(run(), lstm)]) == ["No subset has been audited on two models yet."]
     sentence = audit_table.summary_sentence([(run("vae-lstm"), lstm), (run("twr-vae"), twr)])
-    assert sentence.startswith("**Likelihood audit** (3 test sentences, annealed importance sampling, paired by "
-                               "sentence): twr-vae lowest at 75.67 nats; vae-lstm +1.00 ± 0.00 (IW with q: "
-                               "-30.00 ± 0.58) nats from it.")
+    assert sentence.startswith("**Likelihood audit** (3 test sentences, the tightest of annealed importance sampling "
+                               "and IW with a Gaussian fitted per sentence, paired by sentence): twr-vae lowest at "
+                               "75.67 nats; vae-lstm +1.00 ± 0.00 (IW with q: -30.00 ± 0.58) nats from it.")
     assert audit_table.summary_sentence([(run(), lstm)]) is None

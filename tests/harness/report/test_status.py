@@ -236,6 +236,6 @@ def test_the_uniform_column_carries_each_seeds_audited_bound(tmp_path, paper_con
     (first / "likelihood_audit_epoch40.json").write_text(audit(400, 100.0, 100.0, epoch=40))  # other weights
     cells = board(tmp_path, paper_config)
     assert cells["PTB", "TWR-VAE", "NLL"]["uniform_bound"] == (
-        "seed 1: loose: IW q +32.00 nat from AIS (40 sentences); seed 2: not audited")
+        "seed 1: loose: IW q +32.00 nat from AIS (100 steps) (40 sentences); seed 2: not audited")
     assert cells["PTB", "TWR-VAE", "PPL"]["uniform_bound"] == cells["PTB", "TWR-VAE", "NLL"]["uniform_bound"]
     assert cells["PTB", "TWR-VAE", "KL"]["uniform_bound"] == ""  # a KL is no bound
