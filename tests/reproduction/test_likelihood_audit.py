@@ -58,7 +58,8 @@ def test_the_audit_scores_every_estimator_on_every_sentence_and_draws_its_figure
     assert sorted(payload["subset"]["sentences"]) == likelihood_audit.load_subset(subset, ptb_sample)
     expected = {f"IW {name}, K={k}" for k in (1, 10, 40) for name in (
         "q", "q widened x1.5", "q widened x2", "defensive mixture (0.9 q x2 + 0.1 prior)",
-        "TWR-VAE timestep mixture", "fitted Gaussian")} | {"AIS, 3 steps", "AIS, 6 steps", "paper protocol"}
+        "TWR-VAE timestep mixture", "fitted Gaussian", "fitted Gaussian widened x1.5")} | {
+        "AIS, 3 steps", "AIS, 6 steps", "paper protocol"}
     assert expected <= set(estimators)
     for name in expected:
         assert len(estimators[name]["nll"]) == 6 and estimators[name]["nll_mean"] > 0, name

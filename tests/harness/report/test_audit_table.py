@@ -124,3 +124,14 @@ def test_models_on_the_same_sentences_are_compared_sentence_by_sentence_and_a_re
                                "and IW with a Gaussian fitted per sentence, paired by sentence): twr-vae lowest at "
                                "75.67 nats; vae-lstm +1.00 ± 0.00 (IW with q: -30.00 ± 0.58) nats from it.")
     assert audit_table.summary_sentence([(run(), lstm)]) is None
+
+
+def test_the_widened_fitted_gaussian_is_a_candidate_for_the_reference_and_q_widened_is_not():
+    sharp = audit(148.79, 115.59, fitted=113.96)
+    sharp["estimators"]["IW fitted Gaussian widened x1.5, K=1000"] = {"nll_mean": 113.2, "stderr_of_mean": 0.05}
+    label, name, entry = audit_table.reference_estimate(sharp)
+    assert (label, name) == ("fitted Gaussian widened x1.5 (K=1000)", "IW fitted Gaussian widened x1.5, K=1000")
+    assert audit_table.bound_verdict(sharp).endswith(
+        "; AIS (500 steps) +2.39 nat from it; fitted Gaussian (K=1000) +0.76 nat from it")
+    # the fixture's "q widened x2" lands below AIS by chance: a check on q, never the reference
+    assert audit_table.reference_estimate(audit(119.92, 119.91))[0] == "AIS (500 steps)"
