@@ -112,12 +112,15 @@ def load_subset(path: Path, data_dir: Path) -> list[int]:
     drawn from another test set."""
     try:
         subset = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path} is not a subset file (invalid JSON: {exc})") from None
     missing = [key for key in SUBSET_KEYS if key not in subset] if isinstance(subset, dict) else list(SUBSET_KEYS)
     if missing:
         raise ValueError(f"{path} is not a subset file: it lacks {', '.join(missing)} (write one with "
                          "`python -m reproduction.likelihood_audit subset`)")
+    indices = subset["indices"]
+    if not isinstance(indices, list) or not indices or not all(type(i) is int and i >= 0 for i in indices):
+        raise ValueError(f"{path}: `indices` must be a non-empty list of test-sentence numbers (integers >= 0)")
     actual = sha256_of(data_dir / subset["test_file"])
     if actual != subset["test_sha256"]:
         raise ValueError(f"{data_dir / subset['test_file']} (sha256 {actual[:12]}...) is not the test set {path} was "

@@ -45,6 +45,8 @@ def load_saved(path: Path, map_location="cpu") -> dict:
     """A model.pt or checkpoint.pt: tensors and plain Python values only (weights_only=True), so that a results
     folder from elsewhere cannot run code when it is opened; anything else is refused, naming the file, and so is a
     file that is not a whole PyTorch archive (truncated by a killed copy, or not a save at all)."""
+    if not Path(path).is_file():
+        raise ValueError(f"{path} not found: no saved weights there")
     if not zipfile.is_zipfile(path):  # torch.save's format: a zip archive whose directory sits at its end
         raise ValueError(f"{path} is not a whole PyTorch save file (truncated, corrupt or not written by torch.save): "
                          "it cannot be opened; rerun the step that wrote it")
@@ -54,8 +56,9 @@ def load_saved(path: Path, map_location="cpu") -> dict:
     except pickle.UnpicklingError as exc:
         raise ValueError(f"{path} holds more than tensors and plain values, so it is not opened (torch.load "
                          f"weights_only=True refused it: {str(exc).splitlines()[0]})") from None
-    except RuntimeError as exc:  # a damaged archive whose directory survived
-        raise ValueError(f"{path} is corrupt: torch.load could not read it ({str(exc).splitlines()[0]})") from None
+    except RuntimeError as exc:  # a damaged archive whose directory survived (or a device torch cannot map to)
+        raise ValueError(f"{path} could not be read by torch.load (corrupt, or its tensors cannot be placed on "
+                         f"{map_location}): {str(exc).splitlines()[0]}") from None
 
 
 def trained_run_config(model_path: Path) -> RunConfig:

@@ -40,30 +40,32 @@ def largest_k(audit: dict) -> int:
     return max((audit.get("settings") or {}).get("ks") or [0])
 
 
-def tight_candidates(audit: dict) -> list[tuple[str, str, dict]]:
-    """(label, estimator name, entry) of the audit's estimators built to be tight: annealed importance sampling with
+def tight_candidates(audit: dict) -> list[tuple[str, str, str, dict]]:
+    """(kind, label, estimator name, entry) of the audit's estimators built to be tight: annealed importance sampling with
     the most steps (valid whatever the posterior's shape; Wu et al.'s yardstick) and IW at the largest K with a
     Gaussian fitted to each sentence's posterior (Cremer et al.'s local inference), as fitted and widened."""
     steps, k = max((audit.get("settings") or {}).get("ais_steps") or [0]), largest_k(audit)
     fitted = sorted(name.removeprefix("IW ").removesuffix(f", K={k}") for name in audit.get("estimators") or {}
                     if name.startswith("IW fitted Gaussian") and name.endswith(f", K={k}"))
     found = []
-    for label, name in ((f"AIS ({steps} steps)", f"AIS, {steps} steps"),
-                        *((f"{proposal} (K={k})", f"IW {proposal}, K={k}") for proposal in fitted)):
+    for kind, label, name in (("AIS", f"AIS ({steps} steps)", f"AIS, {steps} steps"),
+                              *((proposal, f"{proposal} (K={k})", f"IW {proposal}, K={k}") for proposal in fitted)):
         entry = estimate(audit, name)
         if entry and "nll_mean" in entry:
-            found.append((label, name, entry))
+            found.append((kind, label, name, entry))
     return found
 
 
-def reference_estimate(audit: dict) -> tuple[str, str, dict] | None:
+def reference_estimate(audit: dict, kinds: set[str] | None = None) -> tuple[str, str, dict] | None:
     """The audit's reference, (label, estimator name, entry): the lowest of AIS with the most steps and IW with the
     fitted Gaussian (as fitted or widened) at the largest K. All are stochastic upper bounds on -log p(x) (their
     weights average to p(x)), and by Markov's inequality each lands c nats below the truth on a sentence with
     probability at most e^-c, so the lowest is the best estimate: AIS with too few steps for a sharp posterior
     stays above the fitted Gaussian (TWR-VAE), a fitted Gaussian that misses the posterior's shape stays above AIS.
-    Not the lowest of all the estimates: q widened or mixed with the prior are checks on q, not candidates."""
-    candidates = tight_candidates(audit)
+    Not the lowest of all the estimates: q widened or mixed with the prior are checks on q, not candidates.
+    `kinds`: only these candidates ("AIS", "fitted Gaussian", ...): models compared side by side are read under the
+    same ones, so that a model audited with more candidates gains nothing from their number."""
+    candidates = [candidate[1:] for candidate in tight_candidates(audit) if kinds is None or candidate[0] in kinds]
     return min(candidates, key=lambda candidate: candidate[2]["nll_mean"]) if candidates else None
 
 
@@ -88,7 +90,7 @@ def bound_verdict(audit: dict) -> str:
     (word, gap, error), (label, name, entry) = measured, reference_estimate(audit)
     k = largest_k(audit)
     check = "".join(f"; {other_label} {other['nll_mean'] - entry['nll_mean']:+.2f} nat from it"
-                    for other_label, other_name, other in tight_candidates(audit) if other_name != name)
+                    for _, other_label, other_name, other in tight_candidates(audit) if other_name != name)
     if word == "tight":
         return f"tight: IW with q at K={k} {gap:+.2f} nat from {label}{check}"
     return f"{word}: IW with q at K={k} {gap:.2f} nat above {label} (combined standard error {error:.2f})" + check
@@ -97,19 +99,18 @@ def bound_verdict(audit: dict) -> str:
 def bound_note(audits: list[dict]) -> str:
     """The board's word on one run's uniform bound: from its audit on the most sentences, whether IW with q is tight
     and how far it stands above the reference there (the uniform protocol's IW-500 with q is about that loose)."""
-    measured = [(len((a.get("subset") or {}).get("sentences") or []), bound_gap(a)) for a in audits]
-    measured = [(n, gap) for n, gap in measured if gap is not None]
+    measured = [(len((a.get("subset") or {}).get("sentences") or []), bound_gap(a), a) for a in audits]
+    measured = [entry for entry in measured if entry[1] is not None]
     if not measured:
         return "not audited"
-    n, (word, gap, _) = max(measured, key=lambda pair: pair[0])
-    audit = next(a for a in audits if len((a.get("subset") or {}).get("sentences") or []) == n)
+    n, (word, gap, _), audit = max(measured, key=lambda entry: entry[0])
     return f"{word}: IW q {gap:+.2f} nat from {reference_estimate(audit)[0]} ({n} sentences)"
 
 
 def run_label(run, audit: dict) -> str:
     provenance = run.provenance
     return (f"{run.model} (seed {run.seed}, {run.epochs} epochs, {run.stop_reason}, kept epoch "
-            f"{provenance.get('selected_epoch', audit.get('selected_epoch', '?'))}; {provenance.get('cpu', '')}, "
+            f"{kept_epoch(run, audit)}; {provenance.get('cpu', '')}, "
             f"{provenance.get('precision', '')} training; {len((audit.get('subset') or {}).get('sentences') or [])} "
             "subset sentences)")
 
@@ -168,21 +169,29 @@ def paired_difference(ours: dict[int, float] | None, best: dict[int, float] | No
     return f"{mean:+.2f} ± {spread / math.sqrt(n):.2f}"
 
 
+def kept_epoch(run, audit: dict):
+    """The epoch of the weights the audit scored (its own record first, then the run's)."""
+    return audit.get("selected_epoch") or run.provenance.get("selected_epoch", "?")
+
+
 def short_label(run, audit: dict) -> str:
-    return (f"{run.model} (seed {run.seed}, {run.epochs} epochs, kept epoch "
-            f"{run.provenance.get('selected_epoch', audit.get('selected_epoch', '?'))})")
+    return f"{run.model} (seed {run.seed}, {run.epochs} epochs, kept epoch {kept_epoch(run, audit)})"
 
 
-def shared_subsets(audited: list[tuple[object, dict]]) -> list[list[tuple[object, dict]]]:
-    """The (run, audit) pairs grouped by the test sentences they scored, groups of two models or more only, each
-    ranked by its reference estimate (the tightest), the lowest first."""
-    groups: dict[tuple[int, ...], list[tuple[object, dict]]] = {}
+def shared_subsets(audited: list[tuple[object, dict]]) -> list[tuple[set[str], list[tuple[object, dict]]]]:
+    """The (run, audit) pairs grouped by the dataset and test sentences they scored, groups of two runs or more only:
+    (the tight estimators every member has, the members ranked by the lowest of those, the lowest first)."""
+    groups: dict[tuple, list[tuple[object, dict]]] = {}
     for run, audit in audited:
         sentences = tuple(sorted((audit.get("subset") or {}).get("sentences") or []))
-        if sentences and reference_estimate(audit) is not None:
-            groups.setdefault(sentences, []).append((run, audit))
-    return [sorted(members, key=lambda pair: reference_estimate(pair[1])[2]["nll_mean"])
-            for members in groups.values() if len(members) >= 2]
+        if sentences and tight_candidates(audit):
+            groups.setdefault((run.dataset, sentences), []).append((run, audit))
+    shared = []
+    for members in groups.values():
+        kinds = set.intersection(*({kind for kind, *_ in tight_candidates(audit)} for _, audit in members))
+        if len(members) >= 2 and kinds:
+            shared.append((kinds, sorted(members, key=lambda pair: reference_estimate(pair[1], kinds)[2]["nll_mean"])))
+    return shared
 
 
 def paired_lines(audited: list[tuple[object, dict]]) -> list[str]:
@@ -191,23 +200,23 @@ def paired_lines(audited: list[tuple[object, dict]]) -> list[str]:
     differences from the best model's under three estimates -- the tightest, IW with q at the largest K (the uniform
     protocol's estimator), and the paper protocol -- so that a ranking one estimator reverses shows at once."""
     lines: list[str] = []
-    for members in shared_subsets(audited):
+    for kinds, members in shared_subsets(audited):
         best_run, best = members[0]
         sentences = best["subset"]["sentences"]
 
-        def scores(audit: dict) -> tuple[dict | None, dict | None, dict | None]:
-            ks = (audit.get("settings") or {}).get("ks") or [0]
-            return (per_sentence(audit, reference_estimate(audit)[1]),
-                    per_sentence(audit, f"IW q, K={max(ks)}"), per_sentence(audit, "paper protocol"))
+        def scores(audit: dict, kinds=kinds) -> tuple[dict | None, dict | None, dict | None]:
+            return (per_sentence(audit, reference_estimate(audit, kinds)[1]),
+                    per_sentence(audit, f"IW q, K={largest_k(audit)}"), per_sentence(audit, "paper protocol"))
 
         best_scores = scores(best)
         subset_file = (best.get("subset") or {}).get("file", "")
-        lines += [f"{len(sentences)} test sentences ({subset_file}); the best under the tightest estimates: "
+        lines += [f"{len(sentences)} test sentences ({subset_file}); the best under the tightest estimates "
+                  f"(the lowest of {', '.join(sorted(kinds))}, which every model here has): "
                   f"{short_label(best_run, best)}. Differences are means over the sentences, ± their standard error "
                   "over the sentences.", "",
                   "| " + " | ".join(PAIRED_HEADER) + " |", "|" + "---|" * len(PAIRED_HEADER)]
         for run, audit in members:
-            label, _, tightest = reference_estimate(audit)
+            label, _, tightest = reference_estimate(audit, kinds)
             differences = (["(reference)"] * 3 if audit is best else
                            [paired_difference(mine, theirs) for mine, theirs in zip(scores(audit), best_scores)])
             lines.append("| " + " | ".join([short_label(run, audit), f"{mean_and_error(tightest)}, {label}",
@@ -228,18 +237,20 @@ def summary_sentence(audited: list[tuple[object, dict]]) -> str | None:
     shared = shared_subsets(audited)
     if not shared:
         return None
-    (best_run, best), *others = max(shared, key=lambda group: (len(group[0][1]["subset"]["sentences"]), len(group)))
+    kinds, ((best_run, best), *others) = max(
+        shared, key=lambda group: (len(group[1][0][1]["subset"]["sentences"]), len(group[1])))
 
     def tightest(audit: dict) -> dict[int, float] | None:
-        return per_sentence(audit, reference_estimate(audit)[1])
+        return per_sentence(audit, reference_estimate(audit, kinds)[1])
 
     def iw_q(audit: dict) -> dict[int, float] | None:
-        return per_sentence(audit, f"IW q, K={max((audit.get('settings') or {}).get('ks') or [0])}")
+        return per_sentence(audit, f"IW q, K={largest_k(audit)}")
 
-    parts = [f"{run.model} {paired_difference(tightest(audit), tightest(best)) or 'not kept'} (IW with q: "
-             f"{paired_difference(iw_q(audit), iw_q(best)) or 'not kept'})" for run, audit in others]
-    return (f"**Likelihood audit** ({len(best['subset']['sentences'])} test sentences, the tightest of annealed "
-            "importance sampling and IW with a Gaussian fitted per sentence, paired by sentence): "
-            f"{best_run.model} lowest at {reference_estimate(best)[2]['nll_mean']:.2f} nats; "
+    parts = [f"{run.model} seed {run.seed} {paired_difference(tightest(audit), tightest(best)) or 'not kept'} (IW "
+             f"with q: {paired_difference(iw_q(audit), iw_q(best)) or 'not kept'})" for run, audit in others]
+    return (f"**Likelihood audit** ({len(best['subset']['sentences'])} test sentences, the tightest of "
+            f"{', '.join(sorted(kinds))}, paired by sentence): "
+            f"{best_run.model} seed {best_run.seed} lowest at {reference_estimate(best, kinds)[2]['nll_mean']:.2f} "
+            "nats; "
             + "; ".join(parts) + " nats from it. Every audit: [docs/reproduction.md](docs/reproduction.md#likelihood-"
             "audit-the-models-compared-under-tight-estimates).")

@@ -38,6 +38,9 @@ def test_a_file_that_is_no_subset_is_refused_naming_it_and_what_it_lacks(ptb_sam
     path.write_text('{"indices": [1, 2], "test_file": "test.txt"}')
     with pytest.raises(ValueError, match=r"subset.json is not a subset file: it lacks test_sha256"):
         likelihood_audit.load_subset(path, ptb_sample)
+    path.write_text('{"indices": [1, "two"], "test_file": "test.txt", "test_sha256": "0"}')
+    with pytest.raises(ValueError, match=r"subset.json: `indices` must be a non-empty list"):
+        likelihood_audit.load_subset(path, ptb_sample)
     path.write_text('{"indices": [1, 2')  # truncated
     with pytest.raises(ValueError, match=r"subset.json is not a subset file \(invalid JSON"):
         likelihood_audit.load_subset(path, ptb_sample)

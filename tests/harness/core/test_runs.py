@@ -33,5 +33,10 @@ def test_a_damaged_archive_is_refused_naming_the_file(tmp_path):
     start = data.index(b"PK\x03\x04")  # the first member's local header: its name length field makes it unreadable
     data[start + 26:start + 28] = b"\xff\xff"
     path.write_bytes(bytes(data))
-    with pytest.raises(ValueError, match=r"model.pt is corrupt: torch.load could not read it"):
+    with pytest.raises(ValueError, match=r"model.pt could not be read by torch.load \(corrupt"):
         load_saved(path)
+
+
+def test_a_missing_file_is_refused_naming_it(tmp_path):
+    with pytest.raises(ValueError, match=r"model.pt not found"):
+        load_saved(tmp_path / "model.pt")

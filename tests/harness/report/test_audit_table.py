@@ -11,7 +11,7 @@ from harness.report import audit_table, status
 
 def run(model="bn-vae", paper=110.0, uniform=107.7):
     values = {("paper", "NLL"): paper, ("uniform", "NLL"): uniform}
-    return SimpleNamespace(model=model, seed=1, epochs=70, stop_reason="lr decayed 5 times", provenance={
+    return SimpleNamespace(model=model, dataset="ptb", seed=1, epochs=70, stop_reason="lr decayed 5 times", provenance={
         "selected_epoch": 57, "cpu": "Test CPU", "precision": "bfloat16"},
         value=lambda protocol, metric: values.get((protocol, metric)))
 
@@ -110,7 +110,8 @@ def test_models_on_the_same_sentences_are_compared_sentence_by_sentence_and_a_re
     elsewhere = per_sentence_audit(ais=[1.0, 1.0, 1.0], iw=[1.0, 1.0, 1.0], paper=[1.0, 1.0, 1.0],
                                    sentences=(7, 8, 9))
     lines = audit_table.paired_lines([(run("vae-lstm"), lstm), (run("twr-vae"), twr), (run("lonely"), elsewhere)])
-    assert lines[0].startswith("3 test sentences (subset.json); the best under the tightest estimates: twr-vae (seed 1")
+    assert lines[0].startswith("3 test sentences (subset.json); the best under the tightest estimates (the lowest of "
+                               "AIS, which every model here has): twr-vae (seed 1")
     rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines if line.startswith("| ")][1:]
     assert [row[0].split(" ")[0] for row in rows] == ["twr-vae", "vae-lstm"]  # ranked by AIS; the lonely one left out
     assert rows[0][2:] == ["(reference)"] * 3
@@ -120,9 +121,9 @@ def test_models_on_the_same_sentences_are_compared_sentence_by_sentence_and_a_re
     assert rows[1][4] == "+10.00 ± 0.00"
     assert audit_table.paired_lines([(run(), lstm)]) == ["No subset has been audited on two models yet."]
     sentence = audit_table.summary_sentence([(run("vae-lstm"), lstm), (run("twr-vae"), twr)])
-    assert sentence.startswith("**Likelihood audit** (3 test sentences, the tightest of annealed importance sampling "
-                               "and IW with a Gaussian fitted per sentence, paired by sentence): twr-vae lowest at "
-                               "75.67 nats; vae-lstm +1.00 ± 0.00 (IW with q: -30.00 ± 0.58) nats from it.")
+    assert sentence.startswith("**Likelihood audit** (3 test sentences, the tightest of AIS, paired by sentence): "
+                               "twr-vae seed 1 lowest at 75.67 nats; vae-lstm seed 1 +1.00 ± 0.00 (IW with q: "
+                               "-30.00 ± 0.58) nats from it.")
     assert audit_table.summary_sentence([(run(), lstm)]) is None
 
 
@@ -135,3 +136,25 @@ def test_the_widened_fitted_gaussian_is_a_candidate_for_the_reference_and_q_wide
         "; AIS (500 steps) +2.39 nat from it; fitted Gaussian (K=1000) +0.76 nat from it")
     # the fixture's "q widened x2" lands below AIS by chance: a check on q, never the reference
     assert audit_table.reference_estimate(audit(119.92, 119.91))[0] == "AIS (500 steps)"
+
+
+def test_models_side_by_side_are_read_under_the_tight_estimators_they_all_have():
+    """A model audited with one more candidate (the widened fitted Gaussian) gains nothing from it beside one without."""
+    twr = per_sentence_audit(ais=[99.0, 49.0, 79.0], iw=[131.0, 80.0, 109.0], paper=[90.0, 40.0, 70.0])
+    twr["estimators"]["IW fitted Gaussian widened x1.5, K=1000"] = {  # 10 nats lower on every sentence
+        "nll": [89.0, 39.0, 69.0], "nll_mean": 65.67, "stderr_of_mean": 0.01}
+    lstm = per_sentence_audit(ais=[50.0, 80.0, 100.0], iw=[50.0, 80.0, 100.0], paper=[50.0, 80.0, 100.0],
+                              sentences=(1, 2, 3))
+    assert audit_table.reference_estimate(twr)[0] == "fitted Gaussian widened x1.5 (K=1000)"  # its own verdict
+    lines = audit_table.paired_lines([(run("vae-lstm"), lstm), (run("twr-vae"), twr)])
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines if line.startswith("| ")][1:]
+    assert rows[0][1] == "75.67 ± 0.01, AIS (100 steps)" and rows[1][2] == "+1.00 ± 0.00"  # AIS for both
+
+
+def test_the_board_note_takes_the_label_from_the_audit_it_measured():
+    """Two audits on as many sentences, the first without a reference estimate: the second one speaks."""
+    empty = per_sentence_audit(ais=[1.0, 1.0, 1.0], iw=[1.0, 1.0, 1.0], paper=[1.0, 1.0, 1.0])
+    del empty["estimators"]["AIS, 100 steps"]
+    loose = per_sentence_audit(ais=[99.0, 49.0, 79.0], iw=[131.0, 80.0, 109.0], paper=[90.0, 40.0, 70.0])
+    assert audit_table.bound_note([empty, loose]) == "loose: IW q +31.00 nat from AIS (100 steps) (3 sentences)"
+    assert audit_table.bound_note([empty]) == "not audited"

@@ -234,6 +234,7 @@ def test_the_uniform_column_carries_each_seeds_audited_bound(tmp_path, paper_con
     (first / "likelihood_audit.json").write_text(audit(8, 150.0, 120.0))
     (first / "likelihood_audit_subset40.json").write_text(audit(40, 147.5, 115.5))
     (first / "likelihood_audit_epoch40.json").write_text(audit(400, 100.0, 100.0, epoch=40))  # other weights
+    assert len(status.audited_runs(reference)) == 2  # the audit of epoch 40's weights is not the run's
     cells = board(tmp_path, paper_config)
     assert cells["PTB", "TWR-VAE", "NLL"]["uniform_bound"] == (
         "seed 1: loose: IW q +32.00 nat from AIS (100 steps) (40 sentences); seed 2: not audited")
