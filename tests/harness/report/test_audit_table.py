@@ -158,3 +158,19 @@ def test_the_board_note_takes_the_label_from_the_audit_it_measured():
     loose = per_sentence_audit(ais=[99.0, 49.0, 79.0], iw=[131.0, 80.0, 109.0], paper=[90.0, 40.0, 70.0])
     assert audit_table.bound_note([empty, loose]) == "loose: IW q +31.00 nat from AIS (100 steps) (3 sentences)"
     assert audit_table.bound_note([empty]) == "not audited"
+
+
+def test_the_best_proposal_is_the_one_closest_to_the_posterior_not_the_luckiest():
+    lucky = audit(123.75, 123.52, fitted=123.5)  # its "q widened x2" lands 0.5 below AIS from a median ESS of 1.2
+    assert audit_table.best_proposal(lucky)[0] == "fitted Gaussian"  # median ESS 194
+    cells = [cell.strip() for cell in audit_table.audit_lines([(run(), lucky)])[2].strip("|").split("|")]
+    assert cells[4] == "fitted Gaussian: 123.50 ± 0.03 (K=1000, median ESS 194)"
+    assert cells[6] == "not run"
+
+
+def test_bdmc_is_summarised_at_its_most_steps():
+    with_bdmc = audit(121.0, 121.26)
+    with_bdmc["estimators"] |= {
+        "BDMC forward/reverse, 100 steps": {"gap_mean": 1.14, "gap_max": 4.21, "sentences": 8, "steps": 100},
+        "BDMC forward/reverse, 500 steps": {"gap_mean": 0.274, "gap_max": 1.069, "sentences": 8, "steps": 500}}
+    assert audit_table.bdmc_summary(with_bdmc) == "gap 0.27 nat a sentence, 1.07 at most (8 sentences, 500 steps)"
