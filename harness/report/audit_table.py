@@ -42,8 +42,8 @@ def largest_k(audit: dict) -> int:
 
 
 def tight_candidates(audit: dict) -> list[tuple[str, str, str, dict]]:
-    """(kind, label, estimator name, entry) of the audit's estimators built to be tight: annealed importance sampling with
-    the most steps (valid whatever the posterior's shape; Wu et al.'s yardstick) and IW at the largest K with a
+    """(kind, label, estimator name, entry) of the audit's estimators built to be tight: annealed importance sampling
+    with the most steps (valid whatever the posterior's shape; Wu et al.'s yardstick) and IW at the largest K with a
     Gaussian fitted to each sentence's posterior (Cremer et al.'s local inference), as fitted and widened."""
     steps, k = max((audit.get("settings") or {}).get("ais_steps") or [0]), largest_k(audit)
     fitted = sorted(name.removeprefix("IW ").removesuffix(f", K={k}") for name in audit.get("estimators") or {}

@@ -69,8 +69,8 @@ SHORT_OF_RECIPE = ("time budget", "epoch cap")  # stop reasons that leave a reci
 RELATIVE_TOLERANCE = 0.03  # every other metric
 BOUND_METRICS = ("NLL", "PPL")  # the cells an importance-weighted bound's looseness moves
 CSV_COLUMNS = ["table", "dataset", "row", "metric", "paper", "paper_value_protocol", "ours_paper_protocol",
-               "ours_uniform_protocol", "uniform_bound", "seeds", "epochs", "recipe_epochs", "stopped", "precision", "cpu",
-               "machine_hours", "projected_hours_to_end", "last_slope_per_10_epochs", "verdict", "cause"]
+               "ours_uniform_protocol", "uniform_bound", "seeds", "epochs", "recipe_epochs", "stopped", "precision",
+               "cpu", "machine_hours", "projected_hours_to_end", "last_slope_per_10_epochs", "verdict", "cause"]
 
 
 @dataclass

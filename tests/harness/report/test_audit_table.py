@@ -139,7 +139,8 @@ def test_the_widened_fitted_gaussian_is_a_candidate_for_the_reference_and_q_wide
 
 
 def test_models_side_by_side_are_read_under_the_tight_estimators_they_all_have():
-    """A model audited with one more candidate (the widened fitted Gaussian) gains nothing from it beside one without."""
+    """A model audited with one more candidate (the widened fitted Gaussian) gains nothing from it beside one
+    without."""
     twr = per_sentence_audit(ais=[99.0, 49.0, 79.0], iw=[131.0, 80.0, 109.0], paper=[90.0, 40.0, 70.0])
     twr["estimators"]["IW fitted Gaussian widened x1.5, K=1000"] = {  # 10 nats lower on every sentence
         "nll": [89.0, 39.0, 69.0], "nll_mean": 65.67, "stderr_of_mean": 0.01}
