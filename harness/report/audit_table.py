@@ -41,13 +41,23 @@ def largest_k(audit: dict) -> int:
     return max((audit.get("settings") or {}).get("ks") or [0])
 
 
+def most_ais_steps(audit: dict) -> int:
+    return max((audit.get("settings") or {}).get("ais_steps") or [0])
+
+
+def proposals_at(audit: dict, k: int) -> dict[str, dict]:
+    """Proposal name -> its IW entry at K = k (every proposal the audit scored, q included)."""
+    return {name.removeprefix("IW ").removesuffix(f", K={k}"): entry
+            for name, entry in (audit.get("estimators") or {}).items()
+            if name.startswith("IW ") and name.endswith(f", K={k}")}
+
+
 def tight_candidates(audit: dict) -> list[tuple[str, str, str, dict]]:
     """(kind, label, estimator name, entry) of the audit's estimators built to be tight: annealed importance sampling
     with the most steps (valid whatever the posterior's shape; Wu et al.'s yardstick) and IW at the largest K with a
     Gaussian fitted to each sentence's posterior (Cremer et al.'s local inference), as fitted and widened."""
-    steps, k = max((audit.get("settings") or {}).get("ais_steps") or [0]), largest_k(audit)
-    fitted = sorted(name.removeprefix("IW ").removesuffix(f", K={k}") for name in audit.get("estimators") or {}
-                    if name.startswith("IW fitted Gaussian") and name.endswith(f", K={k}"))
+    steps, k = most_ais_steps(audit), largest_k(audit)
+    fitted = sorted(proposal for proposal in proposals_at(audit, k) if proposal.startswith("fitted Gaussian"))
     found = []
     for kind, label, name in (("AIS", f"AIS ({steps} steps)", f"AIS, {steps} steps"),
                               *((proposal, f"{proposal} (K={k})", f"IW {proposal}, K={k}") for proposal in fitted)):
@@ -124,7 +134,7 @@ def audit_row(run, audit: dict) -> list[str]:
         f" (K = {', '.join(map(str, ks))}; median ESS {sweep[-1]['ess_median']:.0f} of {ks[-1]})"
         if sweep and sweep[-1] else "")
     best = best_proposal(audit)
-    steps = max(settings.get("ais_steps") or [0])
+    steps = most_ais_steps(audit)
     ais = estimate(audit, f"AIS, {steps} steps")
     paper, uniform = run.value("paper", "NLL"), run.value("uniform", "NLL")
     return [run_label(run, audit),
@@ -143,11 +153,8 @@ def best_proposal(audit: dict) -> tuple[str, dict] | None:
     """(proposal, entry) of the proposal with the largest median effective sample size at the largest K, q itself
     left out: the one closest to the posterior. Not the lowest estimate: with a tiny effective sample size an estimate
     can land low by chance (BN-VAE, 8 sentences: q widened x1.5 reads 0.03 below AIS from a median ESS of 2)."""
-    k = largest_k(audit)
-    found = [(name.removeprefix("IW ").removesuffix(f", K={k}"), entry)
-             for name, entry in (audit.get("estimators") or {}).items()
-             if name.startswith("IW ") and name.endswith(f", K={k}") and name != f"IW q, K={k}"
-             and "nll_mean" in entry and "ess_median" in entry]
+    found = [(proposal, entry) for proposal, entry in proposals_at(audit, largest_k(audit)).items()
+             if proposal != "q" and "nll_mean" in entry and "ess_median" in entry]
     return max(found, key=lambda pair: pair[1]["ess_median"]) if found else None
 
 
@@ -196,6 +203,13 @@ def paired_difference(ours: dict[int, float] | None, best: dict[int, float] | No
     return f"{mean:+.2f} ± {spread / math.sqrt(n):.2f}"
 
 
+def paired_scores(audit: dict, kinds: set[str]) -> tuple[dict | None, dict | None, dict | None]:
+    """Per-sentence NLLs of an audit compared side by side: its tightest estimate among `kinds`, IW with q at the
+    largest K, and the paper protocol."""
+    return (per_sentence(audit, reference_estimate(audit, kinds)[1]),
+            per_sentence(audit, f"IW q, K={largest_k(audit)}"), per_sentence(audit, "paper protocol"))
+
+
 def kept_epoch(run, audit: dict):
     """The epoch of the weights the audit scored (its own record first, then the run's)."""
     return audit.get("selected_epoch") or run.provenance.get("selected_epoch", "?")
@@ -230,12 +244,7 @@ def paired_lines(audited: list[tuple[object, dict]]) -> list[str]:
     for kinds, members in shared_subsets(audited):
         best_run, best = members[0]
         sentences = best["subset"]["sentences"]
-
-        def scores(audit: dict, kinds=kinds) -> tuple[dict | None, dict | None, dict | None]:
-            return (per_sentence(audit, reference_estimate(audit, kinds)[1]),
-                    per_sentence(audit, f"IW q, K={largest_k(audit)}"), per_sentence(audit, "paper protocol"))
-
-        best_scores = scores(best)
+        best_scores = paired_scores(best, kinds)
         subset_file = (best.get("subset") or {}).get("file", "")
         lines += [f"{len(sentences)} test sentences ({subset_file}); the best under the tightest estimates "
                   f"(the lowest of {', '.join(sorted(kinds))}, which every model here has): "
@@ -245,7 +254,7 @@ def paired_lines(audited: list[tuple[object, dict]]) -> list[str]:
         for run, audit in members:
             label, _, tightest = reference_estimate(audit, kinds)
             differences = (["(reference)"] * 3 if audit is best else
-                           [paired_difference(mine, theirs) for mine, theirs in zip(scores(audit), best_scores)])
+                           [paired_difference(mine, theirs) for mine, theirs in zip(paired_scores(audit, kinds), best_scores)])
             lines.append("| " + " | ".join([short_label(run, audit), f"{mean_and_error(tightest)}, {label}",
                                             *differences]) + " |")
         lines.append("")
@@ -267,14 +276,12 @@ def summary_sentence(audited: list[tuple[object, dict]]) -> str | None:
     kinds, ((best_run, best), *others) = max(
         shared, key=lambda group: (len(group[1][0][1]["subset"]["sentences"]), len(group[1])))
 
-    def tightest(audit: dict) -> dict[int, float] | None:
-        return per_sentence(audit, reference_estimate(audit, kinds)[1])
-
-    def iw_q(audit: dict) -> dict[int, float] | None:
-        return per_sentence(audit, f"IW q, K={largest_k(audit)}")
-
-    parts = [f"{run.model} seed {run.seed} {paired_difference(tightest(audit), tightest(best)) or 'not kept'} (IW "
-             f"with q: {paired_difference(iw_q(audit), iw_q(best)) or 'not kept'})" for run, audit in others]
+    (best_tightest, best_iw_q, _) = paired_scores(best, kinds)
+    parts = []
+    for run, audit in others:
+        tightest, iw_q, _ = paired_scores(audit, kinds)
+        parts.append(f"{run.model} seed {run.seed} {paired_difference(tightest, best_tightest) or 'not kept'} (IW "
+                     f"with q: {paired_difference(iw_q, best_iw_q) or 'not kept'})")
     return (f"**Likelihood audit** ({len(best['subset']['sentences'])} test sentences, the tightest of "
             f"{', '.join(sorted(kinds))}, paired by sentence): "
             f"{best_run.model} seed {best_run.seed} lowest at {reference_estimate(best, kinds)[2]['nll_mean']:.2f} "

@@ -311,13 +311,15 @@ def load_causes(path: Path) -> dict[tuple[str, str, str, str], str]:
 
 
 def board_rows(config: ExperimentConfig, paper_csv: Path, reference: Path, causes_path: Path,
-               benchmarks: Path = EPOCH_BENCHMARKS) -> list[dict]:
-    """One dict per paper cell (CSV_COLUMNS), in tables.csv's order."""
+               benchmarks: Path = EPOCH_BENCHMARKS, audited: list[tuple[ReferenceRun, dict]] | None = None
+               ) -> list[dict]:
+    """One dict per paper cell (CSV_COLUMNS), in tables.csv's order. `audited`: audited_runs(reference), where the
+    caller has read it already."""
     paper = load_paper_values(paper_csv)
     speeds = epoch_benchmarks(benchmarks)
     runs, models, causes = collect_runs(reference), row_models(config), load_causes(causes_path)
     audits: dict[Path, list[dict]] = {}  # run folder -> its likelihood audits (of the scored weights)
-    for run, audit in audited_runs(reference):
+    for run, audit in audited_runs(reference) if audited is None else audited:
         audits.setdefault(run.folder, []).append(audit)
     dataset_keys = {name: key for key, name in PAPER_DATASET_NAMES.items()}
     rows = []
@@ -618,8 +620,8 @@ def generate(paper_csv: Path = PAPER_VALUES, reference: Path = REFERENCE, causes
     if not Path(paper_csv).is_file():
         raise ValueError(f"{paper_csv} not found: the board compares with the paper's numbers")
     config = ExperimentConfig.from_file(PAPER_CONFIG)
-    rows = board_rows(config, paper_csv, reference, causes, benchmarks)
     audited = audited_runs(reference)
+    rows = board_rows(config, paper_csv, reference, causes, benchmarks, audited)
     return {BOARD: board_markdown(rows, CURVES.name, other_lines(collect_runs(reference)), training_lines(reference),
                                   audit_table.paired_lines(audited)),
             BOARD_CSV: to_csv(rows),
