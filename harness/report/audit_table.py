@@ -254,7 +254,8 @@ def paired_lines(audited: list[tuple[object, dict]]) -> list[str]:
         for run, audit in members:
             label, _, tightest = reference_estimate(audit, kinds)
             differences = (["(reference)"] * 3 if audit is best else
-                           [paired_difference(mine, theirs) for mine, theirs in zip(paired_scores(audit, kinds), best_scores)])
+                           [paired_difference(mine, theirs)
+                            for mine, theirs in zip(paired_scores(audit, kinds), best_scores)])
             lines.append("| " + " | ".join([short_label(run, audit), f"{mean_and_error(tightest)}, {label}",
                                             *differences]) + " |")
         lines.append("")
