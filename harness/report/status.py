@@ -435,13 +435,26 @@ def summary_lines(rows: list[dict], compact: bool = False) -> list[str]:
         for row, row_cells in by_row.items():
             first = next((c for c in row_cells if c["metric"] in ("NLL", "BLEU-F1")), row_cells[0])
             ours = first["ours_paper_protocol"] if first["paper_value_protocol"] == "paper" else first["ours_uniform_protocol"]
-            epochs = (f"{first['epochs']} of {first['recipe_epochs'].split(' ')[0]}" if first["epochs"]
-                      else f"0 of {first['recipe_epochs'].split(' ')[0]}, {first['projected_hours_to_end']} h "
-                           "projected" if first["projected_hours_to_end"] else "")
+            recipe = first["recipe_epochs"].split(" ")[0]
+            epochs = (f"{seed_epochs(first)} of {recipe}{seed_list(first)}" if first["epochs"]
+                      else f"0 of {recipe}, {first['projected_hours_to_end']} h projected"
+                      if first["projected_hours_to_end"] else "")
             lines.append([f"Table {table}", dataset, row, f"{first['metric']} {first['paper']}",
                           f"{ours} ({first['paper_value_protocol']})" if ours else "", epochs, verdict_counts(row_cells)])
     return markdown_table(["table", "dataset", "row", "paper", "ours (protocol of the paper's value)", "epochs",
                            "cells"], lines)
+
+
+def seed_epochs(cell: dict) -> str:
+    """A cell's epochs for the summary: one number where every seed trained as long, else each seed's."""
+    epochs = cell["epochs"].split(",")
+    return epochs[0] if len(set(epochs)) == 1 else ", ".join(epochs)
+
+
+def seed_list(cell: dict) -> str:
+    """' (seeds 1, 2)' where a cell averages several seeds, else nothing."""
+    seeds = cell.get("seeds", "").split(",")
+    return f" (seeds {', '.join(seeds)})" if len(seeds) > 1 else ""
 
 
 def other_lines(runs: dict[tuple[str, str], list[ReferenceRun]]) -> list[list[str]]:

@@ -97,6 +97,10 @@ def test_seeds_are_averaged_and_a_seed_run_on_two_cpus_counts_once(tmp_path, pap
     write_run(reference, "twr-vae", 2, cpu="cpu-other", paper={"NLL": 120.0}, epochs=20)  # less trained: not used
     cell = board(tmp_path, paper_config)["PTB", "TWR-VAE", "NLL"]
     assert cell["ours_paper_protocol"] == "87.00 ± 1.41" and cell["seeds"] == "1,2" and cell["epochs"] == "193,193"
+    summary = "\n".join(status.summary_lines([cell | {"table": "2", "dataset": "PTB"}]))
+    assert "| 87.00 ± 1.41 (paper) | 193 of 1000 (seeds 1, 2) |" in summary
+    uneven = "\n".join(status.summary_lines([cell | {"table": "2", "dataset": "PTB", "epochs": "193,150"}]))
+    assert "| 193, 150 of 1000 (seeds 1, 2) |" in uneven
 
 
 def test_the_readme_block_is_replaced_and_a_readme_without_one_is_refused():
