@@ -206,20 +206,26 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
     return dest
 
 
-def caption(provenances: list[dict], dataset: str = "ptb") -> str:
-    runs = "; ".join(
-        f"{latex_escape(p['model'])}: {p['epochs_completed']} of {p['epochs_planned']} epochs"
-        + (" (+ part of one)" if (p.get("stopped_early") or {}).get("partial_epoch") else "")
-        + " in " + " + ".join(f"{c['budget_minutes']:.0f}" for c in p.get("calls") or [p]) + " min"
-        + (f" (continued from epoch {p['warm_start']['epoch']} with the optimizer state restarted)"
-           if p.get("warm_start") else "")
-        + f", kept epoch {p['selected_epoch']}"
-        for p in provenances)
-    first = provenances[0]
-    return (f"CPU reference runs ({latex_escape(first['cpu'])}, {first['threads']} threads, "
-            f"{first['created'][:10]}, seed {first['seed']}): config/paper.yaml's recipe on full "
-            f"{DATASETS[dataset].paper_name or dataset}, compute in "
-            f"{latex_escape(first['precision'])}, stopped at a wall-clock budget: {runs}.")
+def caption(runs: list[status.ReferenceRun], dataset: str = "ptb") -> str:
+    """The table's note on its runs: per run its seed, epochs, the budget of every call, why it stopped (the board's
+    stop reason: a time budget, an epoch cap, the recipe's own rule) and the kept epoch; the CPU, threads and precision
+    once, or each value where the runs differ."""
+    def each(key: str) -> str:
+        return ", ".join(sorted({latex_escape(str(run.provenance[key])) for run in runs}))
+
+    described = "; ".join(
+        f"{latex_escape(run.model)} seed {run.seed}: {run.epochs} of {run.provenance['epochs_planned']} epochs"
+        + (" (+ part of one)" if (run.provenance.get("stopped_early") or {}).get("partial_epoch") else "")
+        + " over calls budgeted " + " + ".join(f"{c['budget_minutes']:.0f}" for c in run.provenance.get("calls")
+                                               or [run.provenance]) + " min"
+        + (f" (continued from epoch {run.provenance['warm_start']['epoch']} with the optimizer state restarted)"
+           if run.provenance.get("warm_start") else "")
+        + f", stopped by {latex_escape(run.stop_reason)}, kept epoch {run.provenance['selected_epoch']}"
+        for run in runs)
+    threads = each("threads")
+    return (f"CPU reference runs ({each('cpu')}, {threads} thread{'' if threads == '1' else 's'}, "
+            f"{', '.join(sorted({run.provenance['created'][:10] for run in runs}))}): config/paper.yaml's recipe on "
+            f"full {DATASETS[dataset].paper_name or dataset}, compute in {each('precision')}: {described}.")
 
 
 def paper_nll(paper: Path, model_name: str) -> float | None:
@@ -273,12 +279,12 @@ def render(folder: Path, paper: Path) -> None:
         raise ValueError(f"no reference run under {folder} (run `python -m reproduction.cpu_reference run` first)")
     for dataset, runs in runs_by_dataset.items():
         provenances = [json.loads(path.read_text()) for path in runs]
-        scored = [(p, path) for p, path in zip(provenances, runs) if (path.parent / "metrics.json").is_file()]
+        scored = [status.read_run(path.parent) for path in runs if (path.parent / "metrics.json").is_file()]
         table = PAPER_TABLES[dataset]
         if scored:  # a run still in training (`--evaluate final`) has only its learning curve
-            arguments = ["--results", *[str(path.parent / "metrics.json") for _, path in scored], "--out-csv",
+            arguments = ["--results", *[str(run.folder / "metrics.json") for run in scored], "--out-csv",
                          str(folder / f"table{table}.csv"), "--out-tex", str(folder / f"table{table}.tex"),
-                         "--table", table, "--caption-extra", caption([p for p, _ in scored], dataset)]
+                         "--table", table, "--caption-extra", caption(scored, dataset)]
             if paper.is_file():
                 arguments += ["--paper", str(paper)]
             if aggregate.main(arguments) != 0:

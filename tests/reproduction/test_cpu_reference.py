@@ -31,14 +31,33 @@ def test_a_continued_run_keeps_the_calls_before_it(tmp_path):
     assert earlier_calls(path, epochs_before=55) == [{**FIRST_CALL, "epochs_from": 0, "epochs_to": 55}]
 
 
+def reference_run(seed: int = 1, metrics: dict | None = None, **fields) -> status.ReferenceRun:
+    """A committed run as the board reads it, from provenance(**fields)."""
+    return status.ReferenceRun(FIXTURES, "ptb", "twr-vae", seed, metrics or {}, provenance(seed=seed, **fields))
+
+
 def test_the_caption_names_every_budget_and_a_warm_start():
     calls = [{**FIRST_CALL, "epochs_from": 0, "epochs_to": 55},
              {**FIRST_CALL, "budget_minutes": 40.0, "epochs_from": 55, "epochs_to": 90}]
-    text = caption([provenance(calls=calls, epochs_completed=90, selected_epoch=88,
-                               warm_start={"epoch": 55, "restarted": ["optimizer state", "random state"]})])
-    assert "90 of 1000 epochs in 90 + 40 min (continued from epoch 55 with the optimizer state restarted)" in text
-    assert "kept epoch 88" in text
-    assert "55 of 1000 epochs in 90 min, kept epoch 55" in caption([provenance()])
+    text = caption([reference_run(calls=calls, epochs_completed=90, selected_epoch=88,
+                                  warm_start={"epoch": 55, "restarted": ["optimizer state", "random state"]})])
+    assert ("twr-vae seed 1: 90 of 1000 epochs over calls budgeted 90 + 40 min (continued from epoch 55 with the "
+            "optimizer state restarted), stopped by time budget, kept epoch 88") in text
+    assert ("twr-vae seed 1: 55 of 1000 epochs over calls budgeted 90 min, stopped by time budget, kept epoch 55"
+            in caption([reference_run()]))
+    assert text.startswith("CPU reference runs (AMD EPYC, 2 threads, 2026-11-28)")
+
+
+def test_the_caption_gives_each_run_its_own_seed_and_stop_reason():
+    """A CPU folder may hold runs of different seeds and stops: the caption must not give every run the first's."""
+    capped = reference_run(seed=2, epochs_completed=193, selected_epoch=179,
+                           stopped_early={"reason": "epoch cap", "max_epochs": 193}, threads=1)
+    decayed = reference_run(seed=1, stopped_early=None, threads=1,
+                            metrics={"training": {"lr_schedule": {"stopped": {"reason": "lr decayed 5 times"}}}})
+    text = caption([decayed, capped])
+    assert "twr-vae seed 1: 55 of 1000 epochs over calls budgeted 90 min, stopped by lr decayed 5 times" in text
+    assert "twr-vae seed 2: 193 of 1000 epochs over calls budgeted 90 min, stopped by epoch cap, kept epoch 179" in text
+    assert "1 thread," in text and "wall-clock" not in text
 
 
 def test_a_budget_stopped_reference_run_continued_by_a_second_call_lists_both_and_renders(ptb_sample, tmp_path,
@@ -65,7 +84,7 @@ def test_a_budget_stopped_reference_run_continued_by_a_second_call_lists_both_an
 
     cpu_reference.render(second.parents[2], tmp_path / "no-paper.csv")
     table = (second.parents[2] / "table2.tex").read_text()
-    assert "10 of 10 epochs in 1 + 1 min, kept epoch" in table
+    assert "twr-vae seed 1: 10 of 10 epochs over calls budgeted 1 + 1 min, stopped by epoch budget, kept epoch" in table
     assert (second.parents[2] / "learning_curve.png").stat().st_size > 0
 
 
