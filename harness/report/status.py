@@ -453,7 +453,7 @@ def seed_epochs(cell: dict) -> str:
 
 def seed_list(cell: dict) -> str:
     """' (seeds 1, 2)' where a cell averages several seeds, else nothing."""
-    seeds = cell.get("seeds", "").split(",")
+    seeds = cell["seeds"].split(",")
     return f" (seeds {', '.join(seeds)})" if len(seeds) > 1 else ""
 
 

@@ -106,7 +106,7 @@ def test_seeds_are_averaged_and_a_seed_run_on_two_cpus_counts_once(tmp_path, pap
 def test_the_readme_block_is_replaced_and_a_readme_without_one_is_refused():
     rows = [{"table": "2", "dataset": "PTB", "row": "TWR-VAE", "metric": "NLL", "paper": "86.6",
              "paper_value_protocol": "paper", "ours_paper_protocol": "86.29", "ours_uniform_protocol": "143.18",
-             "epochs": "193", "recipe_epochs": "1000 (1000 epochs)", "verdict": "reproduced"}]
+             "seeds": "1", "epochs": "193", "recipe_epochs": "1000 (1000 epochs)", "verdict": "reproduced"}]
     readme = f"intro\n{status.README_BEGIN}\nold\n{status.README_END}\nrest\n"
     text = status.readme_with_block(readme, rows)
     assert text.startswith("intro\n") and text.endswith(f"{status.README_END}\nrest\n") and "old" not in text
