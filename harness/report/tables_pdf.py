@@ -22,10 +22,19 @@ from harness.report.tables import latex_escape
 PREAMBLE = "\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage{array}\n\\usepackage{graphicx}\n"
 
 
-def document(tables: list[Path], figures: list[Path], title: str) -> str:
+def staged_names(tables: list[Path], figures: list[Path]) -> dict[Path, str]:
+    """The name each file gets in the scratch folder: numbered, so that two tables of one name from different folders
+    (say two CPUs' table2.tex) do not overwrite each other there."""
+    names = {table: f"t{i:02d}-{table.name}" for i, table in enumerate(tables, 1)}
+    names.update({figure: f"f{i:02d}-{figure.name}" for i, figure in enumerate(figures, 1)})
+    return names
+
+
+def document(tables: list[Path], figures: list[Path], title: str, names: dict[Path, str] | None = None) -> str:
+    names = names or staged_names(tables, figures)
     body = [f"\\section*{{{latex_escape(title)}}}"]
-    body += [f"\\input{{{table.name}}}\n\\clearpage" for table in tables]
-    body += [f"\\begin{{figure}}[p]\\centering\\includegraphics[width=\\textwidth]{{{figure.name}}}"
+    body += [f"\\input{{{names[table]}}}\n\\clearpage" for table in tables]
+    body += [f"\\begin{{figure}}[p]\\centering\\includegraphics[width=\\textwidth]{{{names[figure]}}}"
              f"\\par\\small {latex_escape(figure.name)}\\end{{figure}}\n\\clearpage" for figure in figures]
     return PREAMBLE + "\\begin{document}\n" + "\n".join(body) + "\n\\end{document}\n"
 
@@ -36,12 +45,13 @@ def build(tables: list[Path], figures: list[Path], title: str, out: Path) -> Non
                            "texlive-latex-recommended); the .tex tables are written regardless")
     with tempfile.TemporaryDirectory(prefix="textvae-pdf-") as scratch:
         folder = Path(scratch)
-        for path in [*tables, *figures]:
-            shutil.copyfile(path, folder / path.name)
-        (folder / "tables.tex").write_text(document(tables, figures, title))
+        names = staged_names(tables, figures)
+        for path, name in names.items():
+            shutil.copyfile(path, folder / name)
+        (folder / "tables.tex").write_text(document(tables, figures, title, names))
         for table in tables:  # one at a time first, so that an error names its table
-            (folder / "one.tex").write_text(PREAMBLE + "\\begin{document}\n\\input{" + table.name + "}\n\\end{document}\n")
-            _pdflatex(folder, "one.tex", table.name)
+            (folder / "one.tex").write_text(PREAMBLE + "\\begin{document}\n\\input{" + names[table] + "}\n\\end{document}\n")
+            _pdflatex(folder, "one.tex", str(table))
         _pdflatex(folder, "tables.tex", "the combined document")
         atomic_write(out, lambda tmp: shutil.copyfile(folder / "tables.pdf", tmp))
 

@@ -27,3 +27,16 @@ def test_a_table_that_does_not_compile_is_named_and_nothing_is_written(tmp_path,
     out = tmp_path / "tables.pdf"
     assert main(["--tex", str(tmp_path / "table1.tex"), str(tmp_path / "table2.tex"), "--out", str(out)]) == 2
     assert "table2.tex does not compile" in capsys.readouterr().err and not out.exists()
+
+
+def test_two_tables_of_one_name_from_different_folders_are_both_compiled(tmp_path, capsys):
+    """Two CPUs' table2.tex: the bad one must be compiled (and named by its path), not overwritten by the good one."""
+    good, bad = tmp_path / "cpu-a" / "table2.tex", tmp_path / "cpu-b" / "table2.tex"
+    good.parent.mkdir(), bad.parent.mkdir()
+    good.write_text(TABLE)
+    bad.write_text(TABLE.replace("\\_", "_"))
+    out = tmp_path / "tables.pdf"
+    assert main(["--tex", str(bad), str(good), "--out", str(out)]) == 2
+    assert f"{bad} does not compile" in capsys.readouterr().err and not out.exists()
+    bad.write_text(TABLE)
+    assert main(["--tex", str(bad), str(good), "--out", str(out)]) == 0 and out.read_bytes()[:4] == b"%PDF"
