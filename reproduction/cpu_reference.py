@@ -113,14 +113,18 @@ def check_inputs(dataset: str, data_dir: Path, vectors: Path | None) -> None:
 def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_dir: Path, work: Path,
         into: Path, warm_start: Path | None = None, on_code_change: str = "refuse", evaluate: str = "always",
         dataset: str = "ptb", vectors: Path | None = None, max_epochs: int | None = None,
-        note: str | None = None) -> Path:
+        note: str | None = None, max_train_hours: float | None = None) -> Path:
     """Train for the budget and commit the run's small JSON under `into`. `evaluate`: "always" scores the kept model
     on the test set (both protocols, IW-NLL) after every call; "final" only once the recipe has ended, so that a call
     stopped by its budget mid-recipe spends no time on an evaluation the next call supersedes (its folder then holds
     no metrics.json -- an earlier call's, which scored other weights, is removed -- and `evaluated: false`).
     `max_epochs`: end this run after that many epochs, short of the recipe's (harness.train.training's epoch cap: the
     last epoch validated, the checkpoint kept): a second seed matched to the first one's length. The cap ends the
-    run, so `final` evaluates it; the board reads its stop ("epoch cap") as short of the recipe's end. `note`: what
+    run, so `final` evaluates it; the board reads its stop ("epoch cap") as short of the recipe's end.
+    `max_train_hours`: end this run before an epoch that would take its training time over all calls past that many
+    hours (harness.train.training's hours cap): a row whose recipe costs more than a declared machine-hour budget
+    (issue 35: about 8 h) is run to that budget, evaluated there under `final`, and read by the board as short of the
+    recipe's end ("training-hours cap"). `note`: what
     this call's figures need said beside them (say, timings contended by a foreground job), kept with the call."""
     if evaluate not in EVALUATE_WHEN:
         raise ValueError(f"evaluate must be one of {EVALUATE_WHEN}, not {evaluate!r}")
@@ -154,7 +158,7 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
 
     summary = train_run(run_config, data_dir, work, progress=False, time_budget_s=budget_minutes * 60,
                         after_epoch=record, on_code_change=on_code_change, vectors_path=vectors,
-                        max_epochs=max_epochs)
+                        max_epochs=max_epochs, max_train_hours=max_train_hours)
     budget_stopped = (summary["stopped_early"] or {}).get("reason") == "time budget"
     evaluated = evaluate == "always" or not budget_stopped
     metrics = (evaluate_run(work / "model.pt", data_dir, work / "metrics.json", run_config, progress=False,
@@ -172,7 +176,8 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
                        + (f" --warm-start {warm_start.name}" if warm_start is not None else "")
                        + (f" --on-code-change {on_code_change}" if on_code_change != "refuse" else "")
                        + (f" --evaluate {evaluate}" if evaluate != "always" else "")
-                       + (f" --max-epochs {max_epochs}" if max_epochs is not None else ""),
+                       + (f" --max-epochs {max_epochs}" if max_epochs is not None else "")
+                       + (f" --max-train-hours {max_train_hours:g}" if max_train_hours is not None else ""),
             "budget_minutes": budget_minutes, "code_version": code_version(), "created": now_iso(),
             "epochs_from": epochs_before, "epochs_to": summary["epochs_completed"],
             **({"note": note} if note else {})}
@@ -184,7 +189,7 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
         "config_file": "config/paper.yaml", "dataset": dataset, "model": model_name, "seed": seed,
         "precision": precision, "word_vectors": vectors.name if vectors is not None else None,
         "threads": torch.get_num_threads(), "cpu": cpu_model(cpuinfo()),
-        "epochs_planned": run_config.train.epochs, "max_epochs": max_epochs,
+        "epochs_planned": run_config.train.epochs, "max_epochs": max_epochs, "max_train_hours": max_train_hours,
         "epochs_completed": summary["epochs_completed"],
         "stopped_early": summary["stopped_early"], "selected_epoch": summary["selected_epoch"],
         "warm_start": summary["warm_start"], "train_tokens_per_second": summary["train_tokens_per_second"],
@@ -318,6 +323,10 @@ def main(argv=None) -> int:
     run_parser.add_argument("--max-epochs", type=int, default=None, metavar="N",
                             help="end the run after N epochs, short of the recipe's (a second seed matched to the "
                                  "first one's length; the last epoch is validated, the checkpoint kept)")
+    run_parser.add_argument("--max-train-hours", type=float, default=None, metavar="H",
+                            help="end the run before an epoch that would take its training time over all calls "
+                                 "past H hours (a recipe costing more than a declared machine-hour budget; the "
+                                 "last epoch is validated, the checkpoint kept, and `final` evaluates it)")
     run_parser.add_argument("--on-code-change", choices=ON_CODE_CHANGE, default="refuse",
                             help="when the checkpoint was written by other method code: refuse (default), restart "
                                  "or continue (recorded in train_log.json); as harness.train.training")
@@ -342,7 +351,7 @@ def main(argv=None) -> int:
                 args.model if args.dataset == "ptb" else f"{args.dataset}-{args.model}") / f"seed{args.seed}"
             dest = run(args.model, args.seed, args.precision, args.budget_minutes, data, work, args.into,
                        args.warm_start, args.on_code_change, args.evaluate, args.dataset, vectors, args.max_epochs,
-                       args.note)
+                       args.note, args.max_train_hours)
             render(dest.parents[2], args.paper)
             if args.into == REFERENCE:  # the committed campaign: its progress shows on the status board at once
                 status.main(["--paper", str(args.paper)])

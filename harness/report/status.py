@@ -15,8 +15,8 @@ precision, CPU, machine hours and a verdict:
 - `reproduced`: the value under the protocol the paper's number used is within 3 % of it (NLL, PPL, dialogue
   scores) or within 1 nat (KL, MI);
 - `differs`: outside that, at the recipe's end (the cause, where measured, from docs/reproduction_causes.yaml);
-- `partial`: outside that, and training was stopped by a time budget or an epoch cap before the recipe's end (the
-  learning curve's last slope says where it was heading);
+- `partial`: outside that, and training was stopped by a time budget, an epoch cap or a training-hours cap before the
+  recipe's end (the learning curve's last slope says where it was heading);
 - `not run yet`: no reference run; `not run here`: the dataset's training split is not in the offline mirror.
 
 The paper's TWR-VAE and basic-VAE rows were computed by the TWR-VAE code (the `paper` protocol: reconstruction at the
@@ -65,7 +65,7 @@ NOT_OFFLINE = {"yahoo": "Yahoo's train split is not in the offline mirror",
                "yelp15": "Yelp15 is not in the offline mirror",
                "swda": "Switchboard's train split is not in the offline mirror"}
 ABSOLUTE_METRICS = {"KL": 1.0, "MI": 1.0}  # nats
-SHORT_OF_RECIPE = ("time budget", "epoch cap")  # stop reasons that leave a recipe unfinished
+SHORT_OF_RECIPE = ("time budget", "epoch cap", "training-hours cap")  # stop reasons that leave a recipe unfinished
 RELATIVE_TOLERANCE = 0.03  # every other metric
 BOUND_METRICS = ("NLL", "PPL")  # the cells an importance-weighted bound's looseness moves
 CSV_COLUMNS = ["table", "dataset", "row", "metric", "paper", "paper_value_protocol", "ours_paper_protocol",
@@ -101,8 +101,9 @@ class ReferenceRun:
 
     @property
     def at_recipe_end(self) -> bool:
-        """False for a run stopped short of its recipe: by a time budget, or by an epoch cap (a seed matched to
-        another's length, `cpu_reference run --max-epochs`)."""
+        """False for a run stopped short of its recipe: by a time budget, by an epoch cap (a seed matched to another's
+        length, `cpu_reference run --max-epochs`) or by a training-hours cap (a declared machine-hour budget,
+        `--max-train-hours`)."""
         return self.stop_reason not in SHORT_OF_RECIPE
 
     @property
@@ -518,10 +519,11 @@ def board_markdown(rows: list[dict], curves_name: str, others: list[list[str]],
         "",
         "Verdicts: **reproduced** = within 3 % of the paper's value (NLL, PPL, dialogue scores) or within 1 nat (KL, "
         "MI), under the protocol the paper's number used; **differs** = outside that at the recipe's end (cause where "
-        "measured); **partial** = outside that, stopped by a time budget or an epoch cap before the recipe's end (slope: the "
-        "paper-protocol test NLL's change per 10 epochs over the last 10); **not run yet**; **not run here** = the "
-        "training data are not in the offline mirror. The paper's TWR-VAE and basic-VAE rows come from the TWR-VAE "
-        "code (`paper` protocol: reconstruction at the posterior mean + timestep-averaged KL); its baseline rows are "
+        "measured); **partial** = outside that, stopped by a time budget, an epoch cap or a training-hours cap (a "
+        "declared machine-hour budget) before the recipe's end (slope: the paper-protocol test NLL's change per 10 "
+        "epochs over the last 10); **not run yet**; **not run here** = the training data are not in the offline "
+        "mirror. The paper's TWR-VAE and basic-VAE rows come from the TWR-VAE code (`paper` protocol: reconstruction "
+        "at the posterior mean + timestep-averaged KL); its baseline rows are "
         "importance-weighted bounds quoted from their papers (our `uniform` protocol, IW with K = 500). Ours: mean ± "
         "sample std over seeds. Machine hours: training + evaluation, all seeds; projection: at most the remaining "
         "epochs of the recipe's budget at the last epochs' speed (a plateau rule may end it sooner), or, for a row "

@@ -206,10 +206,20 @@ def replayed_early_stopping(run: RunConfig, history: list[dict], recorded: dict 
     return stopper.state_dict()
 
 
+HOURS_CAP = "training-hours cap"  # train_run's max_train_hours: its stop reason
+
+
+def past_hours_cap(state: dict, max_train_hours: float) -> bool:
+    """Whether one more epoch, at the mean of the run's whole epochs so far, would end past the cap; never before the
+    first epoch (nothing to judge by)."""
+    whole = [entry["train_seconds"] for entry in state["history"] if not entry.get("partial")]
+    return bool(whole) and state["train_seconds"] + sum(whole) / len(whole) > max_train_hours * 3600
+
+
 def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = True,
               vectors_path: Path | None = None, time_budget_s: float | None = None,
               after_epoch: Callable[[dict, TextVAE], None] | None = None, on_code_change: str = "refuse",
-              max_epochs: int | None = None) -> dict:
+              max_epochs: int | None = None, max_train_hours: float | None = None) -> dict:
     """Train one run to `train.epochs` (resuming from a checkpoint of the same training config) and write the model.
 
     time_budget_s: wall-clock seconds this call may train (and validate) for. Training stops before an epoch that
@@ -218,6 +228,10 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
     max_epochs: stop once this many epochs are trained, before the recipe's `train.epochs`, as a time budget stops
     (the last epoch validated and a candidate, the checkpoint kept, so the run can go on;
     `stopped_early` = {"reason": "epoch cap", "max_epochs": N}): a second seed matched to a first one's length.
+    max_train_hours: stop, as the epoch cap does, before an epoch that would take the run's training time over all its
+    calls (train_log.json's `train_seconds`) past this many hours, judged by the mean epoch so far (`stopped_early` =
+    {"reason": "training-hours cap", "max_train_hours": H, "train_hours": h}): a row whose recipe costs more than a
+    declared machine-hour budget, run to that budget and evaluated there.
     after_epoch: called after every epoch with its history entry and the model (for learning curves); it must leave
     the model as it found it (train mode, weights, random state), or training changes.
     With `train.lr_decay` (harness.train.lr_schedule) every history entry has the epoch's `lr` and, when the schedule acted
@@ -233,6 +247,8 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
     """
     if on_code_change not in ON_CODE_CHANGE:
         raise ValueError(f"on_code_change must be one of {', '.join(ON_CODE_CHANGE)}, not {on_code_change!r}")
+    if max_train_hours is not None and not max_train_hours > 0:
+        raise ValueError(f"max_train_hours must be a positive number of hours, not {max_train_hours!r}")
     started_run = time.monotonic()
     device = resolve_device(run.device)
     require_supported(run.train.precision, device, "train.precision")  # before anything is read or written
@@ -345,8 +361,11 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
         if stopper is not None and stopper.stopped is not None:  # likewise
             break
         capped = max_epochs is not None and epoch >= max_epochs
-        if capped or (epoch_seconds and over_budget(sum(epoch_seconds) / len(epoch_seconds))):
+        hours_capped = max_train_hours is not None and past_hours_cap(state, max_train_hours)
+        if capped or hours_capped or (epoch_seconds and over_budget(sum(epoch_seconds) / len(epoch_seconds))):
             stopped_early = ({"reason": "epoch cap", "max_epochs": max_epochs} if capped else
+                             {"reason": HOURS_CAP, "max_train_hours": max_train_hours,
+                              "train_hours": round(state["train_seconds"] / 3600, 4)} if hours_capped else
                              {"reason": "time budget", "budget_seconds": time_budget_s, "partial_epoch": None})
             if state["history"] and state["history"][-1]["valid_loss"] is None:  # the run ends here: its last
                 validate_and_select(state["history"][-1])                         # weights are a candidate

@@ -150,6 +150,27 @@ def test_an_epoch_capped_run_is_scored_and_the_board_reads_it_as_short_of_the_re
     assert run.stop_reason == "epoch cap" and not run.at_recipe_end
 
 
+def test_a_run_capped_in_training_hours_is_scored_and_the_board_reads_it_as_short_of_the_recipe(
+        ptb_sample, tmp_path, monkeypatch):
+    """`run --max-train-hours H --evaluate final` (a Table 5 pilot whose recipe costs more than its declared 8 h): the
+    cap ends the run, so it is evaluated; the command and provenance name the cap; the board reads it as partial."""
+    from harness.train import training as train_module
+
+    clock = slow_updates(monkeypatch)
+    monkeypatch.setattr(train_module.time, "perf_counter", lambda: clock["now"])
+    monkeypatch.setattr(cpu_reference, "reference_run_config",
+                        lambda model, seed, precision, dataset="ptb": tiny_run(epochs=10, validate_every=5))
+    dest = cpu_reference.run("twr-vae", 1, "float32", 60.0, ptb_sample, tmp_path / "work", tmp_path / "reference",
+                             evaluate="final", max_train_hours=20 / 3600)
+    provenance = json.loads((dest / "reference_run.json").read_text())
+    assert provenance["evaluated"] is True and (dest / "metrics.json").is_file()
+    assert provenance["max_train_hours"] == 20 / 3600 and provenance["epochs_completed"] == 2
+    assert provenance["stopped_early"]["reason"] == "training-hours cap"
+    assert provenance["command"].endswith(f"--evaluate final --max-train-hours {20 / 3600:g}")
+    (run,), = status.collect_runs(tmp_path / "reference").values()
+    assert run.stop_reason == "training-hours cap" and not run.at_recipe_end
+
+
 def test_render_draws_every_seed_of_a_model(tmp_path, monkeypatch):
     """Two seeds of one model in one CPU folder are two curves (seed 2 matched to seed 1), not one overwriting the
     other."""

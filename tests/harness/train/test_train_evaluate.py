@@ -211,6 +211,33 @@ def test_an_epoch_cap_ends_the_run_as_a_budget_stop_does_and_the_run_can_go_on(p
     assert [h["train_loss"] for h in whole["history"]] == [h["train_loss"] for h in continued["history"]]
 
 
+def test_a_training_hours_cap_ends_the_run_before_an_epoch_that_would_pass_it(ptb_sample, tmp_path, monkeypatch):
+    """`max_train_hours` (a recipe dearer than a declared machine-hour budget): on a clock where an epoch trains 8 s,
+    a 20 s cap allows 2 epochs (a third would end at 24 s), over calls as within one; the stop is recorded, the last
+    epoch validated, the checkpoint kept; without the cap the run goes on with the same updates as an uncapped run."""
+    clock = slow_updates(monkeypatch)
+    monkeypatch.setattr(train_module.time, "perf_counter", lambda: clock["now"])
+    run = tiny_run(epochs=4, validate_every=4)
+    cap = 20 / 3600
+    capped = train_run(run, ptb_sample, tmp_path / "capped", progress=False, max_train_hours=cap)
+    assert capped["epochs_completed"] == 2 and capped["train_seconds"] == 16.0
+    assert capped["stopped_early"] == {"reason": train_module.HOURS_CAP, "max_train_hours": cap,
+                                       "train_hours": round(16 / 3600, 4)}
+    assert [h["valid_loss"] is not None for h in capped["history"]] == [True, True]
+    assert (tmp_path / "capped" / "checkpoint.pt").exists()
+    again = train_run(run, ptb_sample, tmp_path / "capped", progress=False, max_train_hours=cap)  # over calls too
+    assert again["epochs_completed"] == 2 and again["history"] == capped["history"]
+    one_more = train_run(run, ptb_sample, tmp_path / "capped", progress=False, max_train_hours=30 / 3600)
+    assert one_more["epochs_completed"] == 3 and one_more["stopped_early"]["reason"] == train_module.HOURS_CAP
+    continued = train_run(run, ptb_sample, tmp_path / "capped", progress=False)
+    assert continued["stopped_early"] is None and continued["epochs_completed"] == 4
+    whole = train_run(run, ptb_sample, tmp_path / "whole", progress=False)
+    assert [h["train_loss"] for h in whole["history"]] == [h["train_loss"] for h in continued["history"]]
+    with pytest.raises(ValueError, match="max_train_hours"):
+        train_run(run, ptb_sample, tmp_path / "refused", progress=False, max_train_hours=0)
+    assert not (tmp_path / "refused").exists()
+
+
 def test_a_run_whose_checkpoint_is_gone_warm_starts_from_its_last_kept_weights(ptb_sample, tmp_path, monkeypatch):
     slow_updates(monkeypatch)
     run = tiny_run(epochs=4, validate_every=4)
