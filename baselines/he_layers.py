@@ -1,5 +1,6 @@
 """The encoder and decoder details of He et al.'s code (jxhe/vae-lagging-encoder, at cdc4eb9), which Zhu et al.'s
-BN-VAE code (valdersoul/bn-vae) shares: the option `layers: he` of the language-model baselines (baselines.vae_rnn).
+BN-VAE code (valdersoul/bn-vae) shares but for one: the options `layers: he` and `layers: zhu` of the language-model
+baselines (baselines.vae_rnn).
 
 The harness's shared layers (layers.recurrent) follow the TWR-VAE code. He et al.'s differ in four ways, all here:
   * no dropout on the encoder's embeddings (modules/encoders/enc_lstm.py l.58-60);
@@ -8,6 +9,12 @@ The harness's shared layers (layers.recurrent) follow the TWR-VAE code. He et al
   * the decoder's initial state c0 = W z, h0 = tanh(c0) (dec_lstm.py l.100-101), not h0 = c0 = W z;
   * every parameter drawn from uniform(-0.01, 0.01), the embeddings from uniform(-0.1, 0.1) (text.py l.232-236,
     265-266; enc_lstm.py l.42-44, dec_lstm.py l.62-64).
+`layers: zhu` is Zhu et al.'s code (valdersoul/bn-vae@b248193): the same, but its GaussianLSTMEncoder leaves
+PyTorch's default initialisation in place (modules/encoders/enc_lstm.py l.169-185: the model_init / emb_init loop is
+commented out, only the BN scale is filled with gamma); its decoder draws uniformly as He et al.'s (dec_lstm.py
+l.51-64). It matters to BN-VAE: from uniform(-0.01, 0.01) weights the posterior means vary across a batch by less
+than batch norm's eps (1e-5), so the normalisation cannot lift them to gamma's scale and the KL collapses (measured:
+KL 0.004 a sentence at initialisation, against 7.97 from the default initialisation; 0.05 after 4 epochs).
 Not reproduced: their bias-free mu / logvar head and output layer (ours keep the biases, starting from the same
 uniform draw) and their <pad> row, which is a word of theirs and stays 0 here (padding_idx).
 """
@@ -41,12 +48,14 @@ class HeLatentDecoder(LatentDecoder):
         return self.dropout_out(hidden), state
 
 
-def he_layers(vocab_size: int, arch, rnn_type: str, word_dropout: float) -> tuple[TimestepEncoder, HeLatentDecoder]:
-    """The encoder (no embedding dropout) and decoder of He et al.'s code, initialised as theirs."""
+def he_layers(vocab_size: int, arch, rnn_type: str, word_dropout: float, uniform_encoder: bool = True
+              ) -> tuple[TimestepEncoder, HeLatentDecoder]:
+    """The encoder (no embedding dropout) and decoder of He et al.'s code, initialised as theirs; with
+    `uniform_encoder=False` the encoder keeps PyTorch's default initialisation, as Zhu et al.'s (`layers: zhu`)."""
     encoder = TimestepEncoder(vocab_size, arch.emb_dim, arch.hidden_dim, arch.z_dim, arch.num_layers, 0.0, rnn_type)
     decoder = HeLatentDecoder(vocab_size, arch.emb_dim, arch.hidden_dim, arch.z_dim, arch.num_layers, arch.dropout,
                               rnn_type, word_dropout=word_dropout)
-    for module in (encoder, decoder):
+    for module in (encoder, decoder) if uniform_encoder else (decoder,):
         initialise_uniformly(module)
     return encoder, decoder
 

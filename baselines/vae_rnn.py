@@ -10,7 +10,7 @@ from layers.sequence_vae import SequenceVAE, check_sequence_options
 
 from baselines.he_layers import he_layers
 
-LAYERS = ("twr", "he")
+LAYERS = ("twr", "he", "zhu")
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,8 @@ class BasicVAEOptions:
     kl_warmup_steps: int = 0  # 0 = no annealing
     kl_start: float = 0.0
     word_dropout: float = 0.0  # 0 = none; VAE-LSTM of Bowman et al. uses annealing + word dropout
-    layers: str = "twr"  # twr: the shared layers (the TWR-VAE code's); he: He et al.'s code's (baselines.he_layers)
+    layers: str = "twr"  # twr: the shared layers (the TWR-VAE code's); he: He et al.'s code's (baselines.he_layers);
+    # zhu: Zhu et al.'s BN-VAE code's, He et al.'s with the encoder at PyTorch's default initialisation
 
     def __post_init__(self):
         check_sequence_options(self)
@@ -34,6 +35,7 @@ class BasicVAE(SequenceVAE):
     Options = BasicVAEOptions
 
     def build_layers(self, vocab_size, arch, options: BasicVAEOptions):
-        if options.layers == "he":
-            return he_layers(vocab_size, arch, options.rnn_type, options.word_dropout)
+        if options.layers in ("he", "zhu"):
+            return he_layers(vocab_size, arch, options.rnn_type, options.word_dropout,
+                             uniform_encoder=options.layers == "he")
         return super().build_layers(vocab_size, arch, options)

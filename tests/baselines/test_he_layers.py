@@ -1,4 +1,5 @@
-"""`layers: he`: the language-model baselines on He et al.'s encoder / decoder details (baselines.he_layers)."""
+"""`layers: he` / `zhu`: the language-model baselines on He et al.'s (Zhu et al.'s) encoder / decoder details
+(baselines.he_layers)."""
 import pytest
 import torch
 
@@ -71,3 +72,28 @@ def test_he_layers_are_built_in_place_of_the_shared_ones_not_after_them(monkeypa
     assert type(tiny_model("vae-rnn", layers="he").decoder) is HeLatentDecoder
     with pytest.raises(AssertionError, match="shared layers were built"):
         tiny_model("vae-rnn")
+
+
+def test_zhu_layers_are_he_layers_with_the_encoder_at_pytorchs_default_initialisation():
+    """Zhu et al.'s BN-VAE code draws its decoder as He et al.'s but leaves its encoder at PyTorch's defaults."""
+    model = tiny_model("bn-vae", layers="zhu")
+    assert isinstance(model.decoder, HeLatentDecoder)
+    for name, parameter in model.decoder.named_parameters():
+        assert parameter.abs().max() <= (EMBEDDING_RANGE if name == "embedding.weight" else WEIGHT_RANGE), name
+    assert model.encoder.embedding.weight.abs().max() > 1.0  # nn.Embedding's N(0, 1)
+    assert max(p.abs().max() for n, p in model.encoder.named_parameters() if n != "embedding.weight") > WEIGHT_RANGE
+
+
+def test_bn_vae_keeps_its_kl_floor_on_zhu_layers_and_loses_it_on_uniform_small_encoder_weights():
+    """BN-VAE's floor: over a training batch, KL >= n gamma^2 / 2 (Zhu et al. Eq. 5-6), n = z_dim. It holds only where
+    the posterior means vary across the batch by more than batch norm's eps, which uniform(-0.01, 0.01) encoder weights
+    (He et al.'s draw, `layers: he`) do not give: why bn-vae-own trains on `layers: zhu`, as Zhu et al.'s code."""
+    rows = [[4 + (i * 7 + k * 3) % 8 for k in range(3 + i % 4)] for i in range(16)]
+    batch = make_batch(rows)
+    floor = 4 * 0.7 ** 2 / 2
+    kls = {}
+    for layers in ("zhu", "he"):
+        model = tiny_model("bn-vae", layers=layers, gamma=0.7).train()
+        kls[layers] = float(model.loss(batch, 10 ** 6).kl.detach().mean())
+    assert kls["zhu"] >= 0.95 * floor
+    assert kls["he"] < 0.5 * floor
