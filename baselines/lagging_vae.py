@@ -39,6 +39,14 @@ class LaggingVAE(BasicVAE):
         self.register_buffer("previous_mi", torch.tensor(float("-inf"), dtype=torch.float64))
         self.inner_steps_taken = 0  # encoder-only updates in the current epoch (reported, not checkpointed)
 
+    def reload_weights(self, state_dict: dict) -> None:
+        """He et al. reload their best model at an lr decay (text.py l.489) while `aggressive_flag` and `pre_mi` are
+        plain variables (l.333, l.455-464): the reload brings back weights, never the aggressive phase."""
+        phase = {"aggressive": self.aggressive.clone(), "previous_mi": self.previous_mi.clone()}
+        super().reload_weights(state_dict)
+        self.aggressive.copy_(phase["aggressive"])
+        self.previous_mi.copy_(phase["previous_mi"])
+
     def parameter_groups(self):
         return {"encoder": list(self.encoder.parameters()), "decoder": list(self.decoder.parameters())}
 

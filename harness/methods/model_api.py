@@ -80,6 +80,12 @@ class Method(nn.Module):
         """Called after each epoch with `valid_batches()` -> iterator over validation batches (on the model's
         device). State a method changes here must live in buffers so that checkpoints carry it."""
 
+    def reload_weights(self, state_dict: dict) -> None:
+        """Load earlier weights in the middle of training (an lr decay's reload of the best epoch). The default loads
+        the whole state; a method whose buffers record where training is, not what was learned, keeps them (e.g.
+        Lagging VAE's aggressive phase: the original code's flag is no part of the weights it reloads)."""
+        self.load_state_dict(state_dict)
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device

@@ -431,7 +431,7 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
                   file=sys.stderr)
         if decision is not None and decision.decayed:  # applied after `after_epoch`, which sees the epoch's weights
             if decision.reload_best:  # the harness's kept best weights (He et al. reload their saved best model)
-                model.load_state_dict(state["best_state"]["model"])
+                model.reload_weights(state["best_state"]["model"])
             optimisation.set_lr(decision.lr, restart=decision.restart_optimizer)
             print(f"lr decay {schedule.decays}: lr {decision.lr:g}"
                   + (f", weights of epoch {state['best_state']['epoch']} reloaded" if decision.reload_best else "")

@@ -78,3 +78,34 @@ def test_each_update_clips_the_whole_models_gradient_and_steps_only_its_own_part
             torch.testing.assert_close(step, -lr * grads[name] * (clip / whole_norm).float(), rtol=1e-3, atol=1e-6)
         elif name not in encoder_names:
             assert torch.count_nonzero(step) == 0, f"{name} belongs to the decoder: not stepped"
+
+
+def test_an_lr_decays_reload_of_the_best_weights_leaves_the_aggressive_phase_where_it_is():
+    """He et al. reload their best model at an lr decay (text.py l.489) but keep `aggressive_flag` and `pre_mi`
+    (plain variables): weights of an epoch still in the aggressive phase must not switch it back on."""
+    model = tiny_model("lagging-vae")
+    best = {name: value.clone() for name, value in model.state_dict().items()}  # saved while aggressive
+    assert bool(best["aggressive"])
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(1.0)
+    model.aggressive.fill_(False)
+    model.previous_mi.fill_(2.5)
+    model.reload_weights(best)
+    assert not bool(model.aggressive) and float(model.previous_mi) == 2.5
+    for name, value in model.state_dict().items():
+        if name not in ("aggressive", "previous_mi"):
+            torch.testing.assert_close(value, best[name])
+    model.load_state_dict(best)  # a resume restores the whole state, phase included
+    assert bool(model.aggressive) and float(model.previous_mi) == float("-inf")
+
+
+def test_other_methods_reload_their_whole_state():
+    model = tiny_model("vae-rnn")
+    best = {name: value.clone() for name, value in model.state_dict().items()}
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(1.0)
+    model.reload_weights(best)
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, best[name])
