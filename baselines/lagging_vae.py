@@ -36,7 +36,7 @@ class LaggingVAE(BasicVAE):
     def __init__(self, vocab_size, arch, options: LaggingVAEOptions):
         super().__init__(vocab_size, arch, options)
         self.register_buffer("aggressive", torch.tensor(True))
-        self.register_buffer("previous_mi", torch.tensor(float("-inf"), dtype=torch.float64))
+        self.register_buffer("previous_mi", torch.tensor(0.0, dtype=torch.float64))  # text.py l.332: pre_mi = 0
         self.inner_steps_taken = 0  # encoder-only updates in the current epoch (reported, not checkpointed)
 
     def reload_weights(self, state_dict: dict) -> None:

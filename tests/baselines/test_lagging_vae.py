@@ -39,8 +39,9 @@ def test_inner_loop_stops_when_the_loss_per_word_goes_up():
 def test_aggressive_training_ends_when_validation_mi_drops_and_then_both_parts_train_together():
     model = tiny_model("lagging-vae", inner_max_steps=3, inner_check_every=100).train()
     optimisation = make_optimisation(model)
+    model.previous_mi.fill_(-1e9)
     model.on_epoch_end(1, lambda: iter([BATCH]))
-    assert bool(model.aggressive)  # first epoch: nothing to compare with
+    assert bool(model.aggressive)
     model.previous_mi.fill_(1e9)
     model.on_epoch_end(2, lambda: iter([BATCH]))
     assert not bool(model.aggressive) and model.training
@@ -97,7 +98,7 @@ def test_an_lr_decays_reload_of_the_best_weights_leaves_the_aggressive_phase_whe
         if name not in ("aggressive", "previous_mi"):
             torch.testing.assert_close(value, best[name])
     model.load_state_dict(best)  # a resume restores the whole state, phase included
-    assert bool(model.aggressive) and float(model.previous_mi) == float("-inf")
+    assert bool(model.aggressive) and float(model.previous_mi) == 0.0
 
 
 def test_other_methods_reload_their_whole_state():
@@ -109,3 +110,13 @@ def test_other_methods_reload_their_whole_state():
     model.reload_weights(best)
     for name, value in model.state_dict().items():
         torch.testing.assert_close(value, best[name])
+
+
+def test_the_first_epoch_compares_its_mi_with_zero_as_he_et_al(monkeypatch):
+    """text.py l.332: pre_mi = 0, so an MI estimate below 0 after the first epoch ends the aggressive phase there."""
+    for first_mi, aggressive in ((-0.01, False), (0.02, True)):
+        model = tiny_model("lagging-vae")
+        assert float(model.previous_mi) == 0.0
+        monkeypatch.setattr(model, "validation_mi", lambda valid_batches, epoch, mi=first_mi: mi)
+        model.on_epoch_end(1, lambda: iter([BATCH]))
+        assert bool(model.aggressive) is aggressive and float(model.previous_mi) == first_mi
