@@ -30,8 +30,8 @@ def staged_names(tables: list[Path], figures: list[Path]) -> dict[Path, str]:
     return names
 
 
-def document(tables: list[Path], figures: list[Path], title: str, names: dict[Path, str] | None = None) -> str:
-    names = names or staged_names(tables, figures)
+def document(tables: list[Path], figures: list[Path], title: str, names: dict[Path, str]) -> str:
+    """The combined article over the files as `build` stages them (`names`: staged_names)."""
     body = [f"\\section*{{{latex_escape(title)}}}"]
     body += [f"\\input{{{names[table]}}}\n\\clearpage" for table in tables]
     body += [f"\\begin{{figure}}[p]\\centering\\includegraphics[width=\\textwidth]{{{names[figure]}}}"
