@@ -156,7 +156,8 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
             valid = "not validated" if entry["valid_loss"] is None else f"validation loss {entry['valid_loss']:.3f}"
             print(f"epoch {entry['epoch']}: train loss {entry['train_loss']:.3f}, {valid}", file=sys.stderr)
 
-    summary = train_run(run_config, data_dir, work, progress=False, time_budget_s=budget_minutes * 60,
+    # the progress bar goes to the log (refreshed every 15 s off a terminal): an epoch can take hours (Lag-VAE)
+    summary = train_run(run_config, data_dir, work, progress=True, time_budget_s=budget_minutes * 60,
                         after_epoch=record, on_code_change=on_code_change, vectors_path=vectors,
                         max_epochs=max_epochs, max_train_hours=max_train_hours)
     budget_stopped = (summary["stopped_early"] or {}).get("reason") == "time budget"
