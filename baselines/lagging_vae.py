@@ -37,15 +37,17 @@ class LaggingVAE(BasicVAE):
         super().__init__(vocab_size, arch, options)
         self.register_buffer("aggressive", torch.tensor(True))
         self.register_buffer("previous_mi", torch.tensor(0.0, dtype=torch.float64))  # text.py l.332: pre_mi = 0
-        self.inner_steps_taken = 0  # encoder-only updates in the current epoch (reported, not checkpointed)
+        # encoder-only updates in the current epoch (reported): a buffer, so that an epoch continued from a mid-epoch
+        # checkpoint (harness.train.training) counts them all
+        self.register_buffer("inner_steps_taken", torch.tensor(0, dtype=torch.int64))
 
     def reload_weights(self, state_dict: dict) -> None:
         """He et al. reload their best model at an lr decay (text.py l.489) while `aggressive_flag` and `pre_mi` are
         plain variables (l.333, l.455-464): the reload brings back weights, never the aggressive phase."""
-        phase = {"aggressive": self.aggressive.clone(), "previous_mi": self.previous_mi.clone()}
+        phase = {name: getattr(self, name).clone() for name in ("aggressive", "previous_mi", "inner_steps_taken")}
         super().reload_weights(state_dict)
-        self.aggressive.copy_(phase["aggressive"])
-        self.previous_mi.copy_(phase["previous_mi"])
+        for name, value in phase.items():
+            getattr(self, name).copy_(value)
 
     def parameter_groups(self):
         return {"encoder": list(self.encoder.parameters()), "decoder": list(self.decoder.parameters())}
@@ -72,7 +74,7 @@ class LaggingVAE(BasicVAE):
     def training_step(self, batch, step: int, optimisation) -> LossTerms:
         aggressive = bool(self.aggressive)
         if aggressive:
-            self.inner_steps_taken += self.aggressive_encoder_updates(batch, step, optimisation)
+            self.inner_steps_taken += self.aggressive_encoder_updates(batch, step, optimisation)  # in place
         terms = self.loss(batch, step)
         optimisation.minimise(terms.loss, step, groups=("decoder",) if aggressive else None, clip_all=True)
         return terms
@@ -97,7 +99,7 @@ class LaggingVAE(BasicVAE):
         mi = self.validation_mi(valid_batches, epoch)
         if mi < float(self.previous_mi):
             self.aggressive.fill_(False)  # for good: the encoder no longer lags
-        print(f"lagging-vae epoch {epoch}: {self.inner_steps_taken} aggressive encoder updates, validation MI {mi:.3f}"
+        print(f"lagging-vae epoch {epoch}: {int(self.inner_steps_taken)} aggressive encoder updates, validation MI {mi:.3f}"
               f"{'' if bool(self.aggressive) else ' (lower than before: aggressive training stops)'}", file=sys.stderr)
         self.previous_mi.fill_(mi)
-        self.inner_steps_taken = 0
+        self.inner_steps_taken.zero_()

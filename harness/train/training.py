@@ -4,8 +4,11 @@
 
 Writes `model.pt` (the selected weights + run config) and `train_log.json` atomically at the end; while running,
 `checkpoint.pt` in the same folder is refreshed after every epoch, and a re-run with the same training config
-resumes from it (a different config starts afresh). A run stopped by its time budget keeps the checkpoint (of its
-last whole epoch), so that a later call, with another budget, continues it; a finished run removes it.
+resumes from it (a different config starts afresh). A run stopped by its time budget keeps the checkpoint, so that a
+later call, with another budget, continues it; a finished run removes it. A budget spent inside an epoch checkpoints
+that epoch where it stopped (`state["in_epoch"]`: the batches done, the epoch's batch order, its running sums and
+seconds), and the next call finishes it with the updates an uninterrupted run makes: an epoch longer than one call's
+budget (Lagging VAE's aggressive phase) is trained over several calls.
 
 The checkpoint also records the method's source hashes (harness.core.provenance) and the code version. A resume whose
 method sources differ from the checkpoint's would mix two codes in one run, so it is refused unless asked for
@@ -352,6 +355,17 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
                                             "batch_rng": generator.get_state(), "method_sources": method_sources,
                                             "code_version": version, "state": state})
 
+    def save_in_epoch_checkpoint(epoch: int, done: int, of: int, sums: EpochSums, epoch_start_rng: torch.Tensor,
+                                 seconds: float) -> None:
+        """The checkpoint of an epoch stopped after `done` of its `of` batches, taken before the stop validates the
+        partial weights (which changes nothing a continuation depends on): the next call rebuilds the epoch's batch
+        order from `epoch_start_rng`, skips the batches done and goes on with these weights, optimizer, random states
+        and running sums."""
+        state["in_epoch"] = {"epoch": epoch, "batches": done, "of": of, "batch_rng_at_epoch_start": epoch_start_rng,
+                             "sums": sums.totals.tolist(), "sentences": sums.sentences, "seconds": seconds}
+        save_checkpoint()
+        del state["in_epoch"]  # this call's own record of the partial epoch is its history entry
+
     stopped_early = None
     epoch_seconds: list[float] = []  # wall time of each epoch of this call, validation included
     model.train()
@@ -372,12 +386,32 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
                 save_checkpoint()  # a later call continues with this epoch validated
             break
         started, epoch_started = time.perf_counter(), time.monotonic()
-        epoch_batches = list(task.batches(train_set, cfg.batch_size, shuffle=cfg.shuffle, generator=generator))
         sums = EpochSums(device)
-        bar = tqdm(epoch_batches, desc=f"train {run.model.name} epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
-                   unit="batch", file=sys.stderr, mininterval=progress_interval())
+        resumed = state.pop("in_epoch", None)  # an earlier call's budget stopped inside this epoch
+        if resumed is None:
+            epoch_start_rng, earlier_seconds, skip = generator.get_state(), 0.0, 0
+            epoch_batches = list(task.batches(train_set, cfg.batch_size, shuffle=cfg.shuffle, generator=generator))
+        else:
+            if resumed["epoch"] != epoch + 1:
+                raise ValueError(f"{checkpoint_path}: its state is inside epoch {resumed['epoch']} after {epoch} "
+                                 "whole epochs; the checkpoint is inconsistent")
+            epoch_start_rng, earlier_seconds, skip = (resumed["batch_rng_at_epoch_start"], resumed["seconds"],
+                                                      resumed["batches"])
+            now_rng = generator.get_state()  # the stop's: the epoch's order was drawn before it
+            generator.set_state(epoch_start_rng)
+            epoch_batches = list(task.batches(train_set, cfg.batch_size, shuffle=cfg.shuffle, generator=generator))
+            generator.set_state(now_rng)
+            if len(epoch_batches) != resumed["of"]:
+                raise ValueError(f"{checkpoint_path}: epoch {epoch + 1} was stopped after {skip} of {resumed['of']} "
+                                 f"batches, but the training data now make {len(epoch_batches)}")
+            sums.totals = torch.tensor(resumed["sums"], dtype=torch.float64, device=device)
+            sums.sentences = resumed["sentences"]
+            print(f"continuing epoch {epoch + 1} after its batch {skip} of {len(epoch_batches)}", file=sys.stderr)
+        bar = tqdm(epoch_batches[skip:], desc=f"train {run.model.name} epoch {epoch + 1}/{cfg.epochs}",
+                   disable=not progress, unit="batch", file=sys.stderr, mininterval=progress_interval(),
+                   initial=skip, total=len(epoch_batches))
         optimisation.where = f"{run.model.name} on {run.dataset} (seed {run.seed}), epoch {epoch + 1}"
-        for done, batch in enumerate(bar, 1):
+        for done, batch in enumerate(bar, skip + 1):
             tokens = batch.num_predicted_tokens()  # counted on the CPU copy: no wait for the device
             terms = model.training_step(batch.to(device), state["step"], optimisation)
             state["step"] += 1
@@ -389,11 +423,13 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
             if done < len(epoch_batches) and over_budget():
                 stopped_early = {"reason": "time budget", "budget_seconds": time_budget_s,
                                  "partial_epoch": {"epoch": epoch + 1, "batches": done, "of": len(epoch_batches)}}
+                save_in_epoch_checkpoint(epoch + 1, done, len(epoch_batches), sums, epoch_start_rng,
+                                         earlier_seconds + time.perf_counter() - started)
                 break
         bar.close()
         if stopped_early is None:  # end-of-epoch hooks (e.g. Lagging VAE's MI check) only after a whole epoch
             model.on_epoch_end(epoch + 1, valid_batches)
-        seconds = time.perf_counter() - started
+        seconds = earlier_seconds + time.perf_counter() - started  # over every call that trained this epoch
         state["train_seconds"] += seconds
         means = sums.means()
         entry = {"epoch": epoch + 1, "step": state["step"], "train_loss": means["loss"], "train_recon": means["recon"],
@@ -443,7 +479,7 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
         if stopper is not None:
             state["early_stopping"] = stopper.state_dict()
         epoch_seconds.append(time.monotonic() - epoch_started)
-        if stopped_early is not None:  # a partial epoch is not checkpointed: a resume restarts it
+        if stopped_early is not None:  # its checkpoint is written: the last whole epoch's, or the partial epoch's
             break
         state["epoch"] = epoch + 1
         save_checkpoint()

@@ -129,7 +129,57 @@ def test_a_spent_time_budget_stops_mid_epoch_and_says_so(ptb_sample, tmp_path):
                                         "partial_epoch": {"epoch": 1, "batches": 1, "of": 8}}
     assert summary["epochs_completed"] == 0 and summary["steps"] == 1 and summary["selected_epoch"] == 1
     assert summary["history"][0]["partial"] == {"epoch": 1, "batches": 1, "of": 8}
-    assert (tmp_path / MODEL).exists() and not (tmp_path / "checkpoint.pt").exists()
+    assert (tmp_path / MODEL).exists()
+    in_epoch = load_saved(tmp_path / "checkpoint.pt")["state"]["in_epoch"]  # the stop inside epoch 1, to go on from
+    assert (in_epoch["epoch"], in_epoch["batches"], in_epoch["of"], in_epoch["sentences"]) == (1, 1, 8, 16)
+
+
+def lagging_run(epochs: int):
+    config = tiny_config("lag", epochs)
+    config["model_defs"]["lag"] = {"method": "lagging-vae", "options": {"inner_max_steps": 4, "inner_check_every": 2}}
+    return ExperimentConfig.from_mapping(config).runs()[0]
+
+
+@pytest.mark.parametrize("make_run", [lambda: tiny_run(epochs=3), lambda: lagging_run(3)], ids=["twr-vae", "lagging"])
+def test_an_epoch_stopped_by_the_budget_is_continued_where_it_stopped_with_the_same_updates(ptb_sample, tmp_path,
+                                                                                             monkeypatch, make_run,
+                                                                                             capsys):
+    """Budgets spent inside epochs (fake clock, 1 s an update; Lagging VAE: every encoder-only update too, so that its
+    epoch 1 spans three calls, and its random batches draw on the batch generator): each later call goes on with the
+    stopped epoch from its checkpoint, and the run ends with the losses, steps and weights of an uninterrupted run."""
+    run = make_run()
+    whole = train_run(run, ptb_sample, tmp_path / "whole", progress=False)
+    reports = [line for line in capsys.readouterr().err.splitlines() if line.startswith("lagging-vae epoch")]
+    slow_updates(monkeypatch)
+    calls = [train_run(run, ptb_sample, tmp_path / "stopped", progress=False, time_budget_s=budget)
+             for budget in (5, 5, None)]
+    # each call went on from the step where the one before stopped (not from the last whole epoch)
+    assert [c["resumed_from"] and c["resumed_from"]["step"] for c in calls] == [None, calls[0]["steps"],
+                                                                                calls[1]["steps"]]
+    # Lagging VAE's per-epoch report counts the encoder-only updates of every call that trained the epoch
+    assert [line for line in capsys.readouterr().err.splitlines() if line.startswith("lagging-vae epoch")] == reports
+    stops = [c["stopped_early"]["partial_epoch"]["epoch"] for c in calls[:2]]  # both inside an epoch
+    assert stops == ([1, 2] if run.model.name == "twr-vae" else [1, 1])  # Lagging VAE's epoch 1 spans three calls
+    assert [c["epochs_completed"] for c in calls[:2]] == [stop - 1 for stop in stops]
+    continued = calls[-1]
+    assert continued["stopped_early"] is None and not (tmp_path / "stopped" / "checkpoint.pt").exists()
+    assert continued["steps"] == whole["steps"]
+    assert [h["epoch"] for h in continued["history"]] == [1, 2, 3]
+    assert not any(h.get("partial") for h in continued["history"])
+    for key in ("train_loss", "train_kl", "valid_loss"):
+        assert [h[key] for h in continued["history"]] == [h[key] for h in whole["history"]], key
+    ours, theirs = (load_saved(path / MODEL)["state_dict"] for path in (tmp_path / "stopped", tmp_path / "whole"))
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def test_a_continued_epoch_is_refused_when_the_data_no_longer_make_its_batches(ptb_sample, tmp_path, monkeypatch):
+    slow_updates(monkeypatch)
+    train_run(tiny_run(epochs=2), ptb_sample, tmp_path, progress=False, time_budget_s=3)
+    saved = load_saved(tmp_path / "checkpoint.pt")
+    saved["state"]["in_epoch"]["of"] = 9  # as if the training split had changed under the same config
+    torch.save(saved, tmp_path / "checkpoint.pt")
+    with pytest.raises(ValueError, match="stopped after 4 of 9 batches, but the training data now make 8"):
+        train_run(tiny_run(epochs=2), ptb_sample, tmp_path, progress=False)
 
 
 @pytest.mark.parametrize("budget, epochs_completed", [(15.0, 1), (25.0, 2), (None, 3)])
