@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from scipy.stats import mannwhitneyu
 
 from conftest import make_batch, tiny_model
 from harness.methods.check_method import _exact_log_marginal, _train_steps
@@ -163,18 +164,23 @@ def test_importance_sampling_with_every_proposal_converges_to_the_exact_value(ea
 
 
 def test_on_the_hard_model_iw_with_q_is_measurably_looser_than_a_fitted_proposal(hard):
-    """The audit's claim, on a model where it can be checked: at K = 100, the mean gap of IW with q (over sentences
-    and 10 repeats) is larger than with the fitted Gaussian, by more than both gaps' Monte Carlo error; and q's
-    effective sample size at K = 20000 is a fraction of the fitted proposal's."""
+    """The audit's claim, on a model where it can be checked: at K = 100, IW with q is looser than IW with the fitted
+    Gaussian -- over 100 repeats, the gap to the exact value (mean over the sentences) is larger with q by a one-sided
+    rank test at p < 1e-3 -- and the fitted proposal's mean gap is near 0; q's effective sample size at K = 20000 is a
+    fraction of the fitted proposal's.
+
+    A rank test, not mean +- standard error: q's weights have infinite variance here, so the mean of its gaps is
+    heavy-tailed and its standard error unreliable. With 10 repeats and a 3-standard-error margin the claim failed on
+    an AMD EPYC Zen 5 (its 1500 training steps in float64 land on a slightly different model than on an Intel Xeon);
+    on that CPU, seeds 2 to 11 of this test give p between 7e-19 and 9e-6."""
     generator = torch.Generator().manual_seed(2)
     fitted, _ = fit_gaussian_proposal(hard.log_likelihood, hard.mu, hard.logvar, 300, 0.05, 8, generator)
-    gaps = {}
-    for name, proposal in (("q", hard.q), ("fitted", fitted)):
-        repeats = torch.stack([hard.exact - importance_weighted(hard.log_likelihood, proposal, 100, 100, generator).log_px
-                               for _ in range(10)])
-        gaps[name] = (float(repeats.mean()), float(repeats.mean(1).std() / 10 ** 0.5))
-    assert gaps["q"][0] - gaps["fitted"][0] > 3 * (gaps["q"][1] + gaps["fitted"][1]), gaps
-    assert gaps["fitted"][0] < 0.05, gaps
+    gaps = {name: torch.stack([(hard.exact - importance_weighted(hard.log_likelihood, proposal, 100, 100,
+                                                                 generator).log_px).mean() for _ in range(100)])
+            for name, proposal in (("q", hard.q), ("fitted", fitted))}
+    p_value = mannwhitneyu(gaps["q"].numpy(), gaps["fitted"].numpy(), alternative="greater").pvalue
+    assert p_value < 1e-3, (p_value, gaps["q"].median(), gaps["fitted"].median())
+    assert float(gaps["fitted"].mean()) < 0.05, gaps["fitted"].mean()
     ess = {name: importance_weighted(hard.log_likelihood, proposal, 20000, 5000, generator).ess.median()
            for name, proposal in (("q", hard.q), ("fitted", fitted))}
     assert ess["q"] < 0.5 * ess["fitted"], ess
