@@ -253,6 +253,35 @@ def projected_training_hours(config: ExperimentConfig, model: str, benchmarks: d
                             + (f"; {note}" if note else ""))
 
 
+def own_speed_projection(runs: list[ReferenceRun], planned_epochs: int) -> tuple[float, str] | None:
+    """Hours left to a recipe's epoch budget for runs still in training, at each run's own last epoch's speed (before
+    its first whole epoch: its partial epoch's, extrapolated), the slowest run's; and how that was reckoned. None where
+    no run has a timed epoch. Training only; an upper bound where an early stop or a faster later phase ends it sooner,
+    and where the last epoch was contended."""
+    found = None
+    for run in runs:
+        whole = [p for p in run.curve if not p.get("partial") and p.get("train_seconds")]
+        last = run.curve[-1] if run.curve else {}
+        partial = last.get("partial") if last.get("epoch", 0) > run.epochs else None  # an epoch under way
+        if whole:
+            per_epoch, basis = whole[-1]["train_seconds"], f"its epoch {whole[-1]['epoch']}"
+        elif partial and partial.get("batches") and last.get("train_seconds"):
+            per_epoch = last["train_seconds"] * partial["of"] / partial["batches"]
+            basis = (f"its epoch {partial['epoch']} so far, {partial['batches']} of {partial['of']} batches in "
+                     f"{last['train_seconds'] / 3600:.2f} h, extrapolated")
+        else:
+            continue
+        done = run.epochs + (partial["batches"] / partial["of"] if partial else 0.0)
+        hours = max(planned_epochs - done, 0.0) * per_epoch / 3600
+        if found is None or hours > found[0]:
+            provenance = run.provenance
+            found = (hours, f"{planned_epochs - done:.1f} epochs x {per_epoch / 3600:.2f} h ({basis}; seed {run.seed}, "
+                            f"{provenance.get('precision', '')}, {provenance.get('cpu', '')}); training only, at the "
+                            "last epoch's speed: an upper bound where a later phase is faster (Lagging VAE after its "
+                            "aggressive encoder phase) or the recipe's stopping rule ends the run sooner")
+    return found
+
+
 def row_models(config: ExperimentConfig) -> dict[tuple[str, str], list[str]]:
     """(table, paper row name) -> config/paper.yaml's models that train it, in the config's order."""
     models: dict[tuple[str, str], list[str]] = {}
@@ -346,8 +375,10 @@ def board_rows(config: ExperimentConfig, paper_csv: Path, reference: Path, cause
         # cells come from scored runs only; a seed still in training is listed under "Runs in training"
         seeds = [run for run in runs.get((dataset, model), []) if run.metrics]
         training = [run.seed for run in runs.get((dataset, model), []) if not run.metrics]
-        if not seeds:
-            projection = projected_training_hours(config, model, speeds, dataset)
+        if not seeds:  # a run in training projects from its own speed; a model not run yet from its benchmark
+            projection = (own_speed_projection([run for run in runs.get((dataset, model), []) if not run.metrics],
+                                               config.train_config(model).epochs)
+                          or projected_training_hours(config, model, speeds, dataset))
             rows.append(line | {"verdict": "not run yet", "cause": (
                 f"{model} seed {', '.join(map(str, training))} in training (Runs in training)" if training
                 else f"no reference run of {model}") + (f"; projection: {projection[1]}" if projection else "")}
@@ -480,10 +511,13 @@ def other_lines(runs: dict[tuple[str, str], list[ReferenceRun]]) -> list[list[st
 def last_score(point: dict) -> str:
     """A learning curve's last point as the board shows it: a language model's paper-protocol test NLL, a dialogue
     model's validation loss (its Table 5 scores need sampled responses, no per-epoch probe)."""
+    partial = point.get("partial")
+    where = (f"epoch {point.get('epoch')}" + (f", partial: {partial['batches']} of {partial['of']} batches"
+                                               if partial else ""))
     if point.get("test"):
-        return f"test NLL {point['test']['NLL']:.2f}, paper protocol (epoch {point['epoch']})"
+        return f"test NLL {point['test']['NLL']:.2f}, paper protocol ({where})"
     if point.get("valid_loss") is not None:
-        return f"validation loss {point['valid_loss']:.2f} (epoch {point['epoch']})"
+        return f"validation loss {point['valid_loss']:.2f} ({where})"
     return ""
 
 

@@ -244,3 +244,33 @@ def test_the_uniform_column_carries_each_seeds_audited_bound(tmp_path, paper_con
         "seed 1: loose: IW q +32.00 nat from AIS (100 steps) (40 sentences); seed 2: not audited")
     assert cells["PTB", "TWR-VAE", "PPL"]["uniform_bound"] == cells["PTB", "TWR-VAE", "NLL"]["uniform_bound"]
     assert cells["PTB", "TWR-VAE", "KL"]["uniform_bound"] == ""  # a KL is no bound
+
+
+def in_training(reference: Path, model: str, epochs: int, curve: list[dict]) -> None:
+    folder = reference / "cpu-b" / "ptb" / model / "seed1"
+    folder.mkdir(parents=True)
+    (folder / "reference_run.json").write_text(json.dumps({
+        "epochs_completed": epochs, "epochs_planned": 100, "selected_epoch": max(epochs, 1), "created": "2026-12-07",
+        "cpu": "CPU B", "precision": "bfloat16", "evaluated": False, "stopped_early": {"reason": "time budget"},
+        "calls": [{"budget_minutes": 140.0}]}))
+    (folder / "learning_curve.jsonl").write_text("".join(json.dumps(point) + "\n" for point in curve))
+
+
+def test_a_run_in_training_projects_from_its_own_speed_even_inside_its_first_epoch(tmp_path, paper_config):
+    """Lag-VAE stopped inside epoch 1 (400 of 658 batches in 2 h): 99.39 epochs left at 3.29 h, the partial epoch
+    extrapolated, not the benchmark's rate; the training list says the epoch is partial. VAE-LSTM with whole epochs:
+    its last one's speed (90 s) for the 97 left."""
+    reference = tmp_path / "reference"
+    in_training(reference, "lag-vae", 0, [{"epoch": 1, "partial": {"epoch": 1, "batches": 400, "of": 658},
+                                           "train_seconds": 7200.0, "valid_loss": 150.0, "test": {"NLL": 149.0}}])
+    in_training(reference, "vae-lstm", 3, [{"epoch": e, "partial": None, "train_seconds": s, "test": {"NLL": 130.0}}
+                                           for e, s in ((1, 120.0), (2, 100.0), (3, 90.0))])
+    cells = board(tmp_path, paper_config)
+    lag, lstm = cells["PTB", "Lag-VAE", "NLL"], cells["PTB", "VAE-LSTM", "NLL"]
+    per_epoch = 7200.0 * 658 / 400
+    assert lag["projected_hours_to_end"] == f"<= {(100 - 400 / 658) * per_epoch / 3600:.1f}"
+    assert "99.4 epochs x 3.29 h (its epoch 1 so far, 400 of 658 batches in 2.00 h, extrapolated" in lag["cause"]
+    assert lstm["projected_hours_to_end"] == f"<= {97 * 90.0 / 3600:.1f}" and "(its epoch 3; seed 1" in lstm["cause"]
+    assert lag["verdict"] == lstm["verdict"] == "not run yet"
+    lines = {line[0]: line for line in status.training_lines(reference)}
+    assert lines["lag-vae seed 1"][5] == "test NLL 149.00, paper protocol (epoch 1, partial: 400 of 658 batches)"
