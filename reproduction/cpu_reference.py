@@ -146,6 +146,7 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
         line = {"epoch": entry["epoch"], "step": entry["step"], "partial": entry.get("partial"),
                 "train_seconds": entry["train_seconds"], "train_loss": entry["train_loss"],
                 "valid_loss": entry["valid_loss"],
+                **({"method_state": entry["method_state"]} if "method_state" in entry else {}),
                 **{role: paper_protocol(model, split, run_config) for role, split in splits.items()}}
         with curve_path.open("a") as handle:  # resumed runs append; `render` keeps the last line per epoch
             handle.write(json.dumps(line) + "\n")

@@ -209,6 +209,13 @@ def replayed_early_stopping(run: RunConfig, history: list[dict], recorded: dict 
     return stopper.state_dict()
 
 
+def epoch_method_state(model: torch.nn.Module) -> dict:
+    """The method's own scalar buffers (registered on the model itself, not its layers), as plain values: the phase a
+    method keeps across updates, recorded in every epoch's history entry (Lagging VAE: whether the epoch was
+    aggressive, its encoder-only updates, the validation MI it compares against)."""
+    return {name: buffer.item() for name, buffer in model.named_buffers(recurse=False) if buffer.numel() == 1}
+
+
 HOURS_CAP = "training-hours cap"  # train_run's max_train_hours: its stop reason
 
 
@@ -427,6 +434,7 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
                                          earlier_seconds + time.perf_counter() - started)
                 break
         bar.close()
+        method_state = epoch_method_state(model)  # as the epoch's updates left it, before the end-of-epoch hook
         if stopped_early is None:  # end-of-epoch hooks (e.g. Lagging VAE's MI check) only after a whole epoch
             model.on_epoch_end(epoch + 1, valid_batches)
         seconds = earlier_seconds + time.perf_counter() - started  # over every call that trained this epoch
@@ -434,6 +442,8 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
         means = sums.means()
         entry = {"epoch": epoch + 1, "step": state["step"], "train_loss": means["loss"], "train_recon": means["recon"],
                  "train_kl": means["kl"], "valid_loss": None, "train_seconds": seconds}
+        if method_state:
+            entry["method_state"] = method_state
         if stopped_early is not None:
             entry["partial"] = stopped_early["partial_epoch"]
         if schedule is not None:

@@ -166,8 +166,8 @@ def test_an_epoch_stopped_by_the_budget_is_continued_where_it_stopped_with_the_s
     assert continued["steps"] == whole["steps"]
     assert [h["epoch"] for h in continued["history"]] == [1, 2, 3]
     assert not any(h.get("partial") for h in continued["history"])
-    for key in ("train_loss", "train_kl", "valid_loss"):
-        assert [h[key] for h in continued["history"]] == [h[key] for h in whole["history"]], key
+    for key in ("train_loss", "train_kl", "valid_loss", "method_state"):
+        assert [h.get(key) for h in continued["history"]] == [h.get(key) for h in whole["history"]], key
     ours, theirs = (load_saved(path / MODEL)["state_dict"] for path in (tmp_path / "stopped", tmp_path / "whole"))
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
 
@@ -470,3 +470,19 @@ def test_a_sentences_uniform_score_does_not_depend_on_its_batch_mates(ptb_sample
     for kl in (among_others["per_sentence"]["kl"][shortest], by_itself["per_sentence"]["kl"][0]):
         assert kl == pytest.approx(float(own_kl), rel=1e-5)  # float32 rounding of other batch sizes only
     assert all(batch.lengths.unique().numel() == 1 for batch in equal_length_batches(everything, 4))
+
+
+def test_every_epoch_records_the_methods_phase_as_its_updates_left_it(ptb_sample, tmp_path, capsys):
+    """Lagging VAE's scalar buffers in each history entry, taken before its end-of-epoch MI check: epochs 1 and 2
+    aggressive (8 batches x 4 encoder-only updates), each comparing with the MI before it; the MI drop after epoch 2
+    ends the phase, so epoch 3 has none. A method without such buffers records nothing."""
+    history = train_run(lagging_run(3), ptb_sample, tmp_path / "lag", progress=False)["history"]
+    reports = [line for line in capsys.readouterr().err.splitlines() if line.startswith("lagging-vae epoch")]
+    mi = [float(line.split("validation MI ")[1].split()[0]) for line in reports]
+    states = [h["method_state"] for h in history]
+    assert [(s["aggressive"], s["inner_steps_taken"]) for s in states] == [(True, 32), (True, 32), (False, 0)]
+    assert states[0]["previous_mi"] == 0.0
+    assert [round(s["previous_mi"], 3) for s in states[1:]] == mi  # the MI each epoch's check compares against
+    assert mi[1] < mi[0]  # the drop that ends the phase (as printed after epoch 2)
+    assert not any("method_state" in h for h in train_run(tiny_run(epochs=1), ptb_sample, tmp_path / "twr",
+                                                          progress=False)["history"])
