@@ -24,7 +24,7 @@ class Optimisation:
         self.groups = groups
         self.optimizers = {name: self._optimizer(params, cfg) for name, params in groups.items()}
         self.where = ""  # set by the trainer (which run and epoch) and by check_method (the method), for messages
-        self.random_batch = None  # set by the trainer: () -> a random training Batch (for inner-loop methods)
+        self.random_batch = None  # set by the trainer: () -> one of the epoch's batches, drawn uniformly (inner loops)
 
     @staticmethod
     def _optimizer(params, cfg: TrainConfig, lr: float | None = None) -> torch.optim.Optimizer:

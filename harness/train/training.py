@@ -340,8 +340,15 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
                       "(--on-code-change continue); train_log.json records it", file=sys.stderr)
 
     model.on_train_start(math.ceil(len(train_set) / cfg.batch_size))  # both tasks' batches chunk the split
-    optimisation.random_batch = lambda: train_set.collate(
-        torch.randint(len(train_set), (cfg.batch_size,), generator=generator)).to(device)
+    # inner-loop methods' extra updates (Lagging VAE's encoder, DialogWAE's critic, SeqGAN's discriminator) draw one
+    # of the epoch's batches, uniformly: He et al. draw `train_data_batch[id_]`, a random pre-built batch of sentences
+    # of one length (jxhe/vae-lagging-encoder text.py l.389-391), not sentences of mixed lengths padded together
+    epoch_batches: list = []
+
+    def random_batch():
+        return epoch_batches[int(torch.randint(len(epoch_batches), (1,), generator=generator))].to(device)
+
+    optimisation.random_batch = random_batch
 
     def valid_batches():
         return (batch.to(device) for batch in task.batches(valid_set, cfg.batch_size, shuffle=False, generator=None))
@@ -397,7 +404,7 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
         resumed = state.pop("in_epoch", None)  # an earlier call's budget stopped inside this epoch
         if resumed is None:
             epoch_start_rng, earlier_seconds, skip = generator.get_state(), 0.0, 0
-            epoch_batches = list(task.batches(train_set, cfg.batch_size, shuffle=cfg.shuffle, generator=generator))
+            epoch_batches[:] = task.batches(train_set, cfg.batch_size, shuffle=cfg.shuffle, generator=generator)
         else:
             if resumed["epoch"] != epoch + 1:
                 raise ValueError(f"{checkpoint_path}: its state is inside epoch {resumed['epoch']} after {epoch} "
@@ -406,7 +413,7 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
                                                       resumed["batches"])
             now_rng = generator.get_state()  # the stop's: the epoch's order was drawn before it
             generator.set_state(epoch_start_rng)
-            epoch_batches = list(task.batches(train_set, cfg.batch_size, shuffle=cfg.shuffle, generator=generator))
+            epoch_batches[:] = task.batches(train_set, cfg.batch_size, shuffle=cfg.shuffle, generator=generator)
             generator.set_state(now_rng)
             if len(epoch_batches) != resumed["of"]:
                 raise ValueError(f"{checkpoint_path}: epoch {epoch + 1} was stopped after {skip} of {resumed['of']} "

@@ -486,3 +486,32 @@ def test_every_epoch_records_the_methods_phase_as_its_updates_left_it(ptb_sample
     assert mi[1] < mi[0]  # the drop that ends the phase (as printed after epoch 2)
     assert not any("method_state" in h for h in train_run(tiny_run(epochs=1), ptb_sample, tmp_path / "twr",
                                                           progress=False)["history"])
+
+
+def test_inner_loop_updates_draw_whole_batches_of_the_epoch(ptb_sample, tmp_path, monkeypatch):
+    """Lagging VAE's encoder-only updates after the first draw one of the epoch's (length-bucketed) batches, as He et
+    al. draw `train_data_batch[id_]` (text.py l.389-391), not sentences of mixed lengths padded together: every batch
+    a loss is computed on is one the epoch's batching made, and updates beyond the epoch's batches happened."""
+    from baselines.lagging_vae import LaggingVAE
+
+    made, seen = [], []
+    real_batches, real_loss = train_module.task_of, LaggingVAE.loss
+
+    def recording_task(run):
+        task = real_batches(run)
+
+        def batches(*args, **kwargs):
+            for batch in task.batches(*args, **kwargs):
+                made.append(batch.tokens.clone())
+                yield batch
+        return type(task)(**{**task.__dict__, "batches": batches})
+
+    def recording_loss(self, batch, step):
+        seen.append(batch.tokens.clone())
+        return real_loss(self, batch, step)
+
+    monkeypatch.setattr(train_module, "task_of", recording_task)
+    monkeypatch.setattr(LaggingVAE, "loss", recording_loss)
+    train_run(lagging_run(1), ptb_sample, tmp_path, progress=False)
+    assert len(seen) > 2 * 8  # 8 batches an epoch: most losses are the inner loop's
+    assert all(any(tokens.shape == batch.shape and torch.equal(tokens, batch) for batch in made) for tokens in seen)
