@@ -521,6 +521,13 @@ def last_score(point: dict) -> str:
     return ""
 
 
+def method_state_text(state: dict) -> str:
+    """A learning-curve point's `method_state` (the method's own scalar buffers after the epoch's updates, e.g.
+    Lagging VAE's aggressive flag and encoder-only updates) as the board shows it."""
+    return ", ".join(f"{name} {value:.3f}" if isinstance(value, float) else f"{name} {value}"
+                     for name, value in state.items())
+
+
 def training_lines(reference: Path) -> list[list[str]]:
     """Runs still in training (`cpu_reference run --evaluate final`, budget-stopped: no metrics.json yet): where each
     stands, from its learning curve. The board's cells come from scored runs only."""
@@ -531,11 +538,12 @@ def training_lines(reference: Path) -> list[list[str]]:
         if provenance.get("evaluated") is not False:
             continue
         calls = provenance.get("calls") or [provenance]
+        last = run.curve[-1] if run.curve else {}
         lines.append([f"{run.model} seed {run.seed}", run.dataset,
                       f"{provenance.get('cpu', '')}, {provenance.get('precision', '')}",
                       f"{run.epochs} of {provenance.get('epochs_planned', '')}",
                       f"{provenance.get('selected_epoch', '')}",
-                      last_score(run.curve[-1] if run.curve else {}),
+                      last_score(last), method_state_text(last.get("method_state") or {}),
                       " + ".join(f"{c['budget_minutes']:.0f}" for c in calls) + " min",
                       (provenance.get("stopped_early") or {}).get("reason", "")])
     return lines
@@ -584,9 +592,13 @@ def board_markdown(rows: list[dict], curves_name: str, others: list[list[str]],
         text += ["## Runs in training", "",
                  "Budget-stopped calls of `python -m reproduction.cpu_reference run --evaluate final`: learning curve and "
                  "train log committed, evaluation deferred to the call that ends the recipe, so no cell of this page comes "
-                 "from them yet (where the same seed has a scored run, the cells are that run's).", "",
+                 "from them yet (where the same seed has a scored run, the cells are that run's). Checkpoints are not "
+                 "committed: the same command continues a run exactly on a machine that holds its "
+                 "`runs/cpu-reference/<model>/seed<k>/checkpoint.pt`; elsewhere `--warm-start <its model.pt>` "
+                 "continues it where the kept epoch is the last one, and otherwise it restarts from epoch 0 "
+                 "([docs/reference_runs.md](reference_runs.md)).", "",
                  *markdown_table(["run", "dataset", "CPU, precision", "epochs", "kept epoch",
-                                  "last score", "budgets", "stopped"], training), ""]
+                                  "last score", "method state (last epoch)", "budgets", "stopped"], training), ""]
     if paired_audits:
         text += ["## Likelihood audit: the models compared under tight estimates", "",
                  "The paper compares its TWR-VAE number (paper protocol, not a bound) with its baselines' "

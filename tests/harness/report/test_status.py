@@ -212,8 +212,8 @@ def test_runs_still_in_training_are_listed_with_their_curve_and_give_no_cell(tmp
     (folder / "learning_curve.jsonl").write_text("".join(
         json.dumps({"epoch": e, "test": {"NLL": 120.0 - e / 10}}) + "\n" for e in range(1, 56)))
     assert status.training_lines(tmp_path / "reference") == [
-        ["bn-vae seed 1", "ptb", "CPU B, bfloat16", "55 of 100", "46", "test NLL 114.50, paper protocol (epoch 55)", "135 + 24 min",
-         "time budget"]]
+        ["bn-vae seed 1", "ptb", "CPU B, bfloat16", "55 of 100", "46", "test NLL 114.50, paper protocol (epoch 55)", "",
+         "135 + 24 min", "time budget"]]
     cells = board(tmp_path, paper_config)
     assert cells["PTB", "BN-VAE (0.7)", "NLL"]["verdict"] == "not run yet"  # no scored run: no value
     page = status.board_markdown([], "curves.png", [], status.training_lines(tmp_path / "reference"))
@@ -262,7 +262,9 @@ def test_a_run_in_training_projects_from_its_own_speed_even_inside_its_first_epo
     its last one's speed (90 s) for the 97 left."""
     reference = tmp_path / "reference"
     in_training(reference, "lag-vae", 0, [{"epoch": 1, "partial": {"epoch": 1, "batches": 400, "of": 658},
-                                           "train_seconds": 7200.0, "valid_loss": 150.0, "test": {"NLL": 149.0}}])
+                                           "train_seconds": 7200.0, "valid_loss": 150.0, "test": {"NLL": 149.0},
+                                           "method_state": {"aggressive": True, "inner_steps_taken": 21873,
+                                                            "previous_mi": 0.0}}])
     in_training(reference, "vae-lstm", 3, [{"epoch": e, "partial": None, "train_seconds": s, "test": {"NLL": 130.0}}
                                            for e, s in ((1, 120.0), (2, 100.0), (3, 90.0))])
     cells = board(tmp_path, paper_config)
@@ -273,4 +275,5 @@ def test_a_run_in_training_projects_from_its_own_speed_even_inside_its_first_epo
     assert lstm["projected_hours_to_end"] == f"<= {97 * 90.0 / 3600:.1f}" and "(its epoch 3; seed 1" in lstm["cause"]
     assert lag["verdict"] == lstm["verdict"] == "not run yet"
     lines = {line[0]: line for line in status.training_lines(reference)}
-    assert lines["lag-vae seed 1"][5] == "test NLL 149.00, paper protocol (epoch 1, partial: 400 of 658 batches)"
+    assert lines["lag-vae seed 1"][5:7] == ["test NLL 149.00, paper protocol (epoch 1, partial: 400 of 658 batches)",
+                                            "aggressive True, inner_steps_taken 21873, previous_mi 0.000"]
