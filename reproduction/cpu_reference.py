@@ -44,7 +44,7 @@ from harness.data.registry import DATASETS
 from harness.data.vocab import Vocab
 from harness.evaluate.evaluation import evaluate_run
 from harness.evaluate.lm_evaluate import evaluate_model
-from harness.core.io import code_version, now_iso, set_threads, write_json_atomic
+from harness.core.io import now_iso, set_threads, write_json_atomic
 from harness.core.machine import cpu_model, cpuinfo
 from harness.report.tables import latex_escape
 from harness.core.runs import CHECKPOINT
@@ -180,7 +180,8 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
                        + (f" --evaluate {evaluate}" if evaluate != "always" else "")
                        + (f" --max-epochs {max_epochs}" if max_epochs is not None else "")
                        + (f" --max-train-hours {max_train_hours:g}" if max_train_hours is not None else ""),
-            "budget_minutes": budget_minutes, "code_version": code_version(), "created": now_iso(),
+            # the code this call trained with (train_run's, taken as it started), not the checkout's when it ends
+            "budget_minutes": budget_minutes, "code_version": summary["code_version"], "created": now_iso(),
             "epochs_from": epochs_before, "epochs_to": summary["epochs_completed"],
             **({"note": note} if note else {})}
     calls = earlier_calls(dest / PROVENANCE, epochs_before) + [call]

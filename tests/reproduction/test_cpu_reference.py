@@ -267,3 +267,18 @@ def test_a_dialogue_run_without_its_data_or_vectors_is_refused_naming_the_file(t
     assert not (tmp_path / "work").exists() and not (tmp_path / "reference").exists()
     with pytest.raises(ValueError, match="reference runs are made on ptb, dailydialog"):
         cpu_reference.check_inputs("yahoo", tmp_path / "data", None)
+
+
+def test_each_call_records_the_code_it_trained_with_not_the_checkout_at_its_end(ptb_sample, tmp_path, monkeypatch):
+    """A call trains for hours while commits land: its `code_version` is the one training started with (as its
+    train_log.json's), not the checkout's when it writes its results."""
+    from harness.train import training as train_module
+
+    monkeypatch.setattr(train_module, "code_version", lambda: "trained-with")
+    monkeypatch.setattr(cpu_reference, "reference_run_config",
+                        lambda model, seed, precision, dataset="ptb": tiny_run(epochs=1))
+    dest = cpu_reference.run("twr-vae", 1, "float32", 60.0, ptb_sample, tmp_path / "work", tmp_path / "reference",
+                             evaluate="final")
+    provenance = json.loads((dest / "reference_run.json").read_text())
+    assert provenance["code_version"] == provenance["calls"][0]["code_version"] == "trained-with"
+    assert json.loads((dest / "train_log.json").read_text())["code_version"] == "trained-with"
