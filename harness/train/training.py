@@ -402,19 +402,17 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
         started, epoch_started = time.perf_counter(), time.monotonic()
         sums = EpochSums(device)
         resumed = state.pop("in_epoch", None)  # an earlier call's budget stopped inside this epoch
-        if resumed is None:
-            epoch_start_rng, earlier_seconds, skip = generator.get_state(), 0.0, 0
-            epoch_batches[:] = task.batches(train_set, cfg.batch_size, shuffle=cfg.shuffle, generator=generator)
-        else:
-            if resumed["epoch"] != epoch + 1:
-                raise ValueError(f"{checkpoint_path}: its state is inside epoch {resumed['epoch']} after {epoch} "
-                                 "whole epochs; the checkpoint is inconsistent")
-            epoch_start_rng, earlier_seconds, skip = (resumed["batch_rng_at_epoch_start"], resumed["seconds"],
-                                                      resumed["batches"])
-            now_rng = generator.get_state()  # the stop's: the epoch's order was drawn before it
-            generator.set_state(epoch_start_rng)
-            epoch_batches[:] = task.batches(train_set, cfg.batch_size, shuffle=cfg.shuffle, generator=generator)
+        if resumed is not None and resumed["epoch"] != epoch + 1:
+            raise ValueError(f"{checkpoint_path}: its state is inside epoch {resumed['epoch']} after {epoch} "
+                             "whole epochs; the checkpoint is inconsistent")
+        now_rng = generator.get_state()  # a resumed epoch's order was drawn before its stop, from the state saved then
+        epoch_start_rng = now_rng if resumed is None else resumed["batch_rng_at_epoch_start"]
+        generator.set_state(epoch_start_rng)
+        epoch_batches[:] = task.batches(train_set, cfg.batch_size, shuffle=cfg.shuffle, generator=generator)
+        earlier_seconds, skip = 0.0, 0
+        if resumed is not None:
             generator.set_state(now_rng)
+            earlier_seconds, skip = resumed["seconds"], resumed["batches"]
             if len(epoch_batches) != resumed["of"]:
                 raise ValueError(f"{checkpoint_path}: epoch {epoch + 1} was stopped after {skip} of {resumed['of']} "
                                  f"batches, but the training data now make {len(epoch_batches)}")
