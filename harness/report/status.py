@@ -491,13 +491,11 @@ def seed_list(cell: dict) -> str:
 
 def other_lines(runs: dict[tuple[str, str], list[ReferenceRun]]) -> list[list[str]]:
     """Table 1 and Figure 2, which have no cells in tables.csv: what the reference runs hold of them."""
-    data = {}
+    data: dict[str, dict] = {}
     for (dataset, _), seeds in runs.items():
-        counts = seeds[0].metrics.get("data") or {}
-        data.setdefault(dataset, counts)
-    table1 = "; ".join(f"{PAPER_DATASET_NAMES.get(d, d)}: {c.get('train_sentences', '?')} train / "
-                       f"{c.get('test_sentences', '?')} test examples, vocabulary {c.get('vocab_size', '?')}"
-                       for d, c in sorted(data.items()))
+        counted = [run.metrics["data"] for run in seeds if run.metrics.get("data")]
+        data[dataset] = data.get(dataset) or (counted[0] if counted else {})
+    table1 = "; ".join(dataset_counts(PAPER_DATASET_NAMES.get(d, d), c) for d, c in sorted(data.items()))
     interpolated = sorted({run.model for seeds in runs.values() for run in seeds
                            if (run.folder / "interpolation.json").is_file()})
     return [["Table 1", "datasets", table1 or "no reference run yet",
@@ -506,6 +504,15 @@ def other_lines(runs: dict[tuple[str, str], list[ReferenceRun]]) -> list[list[st
             ["Figure 2", "PTB interpolation", ", ".join(interpolated) or "no reference run has one",
              "written by every workflow run (harness.evaluate.interpolate, harness.report.figures); "
              + ("reference runs: " + ", ".join(interpolated) if interpolated else "not run yet at paper length")]]
+
+
+def dataset_counts(name: str, counts: dict) -> str:
+    """Table 1's line for one dataset, from a scored run's data description; a dataset whose runs are all still in
+    training has none yet (the counts come with the evaluation), and says so rather than showing a gap."""
+    if not counts:
+        return f"{name}: no scored run yet (its counts come with the first evaluation)"
+    return (f"{name}: {counts['train_sentences']} train / {counts['test_sentences']} test examples, "
+            f"vocabulary {counts['vocab_size']}")
 
 
 def last_score(point: dict) -> str:

@@ -277,3 +277,17 @@ def test_a_run_in_training_projects_from_its_own_speed_even_inside_its_first_epo
     lines = {line[0]: line for line in status.training_lines(reference)}
     assert lines["lag-vae seed 1"][5:7] == ["test NLL 149.00, paper protocol (epoch 1, partial: 400 of 658 batches)",
                                             "aggressive True, inner_steps_taken 21873, previous_mi 0.000"]
+
+
+def test_table_1_names_a_dataset_whose_runs_are_all_in_training_instead_of_showing_gaps(tmp_path):
+    """A DailyDialog run still in training has no data description yet: its Table 1 line says so (no '?')."""
+    reference = tmp_path / "reference"
+    write_run(reference, "twr-vae", 1, paper={"NLL": 86.3})
+    folder = reference / "cpu-b" / "dailydialog" / "cvae" / "seed1"
+    folder.mkdir(parents=True)
+    (folder / "reference_run.json").write_text(json.dumps({
+        "epochs_completed": 3, "epochs_planned": 60, "created": "2026-12-06", "cpu": "CPU B", "precision": "bfloat16",
+        "evaluated": False, "stopped_early": {"reason": "time budget"}}))
+    table1 = status.other_lines(status.collect_runs(reference))[0][2]
+    assert table1 == ("DailyDialog: no scored run yet (its counts come with the first evaluation); "
+                      "PTB: 42068 train / 3761 test examples, vocabulary 10002")
