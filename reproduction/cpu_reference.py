@@ -14,7 +14,10 @@ state restarted: harness.train.training.warm_start_checkpoint). After every epoc
 (harness.evaluate.evaluation; as the original code's `reconstruction`), one JSON line per epoch in `learning_curve.jsonl`.
 Then the kept model is evaluated under both protocols (IW-NLL with the config's K) and `metrics.json`,
 `train_log.json` and `learning_curve.jsonl` are copied to `results/reference/cpu-<cpu model>/ptb/<model>/seed<N>/`
-(small JSON; the checkpoint stays in the work folder, which is ignored by git).
+(small JSON; the checkpoint stays in the work folder, which is ignored by git), with `reference_run.json`: every call
+that trained the run (command, budget, code version, CPU, precision, threads, epochs and steps from/to, note). The
+folder is that of the CPU the run started on: a checkpoint continued on another CPU type carries its run's record
+(`reference_calls.json`, in the work folder) and adds its call, naming that CPU, to the same folder.
 A dialogue run (`--dataset dailydialog`, issue 35's Table 5 pilots) trains the same way from `data/processed/dailydialog`
 (harness.data.dialogue's JSONL; the word vectors of `--vectors`, default `<data>/word2vec.kv` as the workflow's
 `word_vectors` rule trains them, initialise the embedding where the recipe asks and score the BOW metrics). Its
@@ -57,7 +60,8 @@ CURVE = "learning_curve.jsonl"
 PROVENANCE = "reference_run.json"
 EVALUATE_WHEN = ("always", "final")  # `run --evaluate`: after every call, or only the call that ends the recipe
 REFERENCE_DATASETS = ("ptb", "dailydialog")  # NOT_OFFLINE (status) names the others
-CALL_KEYS = ("command", "budget_minutes", "code_version", "created")  # what each call of `run` records
+CALL_KEYS = ("command", "budget_minutes", "code_version", "created")  # what each call of `run` recorded at first
+RECORD = "reference_calls.json"  # in the work folder, beside the checkpoint: the run's results folder and its calls
 
 
 def cpu_slug() -> str:
@@ -80,14 +84,35 @@ def paper_protocol(model, dataset: LMDataset, run: RunConfig) -> dict:
     return {key: result[key] for key in ("NLL", "PPL", "KL", "MI", "recon")}
 
 
-def earlier_calls(provenance_path: Path, epochs_before: int) -> list[dict]:
-    """The calls of `run` that trained the run this call continues (none when it starts afresh)."""
-    if epochs_before == 0 or not provenance_path.is_file():
+def earlier_calls(record: dict, resumed_from: dict | None) -> list[dict]:
+    """The calls of `run` that trained the checkpoint this call resumed (`resumed_from`, train_run's; none when it
+    started afresh): those of the run's record that ended at or before the step it resumed from (a call recorded
+    before calls kept their steps: at or before its epoch). A call whose checkpoint was later abandoned ended past it."""
+    if resumed_from is None:
         return []
+    return [call for call in record["calls"]
+            if (call["steps_to"] <= resumed_from["step"] if "steps_to" in call
+                else call["epochs_to"] <= resumed_from["epoch"])]
+
+
+def run_record(work: Path, folder: Path, into: Path) -> dict:
+    """The record of the run whose checkpoint is in `work`: {"folder": its results folder under `into`, "calls": the
+    calls that trained it}. Every call writes it into the work folder, beside the checkpoint, so that a run continued
+    on another CPU type keeps its folder (the CPU it started on) and its calls, each naming its CPU. A work folder from
+    before the record (a checkpoint written before calls named their CPU) reads `folder`'s reference_run.json, as
+    calls were read then, and gives its calls that file's CPU and precision (a CPU folder's run was trained there,
+    and a run's precision is part of its checkpoint's fingerprint)."""
+    path = work / RECORD
+    if path.is_file():
+        return json.loads(path.read_text())
+    provenance_path = folder / PROVENANCE
+    if not provenance_path.is_file():
+        return {"folder": folder.relative_to(into).as_posix(), "calls": []}
     earlier = json.loads(provenance_path.read_text())
     calls = earlier.get("calls") or [{key: earlier[key] for key in CALL_KEYS if key in earlier}
                                      | {"epochs_from": 0, "epochs_to": earlier["epochs_completed"]}]
-    return [call for call in calls if call["epochs_to"] <= epochs_before]
+    return {"folder": folder.relative_to(into).as_posix(),
+            "calls": [{"cpu": earlier.get("cpu"), "precision": earlier.get("precision"), **call} for call in calls]}
 
 
 def default_vectors(dataset: str, data_dir: Path) -> Path | None:
@@ -166,15 +191,20 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
     metrics = (evaluate_run(work / "model.pt", data_dir, work / "metrics.json", run_config, progress=False,
                             samples_path=work / "samples.jsonl" if dialogue else None, vectors_path=vectors)
                if evaluated else None)
-    dest = into / cpu_slug() / dataset / model_name / f"seed{seed}"
+    resumed_from = summary["resumed_from"]
+    record = run_record(work, into / cpu_slug() / dataset / model_name / f"seed{seed}", into)
+    if resumed_from is None:  # started afresh (or its checkpoint discarded): this CPU's folder, no earlier call
+        record = {"folder": f"{cpu_slug()}/{dataset}/{model_name}/seed{seed}", "calls": []}
+    dest = into / record["folder"]
     dest.mkdir(parents=True, exist_ok=True)
     if not evaluated:
         (dest / "metrics.json").unlink(missing_ok=True)  # an earlier call's: it scored other weights
     epochs_before = trained[0] - 1 if trained else summary["epochs_completed"]
+    threads = torch.get_num_threads()
     call = {"command": "python -m reproduction.cpu_reference run"
                        + (f" --dataset {dataset}" if dataset != "ptb" else "")
                        + f" --model {model_name} --seed {seed} --precision "
-                       f"{precision} --budget-minutes {budget_minutes:g}"
+                       f"{precision} --budget-minutes {budget_minutes:g} --threads {threads}"
                        + (f" --warm-start {warm_start.name}" if warm_start is not None else "")
                        + (f" --on-code-change {on_code_change}" if on_code_change != "refuse" else "")
                        + (f" --evaluate {evaluate}" if evaluate != "always" else "")
@@ -182,16 +212,20 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
                        + (f" --max-train-hours {max_train_hours:g}" if max_train_hours is not None else ""),
             # the code this call trained with (train_run's, taken as it started), not the checkout's when it ends
             "budget_minutes": budget_minutes, "code_version": summary["code_version"], "created": now_iso(),
+            "cpu": cpu_model(cpuinfo()), "precision": precision, "threads": threads,
             "epochs_from": epochs_before, "epochs_to": summary["epochs_completed"],
+            "steps_from": resumed_from["step"] if resumed_from else 0, "steps_to": summary["steps"],
             **({"note": note} if note else {})}
-    calls = earlier_calls(dest / PROVENANCE, epochs_before) + [call]
+    calls = earlier_calls(record, resumed_from) + [call]
+    write_json_atomic(work / RECORD, {"folder": record["folder"], "calls": calls})
+    cpus = list(dict.fromkeys(c["cpu"] for c in calls if c.get("cpu")))
     for name in (("metrics.json",) if evaluated else ()) + (TRAIN_LOG, CURVE):
         shutil.copyfile(work / name, dest / name)
     write_json_atomic(dest / PROVENANCE, {
         **call, "calls": calls, "budget_minutes": sum(c["budget_minutes"] for c in calls),
         "config_file": "config/paper.yaml", "dataset": dataset, "model": model_name, "seed": seed,
         "precision": precision, "word_vectors": vectors.name if vectors is not None else None,
-        "threads": torch.get_num_threads(), "cpu": cpu_model(cpuinfo()),
+        "threads": threads, "cpu": " + ".join(cpus),  # the CPUs its calls trained on, in the order they did
         "epochs_planned": run_config.train.epochs, "max_epochs": max_epochs, "max_train_hours": max_train_hours,
         "epochs_completed": summary["epochs_completed"],
         "stopped_early": summary["stopped_early"], "selected_epoch": summary["selected_epoch"],

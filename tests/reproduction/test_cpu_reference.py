@@ -5,9 +5,10 @@ import json
 import shutil
 
 import pytest
+import torch
 
 from reproduction import cpu_reference
-from reproduction.cpu_reference import caption, earlier_calls
+from reproduction.cpu_reference import caption, earlier_calls, run_record
 from harness.report import status
 from conftest import FIXTURES, slow_updates, tiny_run
 
@@ -22,13 +23,22 @@ def provenance(**fields) -> dict:
 
 
 def test_a_continued_run_keeps_the_calls_before_it(tmp_path):
-    path = tmp_path / "reference_run.json"
-    path.write_text(json.dumps(provenance()))  # written before provenances listed their calls
-    assert earlier_calls(path, epochs_before=55) == [{**FIRST_CALL, "epochs_from": 0, "epochs_to": 55}]
-    assert earlier_calls(path, epochs_before=0) == []  # a run started afresh owes nothing to the earlier one
+    """A work folder from before the run record: the calls come from this CPU's reference_run.json, with its CPU and
+    precision; the record's calls that ended past the resumed checkpoint (an abandoned continuation) are dropped."""
+    folder = tmp_path / "cpu-amd-epyc" / "ptb" / "twr-vae" / "seed1"
+    folder.mkdir(parents=True)
+    (folder / "reference_run.json").write_text(json.dumps(provenance()))  # written before provenances listed calls
+    record = run_record(tmp_path / "work", folder, tmp_path)
+    first = {"cpu": "AMD EPYC", "precision": "bfloat16", **FIRST_CALL, "epochs_from": 0, "epochs_to": 55}
+    assert record == {"folder": "cpu-amd-epyc/ptb/twr-vae/seed1", "calls": [first]}
+    assert earlier_calls(record, {"epoch": 55, "step": 55 * 658}) == [first]
+    assert earlier_calls(record, None) == []  # a run started afresh owes nothing to the earlier one
     later = {**FIRST_CALL, "budget_minutes": 40.0, "epochs_from": 55, "epochs_to": 90}
-    path.write_text(json.dumps(provenance(calls=[{**FIRST_CALL, "epochs_from": 0, "epochs_to": 55}, later])))
-    assert earlier_calls(path, epochs_before=55) == [{**FIRST_CALL, "epochs_from": 0, "epochs_to": 55}]
+    (folder / "reference_run.json").write_text(json.dumps(provenance(calls=[first, later])))
+    assert earlier_calls(run_record(tmp_path / "work", folder, tmp_path), {"epoch": 55, "step": 55 * 658}) == [first]
+    stepped = [{**first, "steps_from": 0, "steps_to": 100}, {**later, "epochs_to": 55, "steps_from": 100,
+                                                             "steps_to": 120}]
+    assert earlier_calls({"calls": stepped}, {"epoch": 55, "step": 100}) == stepped[:1]  # steps decide where kept
 
 
 def reference_run(seed: int = 1, metrics: dict | None = None, **fields) -> status.ReferenceRun:
@@ -282,3 +292,54 @@ def test_each_call_records_the_code_it_trained_with_not_the_checkout_at_its_end(
     provenance = json.loads((dest / "reference_run.json").read_text())
     assert provenance["code_version"] == provenance["calls"][0]["code_version"] == "trained-with"
     assert json.loads((dest / "train_log.json").read_text())["code_version"] == "trained-with"
+
+
+def on_cpu(monkeypatch, name: str) -> None:
+    monkeypatch.setattr(cpu_reference, "cpuinfo", lambda: f"model name\t: {name}\n")
+
+
+def test_a_run_continued_on_another_cpu_keeps_its_folder_and_names_each_calls_cpu(ptb_sample, tmp_path, monkeypatch):
+    """The checkpoint carries its run's record: the call on CPU B adds itself to the folder of CPU A, where the run
+    started, instead of starting a record of its own in CPU B's folder (which would hold no earlier call, or splice
+    in another run's calls left there)."""
+    slow_updates(monkeypatch)
+    monkeypatch.setattr(cpu_reference, "reference_run_config",
+                        lambda model, seed, precision, dataset="ptb": tiny_run(epochs=10, validate_every=5))
+    work, into = tmp_path / "work", tmp_path / "reference"
+    stale = into / "cpu-cpu-b" / "ptb" / "twr-vae" / "seed1"  # an older, abandoned run of CPU B
+    stale.mkdir(parents=True)
+    (stale / "reference_run.json").write_text(json.dumps(provenance(cpu="CPU B", epochs_completed=3, calls=[
+        {**FIRST_CALL, "epochs_from": 0, "epochs_to": 3}])))
+    on_cpu(monkeypatch, "CPU A")
+    first = cpu_reference.run("twr-vae", 1, "float32", 1.0, ptb_sample, work, into, evaluate="final")
+    on_cpu(monkeypatch, "CPU B")
+    second = cpu_reference.run("twr-vae", 1, "float32", 1.0, ptb_sample, work, into, evaluate="final")
+    assert first == second == into / "cpu-cpu-a" / "ptb" / "twr-vae" / "seed1"
+    finished = json.loads((second / "reference_run.json").read_text())
+    assert [(c["cpu"], c["precision"], c["threads"], c["epochs_from"], c["epochs_to"], c["steps_from"], c["steps_to"])
+            for c in finished["calls"]] == [("CPU A", "float32", torch.get_num_threads(), 0, 7, 0, 56),
+                                            ("CPU B", "float32", torch.get_num_threads(), 7, 10, 56, 80)]
+    assert finished["cpu"] == "CPU A + CPU B" and finished["evaluated"] is True
+    assert finished["calls"][0]["command"].endswith(f"--budget-minutes 1 --threads {torch.get_num_threads()} "
+                                                    "--evaluate final")
+    assert json.loads((stale / "reference_run.json").read_text())["epochs_completed"] == 3  # left as it was
+
+    on_cpu(monkeypatch, "CPU B")  # a fresh start (no checkpoint) begins a record of its own, in this CPU's folder
+    fresh = cpu_reference.run("twr-vae", 2, "float32", 1.0, ptb_sample, tmp_path / "work2", into, evaluate="final")
+    assert fresh == into / "cpu-cpu-b" / "ptb" / "twr-vae" / "seed2"
+    assert [c["cpu"] for c in json.loads((fresh / "reference_run.json").read_text())["calls"]] == ["CPU B"]
+
+
+def test_a_call_stopped_inside_the_first_epoch_stays_in_the_record(ptb_sample, tmp_path, monkeypatch):
+    """A call that ends inside epoch 1 (a Lag-VAE epoch outlasts a call) trained the run too: the call that finishes
+    the epoch lists it (its epochs 0 to 0, steps 0 to 4)."""
+    slow_updates(monkeypatch)  # 8 updates an epoch at 1 s each: a 4-second call stops inside epoch 1
+    monkeypatch.setattr(cpu_reference, "reference_run_config",
+                        lambda model, seed, precision, dataset="ptb": tiny_run(epochs=2))
+    work, into = tmp_path / "work", tmp_path / "reference"
+    cpu_reference.run("twr-vae", 1, "float32", 4.5 / 60, ptb_sample, work, into, evaluate="final")
+    dest = cpu_reference.run("twr-vae", 1, "float32", 60.0, ptb_sample, work, into, evaluate="final")
+    finished = json.loads((dest / "reference_run.json").read_text())
+    assert [(c["epochs_from"], c["epochs_to"], c["steps_from"], c["steps_to"]) for c in finished["calls"]] == [
+        (0, 0, 0, finished["calls"][0]["steps_to"]), (0, 2, finished["calls"][0]["steps_to"], 16)]
+    assert 0 < finished["calls"][0]["steps_to"] < 8
