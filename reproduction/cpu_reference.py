@@ -95,6 +95,24 @@ def earlier_calls(record: dict, resumed_from: dict | None) -> list[dict]:
                 else call["epochs_to"] <= resumed_from["epoch"])]
 
 
+def unrecorded_training(earlier: list[dict], resumed_from: dict | None) -> list[dict]:
+    """The training between the last recorded call and the checkpoint this call resumed, if any: a call killed after a
+    checkpoint but before it wrote its results (or a record lost with a work folder) trained it. One entry saying so,
+    with what the checkpoint knows (its epoch, step and code version); its CPU, budget and timings are unknown."""
+    if resumed_from is None:
+        return []
+    last = earlier[-1] if earlier else {"epochs_to": 0, "steps_to": 0}
+    behind = (last["steps_to"] < resumed_from["step"] if "steps_to" in last
+              else last["epochs_to"] < resumed_from["epoch"])
+    if not behind:
+        return []
+    return [{"unrecorded": True, "budget_minutes": None, "code_version": resumed_from.get("code_version"),
+             "epochs_from": last["epochs_to"], "epochs_to": resumed_from["epoch"],
+             "steps_from": last.get("steps_to"), "steps_to": resumed_from["step"],
+             "note": "trained by a call that left no record (killed after a checkpoint, before writing its results; "
+                     "or its record lost with the work folder): its CPU, budget and timings are unknown"}]
+
+
 def run_record(work: Path, folder: Path, into: Path) -> dict:
     """The record of the run whose checkpoint is in `work`: {"folder": its results folder under `into`, "calls": the
     calls that trained it}. Every call writes it into the work folder, beside the checkpoint, so that a run continued
@@ -216,13 +234,14 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
             "epochs_from": epochs_before, "epochs_to": summary["epochs_completed"],
             "steps_from": resumed_from["step"] if resumed_from else 0, "steps_to": summary["steps"],
             **({"note": note} if note else {})}
-    calls = earlier_calls(record, resumed_from) + [call]
+    calls = earlier_calls(record, resumed_from)
+    calls += unrecorded_training(calls, resumed_from) + [call]
     write_json_atomic(work / RECORD, {"folder": record["folder"], "calls": calls})
     cpus = list(dict.fromkeys(c["cpu"] for c in calls if c.get("cpu")))
     for name in (("metrics.json",) if evaluated else ()) + (TRAIN_LOG, CURVE):
         shutil.copyfile(work / name, dest / name)
     write_json_atomic(dest / PROVENANCE, {
-        **call, "calls": calls, "budget_minutes": sum(c["budget_minutes"] for c in calls),
+        **call, "calls": calls, "budget_minutes": sum(c["budget_minutes"] or 0.0 for c in calls),
         "config_file": "config/paper.yaml", "dataset": dataset, "model": model_name, "seed": seed,
         "precision": precision, "word_vectors": vectors.name if vectors is not None else None,
         "threads": threads, "cpu": " + ".join(cpus),  # the CPUs its calls trained on, in the order they did
@@ -258,8 +277,7 @@ def caption(runs: list[status.ReferenceRun], dataset: str = "ptb") -> str:
     described = "; ".join(
         f"{latex_escape(run.model)} seed {run.seed}: {run.epochs} of {run.provenance['epochs_planned']} epochs"
         + (" (+ part of one)" if (run.provenance.get("stopped_early") or {}).get("partial_epoch") else "")
-        + " over calls budgeted " + " + ".join(f"{c['budget_minutes']:.0f}" for c in run.provenance.get("calls")
-                                               or [run.provenance]) + " min"
+        + " over calls budgeted " + status.call_budgets(run.provenance.get("calls") or [run.provenance])
         + (f" (continued from epoch {run.provenance['warm_start']['epoch']} with the optimizer state restarted)"
            if run.provenance.get("warm_start") else "")
         + f", stopped by {latex_escape(run.stop_reason)}, kept epoch {run.provenance['selected_epoch']}"

@@ -551,9 +551,16 @@ def training_lines(reference: Path) -> list[list[str]]:
                       f"{run.epochs} of {provenance.get('epochs_planned', '')}",
                       f"{provenance.get('selected_epoch', '')}",
                       last_score(last), method_state_text(last.get("method_state") or {}),
-                      " + ".join(f"{c['budget_minutes']:.0f}" for c in calls) + " min",
+                      call_budgets(calls),
                       (provenance.get("stopped_early") or {}).get("reason", "")])
     return lines
+
+
+def call_budgets(calls: list[dict]) -> str:
+    """'110 + 20 min': each call's budget; a stretch of training no call recorded (a call killed before it wrote its
+    results: cpu_reference's `unrecorded` entry) shows as such."""
+    return " + ".join("unrecorded" if call.get("budget_minutes") is None else f"{call['budget_minutes']:.0f}"
+                      for call in calls) + " min"
 
 
 def board_markdown(rows: list[dict], curves_name: str, others: list[list[str]],

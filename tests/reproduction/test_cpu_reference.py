@@ -343,3 +343,23 @@ def test_a_call_stopped_inside_the_first_epoch_stays_in_the_record(ptb_sample, t
     assert [(c["epochs_from"], c["epochs_to"], c["steps_from"], c["steps_to"]) for c in finished["calls"]] == [
         (0, 0, 0, finished["calls"][0]["steps_to"]), (0, 2, finished["calls"][0]["steps_to"], 16)]
     assert 0 < finished["calls"][0]["steps_to"] < 8
+
+
+def test_training_by_a_call_killed_before_its_record_is_listed_as_unrecorded(ptb_sample, tmp_path, monkeypatch):
+    """A call killed after a checkpoint but before writing its results trained epochs no record names: the next call
+    lists that stretch as `unrecorded` (the checkpoint's epochs, steps and code version; no CPU, no budget), and the
+    board's budgets say so."""
+    slow_updates(monkeypatch)
+    monkeypatch.setattr(cpu_reference, "reference_run_config",
+                        lambda model, seed, precision, dataset="ptb": tiny_run(epochs=10, validate_every=5))
+    work, into = tmp_path / "work", tmp_path / "reference"
+    cpu_reference.run("twr-vae", 1, "float32", 1.0, ptb_sample, work, into, evaluate="final")
+    record_after_first = (work / cpu_reference.RECORD).read_text()
+    cpu_reference.run("twr-vae", 1, "float32", 16 / 60, ptb_sample, work, into, evaluate="final")
+    (work / cpu_reference.RECORD).write_text(record_after_first)  # as if the second call died before its record
+    dest = cpu_reference.run("twr-vae", 1, "float32", 1.0, ptb_sample, work, into, evaluate="final")
+    calls = json.loads((dest / "reference_run.json").read_text())["calls"]
+    assert [(c.get("unrecorded", False), c["epochs_from"], c["epochs_to"], c["steps_from"], c["steps_to"])
+            for c in calls] == [(False, 0, 7, 0, 56), (True, 7, 9, 56, 72), (False, 9, 10, 72, 80)]
+    assert calls[1]["budget_minutes"] is None and "cpu" not in calls[1]
+    assert status.call_budgets(calls) == "1 + unrecorded + 1 min"
