@@ -14,7 +14,8 @@ precision, CPU, machine hours and a verdict:
 
 - `reproduced`: the value under the protocol the paper's number used is within 3 % of it (NLL, PPL, dialogue
   scores) or within 1 nat (KL, MI);
-- `differs`: outside that, at the recipe's end (the cause, where measured, from docs/reproduction_causes.yaml);
+- `differs`: outside that, at the recipe's end (the cause, where measured, from docs/reproduction_causes.yaml; for
+  a PPL cell without one, whether it follows from the row's NLL: perplexity_cause);
 - `partial`: outside that, and training was stopped by a time budget, an epoch cap or a training-hours cap before the
   recipe's end (the learning curve's last slope says where it was heading);
 - `not run yet`: no reference run; `not run here`: the dataset's training split is not in the offline mirror.
@@ -414,11 +415,42 @@ def board_rows(config: ExperimentConfig, paper_csv: Path, reference: Path, cause
             line["verdict"] = "partial"
         else:
             line |= {"verdict": "differs",
-                     "cause": causes.get((cell.table, cell.dataset, cell.model, cell.metric), "not yet measured")}
+                     "cause": causes.get((cell.table, cell.dataset, cell.model, cell.metric))
+                     or perplexity_cause(cell, paper, seeds, protocol if ours[protocol] else "uniform")
+                     or "not yet measured"}
         if line["verdict"] in ("reproduced", "partial") and (cell.table, cell.dataset, cell.model, cell.metric) in causes:
             line["cause"] = causes[(cell.table, cell.dataset, cell.model, cell.metric)]
         rows.append(line)
     return rows
+
+
+def perplexity_cause(cell, paper, seeds: list[ReferenceRun], protocol: str) -> str | None:
+    """Where a PPL cell differs: whether it follows from the row's NLL. PPL = exp(NLL / tokens per sentence), so the
+    paper's NLL and PPL imply the tokens it counted per test sentence, and ours imply ours, under the protocol the
+    cell is judged by. With the same count, the PPL's difference is the NLL's, amplified (3 % of PPL is
+    ln 1.03 x tokens ~ 0.65 nats of NLL): the cause is then the NLL cell's. With different counts, that is the
+    cause. None where the row has no NLL beside its PPL."""
+    if cell.metric != "PPL":
+        return None
+    paper_nll = paper[(paper.table == cell.table) & (paper.dataset == cell.dataset) & (paper.model == cell.model)
+                      & (paper.metric == "NLL")].value
+    ours = {metric: [v for run in seeds if (v := run.value(protocol, metric)) is not None] for metric in ("NLL", "PPL")}
+    if paper_nll.empty or not ours["NLL"] or not ours["PPL"] or cell.value <= 1:
+        return None
+    paper_tokens = float(paper_nll.iloc[0]) / math.log(cell.value)
+    our_nll, our_ppl = mean_and_spread(ours["NLL"])[0], mean_and_spread(ours["PPL"])[0]
+    our_tokens = our_nll / math.log(our_ppl)
+    counted = (f"the paper's NLL {float(paper_nll.iloc[0]):g} and PPL {cell.value:g} imply {paper_tokens:.2f} tokens "
+               f"per test sentence (NLL / ln PPL), ours {our_tokens:.2f} ({protocol} protocol)")
+    if abs(paper_tokens - our_tokens) > 0.005 * our_tokens:
+        return f"token count: {counted}; the two count different tokens"
+    gap = our_nll - float(paper_nll.iloc[0])
+    nll_reproduced = within("NLL", our_nll, float(paper_nll.iloc[0]))
+    return (f"follows the NLL: {counted}, the same count, so our NLL's {gap:+.2f} nats are "
+            f"{math.expm1(gap / our_tokens):+.1%} in PPL (PPL within 3 % needs NLL within "
+            f"{our_tokens * math.log(1.03):.2f} nats); "
+            + ("the NLL itself is within 3 % (reproduced): the two tolerances are not the same test" if nll_reproduced
+               else "the cause is the NLL cell's"))
 
 
 def to_csv(rows: list[dict]) -> str:
@@ -575,7 +607,8 @@ def board_markdown(rows: list[dict], curves_name: str, others: list[list[str]],
         "",
         "Verdicts: **reproduced** = within 3 % of the paper's value (NLL, PPL, dialogue scores) or within 1 nat (KL, "
         "MI), under the protocol the paper's number used; **differs** = outside that at the recipe's end (cause where "
-        "measured); **partial** = outside that, stopped by a time budget, an epoch cap or a training-hours cap (a "
+        "measured; a PPL cell's traced to its NLL where both count the same tokens per sentence, NLL / ln PPL); "
+        "**partial** = outside that, stopped by a time budget, an epoch cap or a training-hours cap (a "
         "declared machine-hour budget) before the recipe's end (slope: the paper-protocol test NLL's change per 10 "
         "epochs over the last 10); **not run yet**; **not run here** = the training data are not in the offline "
         "mirror. The paper's TWR-VAE and basic-VAE rows come from the TWR-VAE code (`paper` protocol: reconstruction "

@@ -291,3 +291,34 @@ def test_table_1_names_a_dataset_whose_runs_are_all_in_training_instead_of_showi
     table1 = status.other_lines(status.collect_runs(reference))[0][2]
     assert table1 == ("DailyDialog: no scored run yet (its counts come with the first evaluation); "
                       "PTB: 42068 train / 3761 test examples, vocabulary 10002")
+
+
+def test_a_differing_ppl_is_traced_to_its_nll_or_to_a_different_token_count(tmp_path, paper_config):
+    """PPL = exp(NLL / tokens): a PPL cell that differs says whether the paper's and our numbers count the same tokens
+    per sentence (NLL / ln PPL) and, if so, how much PPL the NLL's gap makes; a cause in the YAML comes first."""
+    reference = tmp_path / "reference"
+    end = "lr decayed 5 times (max_decays 5)"
+    write_run(reference, "vae-lstm", 1, uniform={"NLL": 107.73, "PPL": 136.34}, stopped=end)      # 21.92 tokens
+    write_run(reference, "bn-vae", 1, uniform={"NLL": 102.0, "PPL": 90.0}, stopped=end)           # 22.67 tokens
+    write_run(reference, "cyc-vae", 1, uniform={"NLL": 105.67, "PPL": 124.11}, epochs=40, planned=40, stopped=None)
+    paper = tmp_path / "tables.csv"
+    paper.write_text("table,dataset,model,metric,value\n2,PTB,VAE-LSTM,NLL,101.2\n2,PTB,VAE-LSTM,PPL,101.4\n"
+                     "2,PTB,BN-VAE (0.7),NLL,100.2\n2,PTB,BN-VAE (0.7),PPL,96.9\n2,PTB,Cyc-VAE,NLL,102.8\n"
+                     "2,PTB,Cyc-VAE,PPL,109\n")
+    (tmp_path / "causes.yaml").write_text("")
+    cells = {(r["row"], r["metric"]): r for r in status.board_rows(paper_config, paper, reference,
+                                                                   tmp_path / "causes.yaml")}
+    vae = cells["VAE-LSTM", "PPL"]
+    assert vae["verdict"] == "differs" and vae["cause"].startswith(
+        "follows the NLL: the paper's NLL 101.2 and PPL 101.4 imply 21.91 tokens per test sentence (NLL / ln PPL), "
+        "ours 21.92 (uniform protocol), the same count, so our NLL's +6.53 nats are +34.7% in PPL")
+    assert vae["cause"].endswith("the cause is the NLL cell's")
+    cyc = cells["Cyc-VAE", "PPL"]  # NLL +2.87 (2.8 %: reproduced), PPL +14 %: the tolerances differ
+    assert cyc["verdict"] == "differs" and cells["Cyc-VAE", "NLL"]["verdict"] == "reproduced"
+    assert cyc["cause"].endswith("the NLL itself is within 3 % (reproduced): the two tolerances are not the same test")
+    bn = cells["BN-VAE (0.7)", "PPL"]
+    assert bn["verdict"] == "differs" and bn["cause"].startswith("token count:") and "ours 22.67" in bn["cause"]
+    (tmp_path / "causes.yaml").write_text("- {table: '2', dataset: PTB, row: VAE-LSTM, metric: PPL, cause: measured}\n")
+    cells = {(r["row"], r["metric"]): r for r in status.board_rows(paper_config, paper, reference,
+                                                                   tmp_path / "causes.yaml")}
+    assert cells["VAE-LSTM", "PPL"]["cause"] == "measured"
