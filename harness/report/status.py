@@ -144,9 +144,18 @@ def read_curve(path: Path) -> list[dict]:
 
 
 def preference(run: ReferenceRun) -> tuple[bool, int, str]:
-    """Which of a seed's runs on several CPUs the board takes: a scored one before one still in training, then the
-    most epochs, then the latest."""
-    return bool(run.metrics), run.epochs, run.provenance["created"]
+    """Which of a seed's runs on several CPUs the board takes: a scored one before one still in training; of scored
+    runs the most epochs, then the latest; of runs in training the one started last (a seed restarted from epoch 0,
+    its earlier checkpoint not at hand, is trained on in the new run: the older record is superseded)."""
+    if run.metrics:
+        return True, run.epochs, run.provenance["created"]
+    return False, 0, started(run)
+
+
+def started(run: ReferenceRun) -> str:
+    """When a run's first call ended (a record from before calls were listed: its only call's)."""
+    calls = run.provenance.get("calls") or [run.provenance]
+    return calls[0].get("created") or run.provenance["created"]
 
 
 def read_run(folder: Path) -> ReferenceRun:
@@ -571,11 +580,14 @@ def training_lines(reference: Path) -> list[list[str]]:
     """Runs still in training (`cpu_reference run --evaluate final`, budget-stopped: no metrics.json yet): where each
     stands, from its learning curve. The board's cells come from scored runs only."""
     lines = []
+    taken = {(run.dataset, run.model, run.seed): run for seeds in collect_runs(reference).values() for run in seeds}
     for provenance_path in sorted(reference.glob("cpu-*/*/*/seed*/reference_run.json")):
         run = read_run(provenance_path.parent)
         provenance = run.provenance
         if provenance.get("evaluated") is not False:
             continue
+        live = taken[(run.dataset, run.model, run.seed)]
+        superseded = (not live.metrics and live.folder != run.folder)
         calls = provenance.get("calls") or [provenance]
         last = run.curve[-1] if run.curve else {}
         lines.append([f"{run.model} seed {run.seed}", run.dataset,
@@ -584,7 +596,9 @@ def training_lines(reference: Path) -> list[list[str]]:
                       f"{provenance.get('selected_epoch', '')}",
                       last_score(last), method_state_text(last.get("method_state") or {}),
                       call_budgets(calls),
-                      (provenance.get("stopped_early") or {}).get("reason", "")])
+                      (f"superseded: seed {run.seed} restarted on {live.provenance.get('cpu', '')} "
+                       f"({started(live)[:10]})" if superseded
+                       else (provenance.get("stopped_early") or {}).get("reason", ""))])
     return lines
 
 
@@ -643,7 +657,8 @@ def board_markdown(rows: list[dict], curves_name: str, others: list[list[str]],
                  "committed: the same command continues a run exactly on a machine that holds its "
                  "`runs/cpu-reference/<model>/seed<k>/checkpoint.pt`; elsewhere `--warm-start <its model.pt>` "
                  "continues it where the kept epoch is the last one, and otherwise it restarts from epoch 0 "
-                 "([docs/reference_runs.md](reference_runs.md)).", "",
+                 "([docs/reference_runs.md](reference_runs.md)); the restarted run is then the seed's run in training "
+                 "and the older record stays, marked superseded.", "",
                  *markdown_table(["run", "dataset", "CPU, precision", "epochs", "kept epoch",
                                   "last score", "method state (last epoch)", "budgets", "stopped"], training), ""]
     if paired_audits:

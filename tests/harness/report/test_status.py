@@ -322,3 +322,25 @@ def test_a_differing_ppl_is_traced_to_its_nll_or_to_a_different_token_count(tmp_
     cells = {(r["row"], r["metric"]): r for r in status.board_rows(paper_config, paper, reference,
                                                                    tmp_path / "causes.yaml")}
     assert cells["VAE-LSTM", "PPL"]["cause"] == "measured"
+
+
+def test_a_seed_restarted_from_epoch_0_supersedes_its_older_record_in_training(tmp_path, paper_config):
+    """A run whose checkpoint was not at hand is restarted from epoch 0, on whatever CPU: the newer run is the one in
+    training (its line, its projection), even with fewer epochs; the older record stays, marked superseded."""
+    reference = tmp_path / "reference"
+    for cpu, created, epochs, seconds in (("cpu-a", "2026-12-01T10:00:00+00:00", 11, 130.0),
+                                          ("cpu-b", "2026-12-07T10:00:00+00:00", 2, 140.0)):
+        folder = reference / cpu / "ptb" / "bn-vae" / "seed1"
+        folder.mkdir(parents=True)
+        (folder / "reference_run.json").write_text(json.dumps({
+            "epochs_completed": epochs, "epochs_planned": 100, "selected_epoch": epochs, "created": created,
+            "cpu": cpu.upper(), "precision": "bfloat16", "evaluated": False, "stopped_early": {"reason": "time budget"},
+            "calls": [{"budget_minutes": 30.0, "created": created}]}))
+        (folder / "learning_curve.jsonl").write_text("".join(
+            json.dumps({"epoch": e, "train_seconds": seconds, "test": {"NLL": 120.0 - e}}) + "\n"
+            for e in range(1, epochs + 1)))
+    lines = {line[2].split(",")[0]: line for line in status.training_lines(reference)}
+    assert lines["CPU-A"][-1] == "superseded: seed 1 restarted on CPU-B (2026-12-07)"
+    assert lines["CPU-B"][-1] == "time budget"
+    bn = board(tmp_path, paper_config)["PTB", "BN-VAE (0.7)", "NLL"]
+    assert bn["projected_hours_to_end"] == f"<= {98 * 140.0 / 3600:.1f}"  # from the live run's epochs, not cpu-a's
