@@ -96,9 +96,8 @@ def earlier_calls(record: dict, resumed_from: dict | None) -> list[dict]:
 
 
 def unrecorded_training(earlier: list[dict], resumed_from: dict | None) -> list[dict]:
-    """The training between the last recorded call and the checkpoint this call resumed, if any: a call killed after a
-    checkpoint but before it wrote its results (or a record lost with a work folder) trained it. One entry saying so,
-    with what the checkpoint knows (its epoch, step and code version); its CPU, budget and timings are unknown."""
+    """The training between the last recorded call and the checkpoint this call resumed, if any: one entry saying
+    so, with what the checkpoint knows (its epoch, step and code version); its CPU, budget and timings are unknown."""
     if resumed_from is None:
         return []
     last = earlier[-1] if earlier else {"epochs_to": 0, "steps_to": 0}
@@ -109,28 +108,50 @@ def unrecorded_training(earlier: list[dict], resumed_from: dict | None) -> list[
     return [{"unrecorded": True, "budget_minutes": None, "code_version": resumed_from.get("code_version"),
              "epochs_from": last["epochs_to"], "epochs_to": resumed_from["epoch"],
              "steps_from": last.get("steps_to"), "steps_to": resumed_from["step"],
-             "note": "trained by a call that left no record (killed after a checkpoint, before writing its results; "
-                     "or its record lost with the work folder): its CPU, budget and timings are unknown"}]
+             "note": "trained by calls whose record is not here: a call killed after a checkpoint, before writing its "
+                     "results, or the run's record found neither in the work folder nor under results/reference: "
+                     "their CPU, budget and timings are unknown"}]
 
 
-def run_record(work: Path, folder: Path, into: Path) -> dict:
-    """The record of the run whose checkpoint is in `work`: {"folder": its results folder under `into`, "calls": the
-    calls that trained it}. Every call writes it into the work folder, beside the checkpoint, so that a run continued
-    on another CPU type keeps its folder (the CPU it started on) and its calls, each naming its CPU. A work folder from
-    before the record (a checkpoint written before calls named their CPU) reads `folder`'s reference_run.json, as
-    calls were read then, and gives its calls that file's CPU and precision (a CPU folder's run was trained there,
-    and a run's precision is part of its checkpoint's fingerprint)."""
+def run_record(work: Path, into: Path, dataset: str, model_name: str, seed: int,
+               resumed_from: dict | None) -> dict:
+    """The record of the run this call trained: {"folder": its results folder under `into`, "calls": the calls that
+    trained it before}. A run started afresh (no checkpoint resumed) gets this CPU's folder and no calls. A resumed
+    run is known by its id (train_run's `run_id`, kept in its checkpoints): its record is the work folder's (every
+    call writes it there, beside the checkpoint) or a committed reference_run.json of the same model and seed with
+    that id, on any CPU's folder -- so a run continued on another CPU type keeps the folder it started in; a record
+    of another run (an earlier run of the same seed, a new run killed before writing its record) is never taken.
+    A checkpoint from before runs had ids reads this CPU's folder, as calls were read then, and gives those calls
+    (recorded without steps) that file's CPU and precision: a CPU folder's run was trained there, and a run's
+    precision is part of its checkpoint's fingerprint."""
+    here = f"{cpu_slug()}/{dataset}/{model_name}/seed{seed}"
+    if resumed_from is None:
+        return {"folder": here, "calls": []}
+    run_id = resumed_from.get("run_id")
+    if run_id is None:
+        return legacy_record(into, here)
     path = work / RECORD
-    if path.is_file():
-        return json.loads(path.read_text())
-    provenance_path = folder / PROVENANCE
+    if path.is_file() and (record := json.loads(path.read_text())).get("run_id") == run_id:
+        return record
+    for provenance_path in sorted(into.glob(f"cpu-*/{dataset}/{model_name}/seed{seed}/{PROVENANCE}")):
+        provenance = json.loads(provenance_path.read_text())
+        if provenance.get("run_id") == run_id:
+            return {"folder": provenance_path.parent.relative_to(into).as_posix(), "calls": provenance["calls"]}
+    return {"folder": here, "calls": []}
+
+
+def legacy_record(into: Path, here: str) -> dict:
+    """A run without an id: the calls of this CPU's folder's reference_run.json (its only call where it lists none),
+    those recorded without steps given the file's CPU and precision."""
+    provenance_path = into / here / PROVENANCE
     if not provenance_path.is_file():
-        return {"folder": folder.relative_to(into).as_posix(), "calls": []}
+        return {"folder": here, "calls": []}
     earlier = json.loads(provenance_path.read_text())
     calls = earlier.get("calls") or [{key: earlier[key] for key in CALL_KEYS if key in earlier}
                                      | {"epochs_from": 0, "epochs_to": earlier["epochs_completed"]}]
-    return {"folder": folder.relative_to(into).as_posix(),
-            "calls": [{"cpu": earlier.get("cpu"), "precision": earlier.get("precision"), **call} for call in calls]}
+    return {"folder": here, "calls": [
+        call if "steps_to" in call or call.get("unrecorded")
+        else {"cpu": earlier.get("cpu"), "precision": earlier.get("precision"), **call} for call in calls]}
 
 
 def default_vectors(dataset: str, data_dir: Path) -> Path | None:
@@ -210,9 +231,7 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
                             samples_path=work / "samples.jsonl" if dialogue else None, vectors_path=vectors)
                if evaluated else None)
     resumed_from = summary["resumed_from"]
-    record = run_record(work, into / cpu_slug() / dataset / model_name / f"seed{seed}", into)
-    if resumed_from is None:  # started afresh (or its checkpoint discarded): this CPU's folder, no earlier call
-        record = {"folder": f"{cpu_slug()}/{dataset}/{model_name}/seed{seed}", "calls": []}
+    record = run_record(work, into, dataset, model_name, seed, resumed_from)
     dest = into / record["folder"]
     dest.mkdir(parents=True, exist_ok=True)
     if not evaluated:
@@ -236,15 +255,19 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
             **({"note": note} if note else {})}
     calls = earlier_calls(record, resumed_from)
     calls += unrecorded_training(calls, resumed_from) + [call]
-    write_json_atomic(work / RECORD, {"folder": record["folder"], "calls": calls})
+    write_json_atomic(work / RECORD, {"folder": record["folder"], "run_id": summary["run_id"], "calls": calls})
     cpus = list(dict.fromkeys(c["cpu"] for c in calls if c.get("cpu")))
+    thread_counts = list(dict.fromkeys(c["threads"] for c in calls if c.get("threads")))
     for name in (("metrics.json",) if evaluated else ()) + (TRAIN_LOG, CURVE):
         shutil.copyfile(work / name, dest / name)
     write_json_atomic(dest / PROVENANCE, {
         **call, "calls": calls, "budget_minutes": sum(c["budget_minutes"] or 0.0 for c in calls),
         "config_file": "config/paper.yaml", "dataset": dataset, "model": model_name, "seed": seed,
         "precision": precision, "word_vectors": vectors.name if vectors is not None else None,
-        "threads": threads, "cpu": " + ".join(cpus),  # the CPUs its calls trained on, in the order they did
+        "run_id": summary["run_id"],
+        # the CPUs and thread counts its calls trained with, in the order they did
+        "threads": thread_counts[0] if len(thread_counts) == 1 else " + ".join(map(str, thread_counts)),
+        "cpu": " + ".join(cpus),
         "epochs_planned": run_config.train.epochs, "max_epochs": max_epochs, "max_train_hours": max_train_hours,
         "epochs_completed": summary["epochs_completed"],
         "stopped_early": summary["stopped_early"], "selected_epoch": summary["selected_epoch"],

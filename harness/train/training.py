@@ -13,7 +13,9 @@ budget (Lagging VAE's aggressive phase) is trained over several calls.
 The checkpoint also records the method's source hashes (harness.core.provenance) and the code version. A resume whose
 method sources differ from the checkpoint's would mix two codes in one run, so it is refused unless asked for
 (`--on-code-change restart` discards the checkpoint, `continue` resumes anyway); train_log.json records the resume
-(`resumed_from`) and any files that changed during the run (`code_changed_during_run`).
+(`resumed_from`) and any files that changed during the run (`code_changed_during_run`). Each run has an id
+(`run_id`, made at its fresh start, kept through checkpoints, resumes and warm starts), by which the records of the
+calls that trained it are told from an earlier run's in the same folder (reproduction.cpu_reference).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import json
 import math
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Callable
 
@@ -123,6 +126,12 @@ def set_rng_state(state: dict | torch.Tensor, device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
+def new_run_id() -> str:
+    """A run's identity, kept in its checkpoints and train log: which records of calls belong to it (a work folder or
+    a results folder may hold a record of an earlier run of the same model and seed)."""
+    return f"{now_iso()[:19]}-{uuid.uuid4().hex[:8]}"
+
+
 def warm_start_checkpoint(run: RunConfig, saved_model: Path, out_dir: Path) -> dict:
     """Make a run that stopped at its time budget before budget stops kept their checkpoint continuable.
 
@@ -143,7 +152,10 @@ def warm_start_checkpoint(run: RunConfig, saved_model: Path, out_dir: Path) -> d
                          f"({completed}): training cannot continue from them")
     history = [entry for entry in summary["history"] if entry["epoch"] <= completed]
     kept_loss = history[-1]["valid_loss"]
-    record = {"from": Path(saved_model).name, "epoch": completed, "step": summary["steps"],
+    # the step count of the last completed epoch (a budget stop inside the next one counted that one's batches too,
+    # whose updates the kept weights do not have); a history from before entries kept their step: the run's count
+    step = history[-1].get("step", summary["steps"]) if history else summary["steps"]
+    record = {"from": Path(saved_model).name, "epoch": completed, "step": step,
               "code_version": summary["code_version"], "restarted": ["optimizer state", "random state"]}
     schedule_state = stopping_state = None
     if summary["lr_schedule"] is not None:
@@ -152,7 +164,7 @@ def warm_start_checkpoint(run: RunConfig, saved_model: Path, out_dir: Path) -> d
     if run.train.early_stopping is not None:
         stopping_state = replayed_early_stopping(run, history, summary.get("early_stopping"), saved_model)
         record["replayed"] = record.get("replayed", []) + ["early stopping"]
-    state = {"epoch": completed, "step": summary["steps"], "history": history,
+    state = {"epoch": completed, "step": step, "history": history,
              "best_loss": math.inf if kept_loss is None or summary["select_by"] != "valid_loss" else kept_loss,
              "best_state": {"epoch": completed, "model": saved["state_dict"]},
              "train_seconds": summary["train_seconds"],
@@ -160,7 +172,8 @@ def warm_start_checkpoint(run: RunConfig, saved_model: Path, out_dir: Path) -> d
              "lr_schedule": schedule_state, "early_stopping": stopping_state, "warm_start": record,
              # what the stopped run recorded (none for a model.pt from before the record existed); its
              # method_sources, below, are what the resume checks the current code against
-             "code_changed_during_run": summary.get("code_changed_during_run", [])}
+             "code_changed_during_run": summary.get("code_changed_during_run", []),
+             **({"run_id": summary["run_id"]} if summary.get("run_id") else {})}  # the same run, continued
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     save_torch_atomic(Path(out_dir) / CHECKPOINT, {"fingerprint": summary["fingerprint"], "model": saved["state_dict"],
                                                    "optimizer": None, "torch_rng": None, "batch_rng": None,
@@ -290,7 +303,8 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
     fingerprint = run.training_fingerprint()
     state = {"epoch": 0, "step": 0, "history": [], "best_loss": math.inf, "best_state": None, "train_seconds": 0.0,
              "train_tokens": 0, "lr_schedule": None if schedule is None else schedule.state_dict(),
-             "early_stopping": None if stopper is None else stopper.state_dict(), "code_changed_during_run": []}
+             "early_stopping": None if stopper is None else stopper.state_dict(), "code_changed_during_run": [],
+             "run_id": new_run_id()}
     checkpoint_path = out_dir / CHECKPOINT
     resumed_from = discarded_checkpoint = None
     if checkpoint_path.exists():
@@ -323,9 +337,10 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
                 optimisation.set_lr(schedule.lr)
             if stopper is not None:  # the same training config: its checkpoints hold the rule's state
                 stopper.load_state_dict(state["early_stopping"])
-            resumed_from = {"epoch": state["epoch"], "step": state["step"],
+            resumed_from = {"epoch": state["epoch"], "step": state["step"], "run_id": state.get("run_id"),
                             "method_sources": checkpoint.get("method_sources"),
                             "code_version": checkpoint.get("code_version")}
+            state.setdefault("run_id", new_run_id())  # a checkpoint from before runs had one: named from here on
             print(f"resuming {out_dir} from epoch {state['epoch']} (step {state['step']})", file=sys.stderr)
             carried = state.get("code_changed_during_run")  # an earlier resume's, kept in the checkpoint's state
             if changed is None or carried is None:  # unknown stays unknown through later resumes
@@ -517,6 +532,7 @@ def train_run(run: RunConfig, data_dir: Path, out_dir: Path, progress: bool = Tr
         "train_tokens_per_second": state["train_tokens"] / max(state["train_seconds"], 1e-9),
         "code_version": version,
         "method_sources": method_sources,
+        "run_id": state["run_id"],
         "resumed_from": resumed_from,
         "code_changed_during_run": state["code_changed_during_run"],
         "discarded_checkpoint": discarded_checkpoint,

@@ -23,22 +23,30 @@ def provenance(**fields) -> dict:
 
 
 def test_a_continued_run_keeps_the_calls_before_it(tmp_path):
-    """A work folder from before the run record: the calls come from this CPU's reference_run.json, with its CPU and
+    """A checkpoint from before runs had ids: the calls come from this CPU's reference_run.json, with its CPU and
     precision; the record's calls that ended past the resumed checkpoint (an abandoned continuation) are dropped."""
-    folder = tmp_path / "cpu-amd-epyc" / "ptb" / "twr-vae" / "seed1"
+    here = f"{cpu_reference.cpu_slug()}/ptb/twr-vae/seed1"
+    folder = tmp_path / here
     folder.mkdir(parents=True)
     (folder / "reference_run.json").write_text(json.dumps(provenance()))  # written before provenances listed calls
-    record = run_record(tmp_path / "work", folder, tmp_path)
+    legacy = {"epoch": 55, "step": 55 * 658, "run_id": None}
+    record = run_record(tmp_path / "work", tmp_path, "ptb", "twr-vae", 1, legacy)
     first = {"cpu": "AMD EPYC", "precision": "bfloat16", **FIRST_CALL, "epochs_from": 0, "epochs_to": 55}
-    assert record == {"folder": "cpu-amd-epyc/ptb/twr-vae/seed1", "calls": [first]}
-    assert earlier_calls(record, {"epoch": 55, "step": 55 * 658}) == [first]
+    assert record == {"folder": here, "calls": [first]}
+    assert earlier_calls(record, legacy) == [first]
     assert earlier_calls(record, None) == []  # a run started afresh owes nothing to the earlier one
+    assert run_record(tmp_path / "work", tmp_path, "ptb", "twr-vae", 1, None) == {"folder": here, "calls": []}
     later = {**FIRST_CALL, "budget_minutes": 40.0, "epochs_from": 55, "epochs_to": 90}
     (folder / "reference_run.json").write_text(json.dumps(provenance(calls=[first, later])))
-    assert earlier_calls(run_record(tmp_path / "work", folder, tmp_path), {"epoch": 55, "step": 55 * 658}) == [first]
+    assert earlier_calls(run_record(tmp_path / "work", tmp_path, "ptb", "twr-vae", 1, legacy), legacy) == [first]
     stepped = [{**first, "steps_from": 0, "steps_to": 100}, {**later, "epochs_to": 55, "steps_from": 100,
                                                              "steps_to": 120}]
     assert earlier_calls({"calls": stepped}, {"epoch": 55, "step": 100}) == stepped[:1]  # steps decide where kept
+    # a run with an id takes no record of another run: not this CPU's folder's (no id), not a work record of another
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / cpu_reference.RECORD).write_text(json.dumps({"folder": "x", "run_id": "old", "calls": stepped}))
+    assert run_record(tmp_path / "work", tmp_path, "ptb", "twr-vae", 1, {"epoch": 55, "step": 100, "run_id": "new"}
+                      ) == {"folder": here, "calls": []}
 
 
 def reference_run(seed: int = 1, metrics: dict | None = None, **fields) -> status.ReferenceRun:
@@ -363,3 +371,48 @@ def test_training_by_a_call_killed_before_its_record_is_listed_as_unrecorded(ptb
             for c in calls] == [(False, 0, 7, 0, 56), (True, 7, 9, 56, 72), (False, 9, 10, 72, 80)]
     assert calls[1]["budget_minutes"] is None and "cpu" not in calls[1]
     assert status.call_budgets(calls) == "1 + unrecorded + 1 min"
+
+
+def test_a_new_run_killed_before_its_record_takes_no_calls_of_the_run_before_it(ptb_sample, tmp_path, monkeypatch):
+    """The work folder and this CPU's results folder still hold run A's record when run B, started afresh in the same
+    work folder, dies after a checkpoint and before writing its own: the next call continues B and lists B's earlier
+    training as unrecorded, none of A's calls (their steps would have matched B's resumed step)."""
+    slow_updates(monkeypatch)
+    monkeypatch.setattr(cpu_reference, "reference_run_config",
+                        lambda model, seed, precision, dataset="ptb": tiny_run(epochs=10, validate_every=5))
+    work, into = tmp_path / "work", tmp_path / "reference"
+    dest = cpu_reference.run("twr-vae", 1, "float32", 1.0, ptb_sample, work, into, evaluate="final")  # run A
+    record_a, provenance_a = (work / cpu_reference.RECORD).read_text(), (dest / "reference_run.json").read_text()
+    (work / "checkpoint.pt").unlink()  # run B starts afresh ...
+    cpu_reference.run("twr-vae", 1, "float32", 16 / 60, ptb_sample, work, into, evaluate="final")
+    (work / cpu_reference.RECORD).write_text(record_a)  # ... and dies before writing its record
+    (dest / "reference_run.json").write_text(provenance_a)
+    again = cpu_reference.run("twr-vae", 1, "float32", 16 / 60, ptb_sample, work, into, evaluate="final")
+    provenance = json.loads((again / "reference_run.json").read_text())
+    assert [(c.get("unrecorded", False), c["steps_from"], c["steps_to"]) for c in provenance["calls"]] == [
+        (True, 0, 16), (False, 16, 32)]
+    assert provenance["run_id"] != json.loads(provenance_a)["run_id"]
+
+
+def test_a_warm_start_on_another_cpu_finds_its_run_by_id_under_results(ptb_sample, tmp_path, monkeypatch):
+    """A new machine without the checkpoint or the work folder's record: `--warm-start model.pt` continues the run
+    (the id travels in model.pt), and its record is the committed one of the CPU it started on, found by that id."""
+    slow_updates(monkeypatch)
+    monkeypatch.setattr(cpu_reference, "reference_run_config",
+                        lambda model, seed, precision, dataset="ptb": tiny_run(epochs=4, validate_every=4))
+    work, into = tmp_path / "work", tmp_path / "reference"
+    on_cpu(monkeypatch, "CPU A")
+    first = cpu_reference.run("twr-vae", 1, "float32", 20 / 60, ptb_sample, work, into, evaluate="final")
+    stopped = json.loads((first / "reference_run.json").read_text())
+    assert stopped["epochs_completed"] == 2 and stopped["calls"][0]["steps_to"] == 16
+    moved = tmp_path / "model.pt"
+    shutil.copyfile(work / "model.pt", moved)
+    shutil.rmtree(work)  # the new machine has the committed results and model.pt, nothing else
+    on_cpu(monkeypatch, "CPU B")
+    second = cpu_reference.run("twr-vae", 1, "float32", 10.0, ptb_sample, work, into, warm_start=moved,
+                               evaluate="final")
+    assert second == first
+    finished = json.loads((second / "reference_run.json").read_text())
+    assert finished["run_id"] == stopped["run_id"] and finished["cpu"] == "CPU A + CPU B"
+    assert [(c["cpu"], c["epochs_from"], c["steps_from"], c["steps_to"]) for c in finished["calls"]] == [
+        ("CPU A", 0, 0, stopped["calls"][0]["steps_to"]), ("CPU B", 2, 16, 32)]

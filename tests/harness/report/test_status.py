@@ -318,6 +318,8 @@ def test_a_differing_ppl_is_traced_to_its_nll_or_to_a_different_token_count(tmp_
     assert cyc["cause"].endswith("the NLL itself is within 3 % (reproduced): the two tolerances are not the same test")
     bn = cells["BN-VAE (0.7)", "PPL"]
     assert bn["verdict"] == "differs" and bn["cause"].startswith("token count:") and "ours 22.67" in bn["cause"]
+    assert bn["cause"].endswith("With the paper's count our PPL would be 105.2, +8.6% off the paper's: the NLL "
+                                "differs too")  # exp(102 / 21.91)
     (tmp_path / "causes.yaml").write_text("- {table: '2', dataset: PTB, row: VAE-LSTM, metric: PPL, cause: measured}\n")
     cells = {(r["row"], r["metric"]): r for r in status.board_rows(paper_config, paper, reference,
                                                                    tmp_path / "causes.yaml")}

@@ -45,8 +45,10 @@ def test_the_checkpoint_records_the_method_sources_and_an_unchanged_resume_says_
     assert checkpoint["code_version"] == stopped["code_version"]
     continued = train_run(tiny_run(epochs=4, validate_every=4), ptb_sample, tmp_path, progress=False)
     assert [h["epoch"] for h in continued["history"]] == [1, 2, 3, 4] and continued["steps"] == 32
-    assert continued["resumed_from"] == {"epoch": 2, "step": 16, "method_sources": stopped["method_sources"],
+    assert continued["resumed_from"] == {"epoch": 2, "step": 16, "run_id": stopped["run_id"],
+                                         "method_sources": stopped["method_sources"],
                                          "code_version": stopped["code_version"]}
+    assert continued["run_id"] == stopped["run_id"]  # the same run, continued
     assert continued["code_changed_during_run"] == [] and continued["discarded_checkpoint"] is None
     assert json.loads((tmp_path / TRAIN_LOG).read_text())["resumed_from"]["epoch"] == 2
 
@@ -101,10 +103,13 @@ def test_a_checkpoint_from_before_the_hashes_were_kept_resumes_with_the_check_un
     for key in ("method_sources", "code_version"):
         del checkpoint[key]
     del checkpoint["state"]["code_changed_during_run"]
+    del checkpoint["state"]["run_id"]  # nor did it name its run
     torch.save(checkpoint, tmp_path / CHECKPOINT)
     continued = train_run(tiny_run(epochs=4, validate_every=4), ptb_sample, tmp_path, progress=False)
     assert continued["epochs_completed"] == 4 and continued["steps"] == 32
-    assert continued["resumed_from"] == {"epoch": 2, "step": 16, "method_sources": None, "code_version": None}
+    assert continued["resumed_from"] == {"epoch": 2, "step": 16, "run_id": None, "method_sources": None,
+                                         "code_version": None}
+    assert continued["run_id"]  # named from this resume on
     assert continued["code_changed_during_run"] is None  # unknown
 
 

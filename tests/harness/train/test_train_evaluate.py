@@ -303,6 +303,26 @@ def test_a_run_whose_checkpoint_is_gone_warm_starts_from_its_last_kept_weights(p
         train_module.warm_start_checkpoint(tiny_run(epochs=5, validate_every=4), tmp_path / MODEL, tmp_path / "x")
 
 
+def test_a_warm_start_counts_the_steps_of_the_kept_epoch_not_of_a_partial_epoch_after_it(ptb_sample, tmp_path,
+                                                                                         monkeypatch):
+    """A budget stop inside epoch 3 whose partial weights were not kept: model.pt's summary counts the partial
+    epoch's updates, which the kept weights of epoch 2 never had; the warm start resumes at epoch 2's step (the KL
+    schedule reads the step), and keeps the run's id."""
+    slow_updates(monkeypatch)
+    run = tiny_run(epochs=4, validate_every=4)
+    train_run(run, ptb_sample, tmp_path, progress=False, time_budget_s=20)
+    saved = load_saved(tmp_path / MODEL)
+    summary = saved["summary"]
+    assert summary["steps"] == 16 and summary["history"][-1]["step"] == 16
+    partial = {**summary["history"][-1], "epoch": 3, "step": 19, "partial": {"epoch": 3, "batches": 3, "of": 8}}
+    saved["summary"] = {**summary, "steps": 19, "history": [*summary["history"], partial]}
+    torch.save(saved, tmp_path / "partial_model.pt")
+    record = train_module.warm_start_checkpoint(run, tmp_path / "partial_model.pt", tmp_path / "continued")
+    assert record["epoch"] == 2 and record["step"] == 16
+    continued = train_run(run, ptb_sample, tmp_path / "continued", progress=False)
+    assert continued["steps"] == 32 and continued["run_id"] == summary["run_id"]
+
+
 def test_a_warm_start_replays_the_lr_schedule_from_the_validation_losses(ptb_sample, tmp_path, monkeypatch):
     slow_updates(monkeypatch)
     run = tiny_run(epochs=4, validate_every=1, lr_decay={"mode": "plateau", "patience": 1, "factor": 0.5})
