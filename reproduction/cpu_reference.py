@@ -47,10 +47,10 @@ from harness.data.registry import DATASETS
 from harness.data.vocab import Vocab
 from harness.evaluate.evaluation import evaluate_run
 from harness.evaluate.lm_evaluate import evaluate_model
-from harness.core.io import now_iso, set_threads, write_json_atomic
+from harness.core.io import code_version, now_iso, set_threads, write_json_atomic
 from harness.core.machine import cpu_model, cpuinfo
 from harness.report.tables import latex_escape
-from harness.core.runs import CHECKPOINT
+from harness.core.runs import CHECKPOINT, MODEL
 from harness.train.training import ON_CODE_CHANGE, TRAIN_LOG, train_run, warm_start_checkpoint
 
 PAPER_CONFIG = REPO_ROOT / "config" / "paper.yaml"
@@ -154,6 +154,36 @@ def legacy_record(into: Path, here: str) -> dict:
         else {"cpu": earlier.get("cpu"), "precision": earlier.get("precision"), **call} for call in calls]}
 
 
+def finished_unevaluated(work: Path, run: RunConfig) -> dict | None:
+    """The train log of the run in `work` if it ended its recipe (model.pt written, the checkpoint removed) and the
+    call that ended it wrote no results -- killed during the evaluation, which takes about an hour on one thread: the
+    next call evaluates it, where training afresh would discard the finished run. A finished run whose results were
+    written (the work folder's record lists the call that ended it) is refused: evaluated already."""
+    log_path = work / TRAIN_LOG
+    if (work / CHECKPOINT).exists() or not (work / MODEL).exists() or not log_path.is_file():
+        return None
+    summary = json.loads(log_path.read_text())
+    if summary.get("fingerprint") != run.training_fingerprint() or summary.get("stopped_early") is not None:
+        return None
+    record_path = work / RECORD
+    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    last = (record.get("calls") or [{}])[-1]
+    if record.get("run_id") == summary.get("run_id") is not None and last.get("steps_to") == summary["steps"]:
+        raise ValueError(f"{work} holds {run.model.name} seed {run.seed} finished and evaluated (its results: "
+                         f"{record['folder']}); to train it again, remove {work}")
+    return summary
+
+
+def evaluation_resumes(summary: dict) -> dict:
+    """What an evaluation-only call continues: the finished run at its end, known by its id -- or by none where the
+    call that finished it resumed a checkpoint from before runs had ids (its id was made then, and no record has it:
+    the run's calls are those of the CPU folder's record, as that call itself would have read them)."""
+    before = summary.get("resumed_from")
+    legacy = before is not None and before.get("run_id") is None
+    return {"epoch": summary["epochs_completed"], "step": summary["steps"],
+            "run_id": None if legacy else summary.get("run_id"), "code_version": summary["code_version"]}
+
+
 def default_vectors(dataset: str, data_dir: Path) -> Path | None:
     """A dialogue dataset's word vectors as the workflow's `word_vectors` rule writes them; None for a language model."""
     return data_dir / "word2vec.kv" if DATASETS[dataset].kind == "dialogue" else None
@@ -221,16 +251,23 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
             valid = "not validated" if entry["valid_loss"] is None else f"validation loss {entry['valid_loss']:.3f}"
             print(f"epoch {entry['epoch']}: train loss {entry['train_loss']:.3f}, {valid}", file=sys.stderr)
 
-    # the progress bar goes to the log (refreshed every 15 s off a terminal): an epoch can take hours (Lag-VAE)
-    summary = train_run(run_config, data_dir, work, progress=True, time_budget_s=budget_minutes * 60,
-                        after_epoch=record, on_code_change=on_code_change, vectors_path=vectors,
-                        max_epochs=max_epochs, max_train_hours=max_train_hours)
+    summary = finished = finished_unevaluated(work, run_config)
+    if finished is not None:  # its last call died in the evaluation: evaluate, never train over the finished run
+        print(f"{work} holds {model_name} seed {seed} at its recipe's end ({finished['epochs_completed']} epochs, "
+              f"{MODEL}, no checkpoint) without the results of the call that ended it: evaluating it, no training",
+              file=sys.stderr)
+        note = ("evaluation only: the call that ended the recipe left no results (killed during its evaluation?)"
+                + (f"; {note}" if note else ""))
+    else:  # the progress bar goes to the log (refreshed every 15 s off a terminal): an epoch can take hours (Lag-VAE)
+        summary = train_run(run_config, data_dir, work, progress=True, time_budget_s=budget_minutes * 60,
+                            after_epoch=record, on_code_change=on_code_change, vectors_path=vectors,
+                            max_epochs=max_epochs, max_train_hours=max_train_hours)
     budget_stopped = (summary["stopped_early"] or {}).get("reason") == "time budget"
     evaluated = evaluate == "always" or not budget_stopped
     metrics = (evaluate_run(work / "model.pt", data_dir, work / "metrics.json", run_config, progress=False,
                             samples_path=work / "samples.jsonl" if dialogue else None, vectors_path=vectors)
                if evaluated else None)
-    resumed_from = summary["resumed_from"]
+    resumed_from = summary["resumed_from"] if finished is None else evaluation_resumes(finished)
     record = run_record(work, into, dataset, model_name, seed, resumed_from)
     dest = into / record["folder"]
     dest.mkdir(parents=True, exist_ok=True)
@@ -248,7 +285,10 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
                        + (f" --max-epochs {max_epochs}" if max_epochs is not None else "")
                        + (f" --max-train-hours {max_train_hours:g}" if max_train_hours is not None else ""),
             # the code this call trained with (train_run's, taken as it started), not the checkout's when it ends
-            "budget_minutes": budget_minutes, "code_version": summary["code_version"], "created": now_iso(),
+            # (an evaluation-only call trained nothing: the code it evaluated with)
+            "budget_minutes": budget_minutes, "created": now_iso(),
+            "code_version": summary["code_version"] if finished is None else code_version(),
+            **({"evaluation_only": True} if finished is not None else {}),
             "cpu": cpu_model(cpuinfo()), "precision": precision, "threads": threads,
             "epochs_from": epochs_before, "epochs_to": summary["epochs_completed"],
             "steps_from": resumed_from["step"] if resumed_from else 0, "steps_to": summary["steps"],

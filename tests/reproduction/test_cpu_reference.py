@@ -416,3 +416,45 @@ def test_a_warm_start_on_another_cpu_finds_its_run_by_id_under_results(ptb_sampl
     assert finished["run_id"] == stopped["run_id"] and finished["cpu"] == "CPU A + CPU B"
     assert [(c["cpu"], c["epochs_from"], c["steps_from"], c["steps_to"]) for c in finished["calls"]] == [
         ("CPU A", 0, 0, stopped["calls"][0]["steps_to"]), ("CPU B", 2, 16, 32)]
+
+
+def test_a_call_killed_in_the_final_evaluation_is_followed_by_an_evaluation_not_a_new_run(ptb_sample, tmp_path,
+                                                                                           monkeypatch):
+    """The call that ends the recipe removes the checkpoint, then evaluates (an hour on one thread). Killed there, it
+    leaves model.pt and no results; the same command then evaluates the finished run (no training: a fresh start
+    would have discarded it) and lists the killed call's training as unrecorded. Once evaluated, it is refused."""
+    slow_updates(monkeypatch)
+    monkeypatch.setattr(cpu_reference, "reference_run_config",
+                        lambda model, seed, precision, dataset="ptb": tiny_run(epochs=10, validate_every=5))
+    work, into = tmp_path / "work", tmp_path / "reference"
+    cpu_reference.run("twr-vae", 1, "float32", 1.0, ptb_sample, work, into, evaluate="final")  # 7 epochs
+    real_evaluate = cpu_reference.evaluate_run
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # as a session's end kills it
+
+    monkeypatch.setattr(cpu_reference, "evaluate_run", killed)
+    with pytest.raises(KeyboardInterrupt):
+        cpu_reference.run("twr-vae", 1, "float32", 10.0, ptb_sample, work, into, evaluate="final")
+    assert not (work / "checkpoint.pt").exists() and (work / "model.pt").exists()
+    monkeypatch.setattr(cpu_reference, "evaluate_run", real_evaluate)
+    monkeypatch.setattr(cpu_reference, "train_run", lambda *a, **k: pytest.fail("trained over a finished run"))
+    dest = cpu_reference.run("twr-vae", 1, "float32", 10.0, ptb_sample, work, into, evaluate="final")
+    provenance = json.loads((dest / "reference_run.json").read_text())
+    assert provenance["evaluated"] is True and (dest / "metrics.json").is_file()
+    assert provenance["epochs_completed"] == 10 and provenance["stopped_early"] is None
+    assert [(c.get("unrecorded", False), c.get("evaluation_only", False), c["epochs_from"], c["epochs_to"])
+            for c in provenance["calls"]] == [(False, False, 0, 7), (True, False, 7, 10), (False, True, 10, 10)]
+    assert provenance["calls"][-1]["note"].startswith("evaluation only")
+    with pytest.raises(ValueError, match="finished and evaluated"):
+        cpu_reference.run("twr-vae", 1, "float32", 10.0, ptb_sample, work, into, evaluate="final")
+
+
+def test_an_evaluation_only_call_reads_a_run_resumed_from_an_id_less_checkpoint_as_that_call_did():
+    """The call that finished the run resumed a checkpoint from before ids (Lag-VAE's, say): its id was made then and
+    no committed record has it, so the evaluation-only call reads the calls as that call would have (legacy)."""
+    finished = {"epochs_completed": 40, "steps": 26320, "run_id": "made-at-resume", "code_version": "c",
+                "resumed_from": {"epoch": 2, "step": 1316, "run_id": None}}
+    assert cpu_reference.evaluation_resumes(finished)["run_id"] is None
+    for resumed in (None, {"epoch": 2, "step": 1316, "run_id": "made-at-start"}):
+        assert cpu_reference.evaluation_resumes({**finished, "resumed_from": resumed})["run_id"] == "made-at-resume"
