@@ -52,16 +52,15 @@ from harness.core.machine import cpu_model, cpuinfo
 from harness.report.tables import latex_escape
 from harness.core.runs import CHECKPOINT, MODEL
 from harness.train.training import ON_CODE_CHANGE, TRAIN_LOG, train_run, warm_start_checkpoint
+from reproduction.run_record import (PROVENANCE, RECORD, earlier_calls, evaluation_resumes, finished_unevaluated,
+                                     run_record, unrecorded_training)
 
 PAPER_CONFIG = REPO_ROOT / "config" / "paper.yaml"
 PAPER_VALUES = status.PAPER_VALUES
 REFERENCE = status.REFERENCE
 CURVE = "learning_curve.jsonl"
-PROVENANCE = "reference_run.json"
 EVALUATE_WHEN = ("always", "final")  # `run --evaluate`: after every call, or only the call that ends the recipe
 REFERENCE_DATASETS = ("ptb", "dailydialog")  # NOT_OFFLINE (status) names the others
-CALL_KEYS = ("command", "budget_minutes", "code_version", "created")  # what each call of `run` recorded at first
-RECORD = "reference_calls.json"  # in the work folder, beside the checkpoint: the run's results folder and its calls
 
 
 def cpu_slug() -> str:
@@ -82,106 +81,6 @@ def paper_protocol(model, dataset: LMDataset, run: RunConfig) -> dict:
         result = evaluate_model(model, dataset, run, torch.device("cpu"), progress=False, protocols=("paper",))["paper"]
     model.train()
     return {key: result[key] for key in ("NLL", "PPL", "KL", "MI", "recon")}
-
-
-def earlier_calls(record: dict, resumed_from: dict | None) -> list[dict]:
-    """The calls of `run` that trained the checkpoint this call resumed (`resumed_from`, train_run's; none when it
-    started afresh): those of the run's record that ended at or before the step it resumed from (a call recorded
-    before calls kept their steps: at or before its epoch). A call whose checkpoint was later abandoned ended past it."""
-    if resumed_from is None:
-        return []
-    return [call for call in record["calls"]
-            if (call["steps_to"] <= resumed_from["step"] if "steps_to" in call
-                else call["epochs_to"] <= resumed_from["epoch"])]
-
-
-def unrecorded_training(earlier: list[dict], resumed_from: dict | None) -> list[dict]:
-    """The training between the last recorded call and the checkpoint this call resumed, if any: one entry saying
-    so, with what the checkpoint knows (its epoch, step and code version); its CPU, budget and timings are unknown."""
-    if resumed_from is None:
-        return []
-    last = earlier[-1] if earlier else {"epochs_to": 0, "steps_to": 0}
-    behind = (last["steps_to"] < resumed_from["step"] if "steps_to" in last
-              else last["epochs_to"] < resumed_from["epoch"])
-    if not behind:
-        return []
-    return [{"unrecorded": True, "budget_minutes": None, "code_version": resumed_from.get("code_version"),
-             "epochs_from": last["epochs_to"], "epochs_to": resumed_from["epoch"],
-             "steps_from": last.get("steps_to"), "steps_to": resumed_from["step"],
-             "note": "trained by calls whose record is not here: a call killed after a checkpoint, before writing its "
-                     "results, or the run's record found neither in the work folder nor under results/reference: "
-                     "their CPU, budget and timings are unknown"}]
-
-
-def run_record(work: Path, into: Path, dataset: str, model_name: str, seed: int,
-               resumed_from: dict | None) -> dict:
-    """The record of the run this call trained: {"folder": its results folder under `into`, "calls": the calls that
-    trained it before}. A run started afresh (no checkpoint resumed) gets this CPU's folder and no calls. A resumed
-    run is known by its id (train_run's `run_id`, kept in its checkpoints): its record is the work folder's (every
-    call writes it there, beside the checkpoint) or a committed reference_run.json of the same model and seed with
-    that id, on any CPU's folder -- so a run continued on another CPU type keeps the folder it started in; a record
-    of another run (an earlier run of the same seed, a new run killed before writing its record) is never taken.
-    A checkpoint from before runs had ids reads this CPU's folder, as calls were read then, and gives those calls
-    (recorded without steps) that file's CPU and precision: a CPU folder's run was trained there, and a run's
-    precision is part of its checkpoint's fingerprint."""
-    here = f"{cpu_slug()}/{dataset}/{model_name}/seed{seed}"
-    if resumed_from is None:
-        return {"folder": here, "calls": []}
-    run_id = resumed_from.get("run_id")
-    if run_id is None:
-        return legacy_record(into, here)
-    path = work / RECORD
-    if path.is_file() and (record := json.loads(path.read_text())).get("run_id") == run_id:
-        return record
-    for provenance_path in sorted(into.glob(f"cpu-*/{dataset}/{model_name}/seed{seed}/{PROVENANCE}")):
-        provenance = json.loads(provenance_path.read_text())
-        if provenance.get("run_id") == run_id:
-            return {"folder": provenance_path.parent.relative_to(into).as_posix(), "calls": provenance["calls"]}
-    return {"folder": here, "calls": []}
-
-
-def legacy_record(into: Path, here: str) -> dict:
-    """A run without an id: the calls of this CPU's folder's reference_run.json (its only call where it lists none),
-    those recorded without steps given the file's CPU and precision."""
-    provenance_path = into / here / PROVENANCE
-    if not provenance_path.is_file():
-        return {"folder": here, "calls": []}
-    earlier = json.loads(provenance_path.read_text())
-    calls = earlier.get("calls") or [{key: earlier[key] for key in CALL_KEYS if key in earlier}
-                                     | {"epochs_from": 0, "epochs_to": earlier["epochs_completed"]}]
-    return {"folder": here, "calls": [
-        call if "steps_to" in call or call.get("unrecorded")
-        else {"cpu": earlier.get("cpu"), "precision": earlier.get("precision"), **call} for call in calls]}
-
-
-def finished_unevaluated(work: Path, run: RunConfig) -> dict | None:
-    """The train log of the run in `work` if it ended its recipe (model.pt written, the checkpoint removed) and the
-    call that ended it wrote no results -- killed during the evaluation, which takes about an hour on one thread: the
-    next call evaluates it, where training afresh would discard the finished run. A finished run whose results were
-    written (the work folder's record lists the call that ended it) is refused: evaluated already."""
-    log_path = work / TRAIN_LOG
-    if (work / CHECKPOINT).exists() or not (work / MODEL).exists() or not log_path.is_file():
-        return None
-    summary = json.loads(log_path.read_text())
-    if summary.get("fingerprint") != run.training_fingerprint() or summary.get("stopped_early") is not None:
-        return None
-    record_path = work / RECORD
-    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
-    last = (record.get("calls") or [{}])[-1]
-    if record.get("run_id") == summary.get("run_id") is not None and last.get("steps_to") == summary["steps"]:
-        raise ValueError(f"{work} holds {run.model.name} seed {run.seed} finished and evaluated (its results: "
-                         f"{record['folder']}); to train it again, remove {work}")
-    return summary
-
-
-def evaluation_resumes(summary: dict) -> dict:
-    """What an evaluation-only call continues: the finished run at its end, known by its id -- or by none where the
-    call that finished it resumed a checkpoint from before runs had ids (its id was made then, and no record has it:
-    the run's calls are those of the CPU folder's record, as that call itself would have read them)."""
-    before = summary.get("resumed_from")
-    legacy = before is not None and before.get("run_id") is None
-    return {"epoch": summary["epochs_completed"], "step": summary["steps"],
-            "run_id": None if legacy else summary.get("run_id"), "code_version": summary["code_version"]}
 
 
 def default_vectors(dataset: str, data_dir: Path) -> Path | None:
@@ -268,7 +167,7 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
                             samples_path=work / "samples.jsonl" if dialogue else None, vectors_path=vectors)
                if evaluated else None)
     resumed_from = summary["resumed_from"] if finished is None else evaluation_resumes(finished)
-    record = run_record(work, into, dataset, model_name, seed, resumed_from)
+    record = run_record(work, into, f"{cpu_slug()}/{dataset}/{model_name}/seed{seed}", resumed_from)
     dest = into / record["folder"]
     dest.mkdir(parents=True, exist_ok=True)
     if not evaluated:

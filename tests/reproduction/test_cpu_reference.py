@@ -8,45 +8,10 @@ import pytest
 import torch
 
 from reproduction import cpu_reference
-from reproduction.cpu_reference import caption, earlier_calls, run_record
+from reproduction.cpu_reference import caption
 from harness.report import status
 from conftest import FIXTURES, slow_updates, tiny_run
-
-FIRST_CALL = {"command": "python -m reproduction.cpu_reference run --model twr-vae --budget-minutes 90",
-              "budget_minutes": 90.0, "code_version": "d1d1904", "created": "2026-11-28T12:48:44+00:00"}
-
-
-def provenance(**fields) -> dict:
-    return {**FIRST_CALL, "model": "twr-vae", "seed": 1, "precision": "bfloat16", "threads": 2, "cpu": "AMD EPYC",
-            "epochs_planned": 1000, "epochs_completed": 55, "selected_epoch": 55,
-            "stopped_early": {"reason": "time budget", "budget_seconds": 5400.0, "partial_epoch": None}, **fields}
-
-
-def test_a_continued_run_keeps_the_calls_before_it(tmp_path):
-    """A checkpoint from before runs had ids: the calls come from this CPU's reference_run.json, with its CPU and
-    precision; the record's calls that ended past the resumed checkpoint (an abandoned continuation) are dropped."""
-    here = f"{cpu_reference.cpu_slug()}/ptb/twr-vae/seed1"
-    folder = tmp_path / here
-    folder.mkdir(parents=True)
-    (folder / "reference_run.json").write_text(json.dumps(provenance()))  # written before provenances listed calls
-    legacy = {"epoch": 55, "step": 55 * 658, "run_id": None}
-    record = run_record(tmp_path / "work", tmp_path, "ptb", "twr-vae", 1, legacy)
-    first = {"cpu": "AMD EPYC", "precision": "bfloat16", **FIRST_CALL, "epochs_from": 0, "epochs_to": 55}
-    assert record == {"folder": here, "calls": [first]}
-    assert earlier_calls(record, legacy) == [first]
-    assert earlier_calls(record, None) == []  # a run started afresh owes nothing to the earlier one
-    assert run_record(tmp_path / "work", tmp_path, "ptb", "twr-vae", 1, None) == {"folder": here, "calls": []}
-    later = {**FIRST_CALL, "budget_minutes": 40.0, "epochs_from": 55, "epochs_to": 90}
-    (folder / "reference_run.json").write_text(json.dumps(provenance(calls=[first, later])))
-    assert earlier_calls(run_record(tmp_path / "work", tmp_path, "ptb", "twr-vae", 1, legacy), legacy) == [first]
-    stepped = [{**first, "steps_from": 0, "steps_to": 100}, {**later, "epochs_to": 55, "steps_from": 100,
-                                                             "steps_to": 120}]
-    assert earlier_calls({"calls": stepped}, {"epoch": 55, "step": 100}) == stepped[:1]  # steps decide where kept
-    # a run with an id takes no record of another run: not this CPU's folder's (no id), not a work record of another
-    (tmp_path / "work").mkdir()
-    (tmp_path / "work" / cpu_reference.RECORD).write_text(json.dumps({"folder": "x", "run_id": "old", "calls": stepped}))
-    assert run_record(tmp_path / "work", tmp_path, "ptb", "twr-vae", 1, {"epoch": 55, "step": 100, "run_id": "new"}
-                      ) == {"folder": here, "calls": []}
+from test_run_record import FIRST_CALL, provenance  # the record's unit tests' call and provenance
 
 
 def reference_run(seed: int = 1, metrics: dict | None = None, **fields) -> status.ReferenceRun:
@@ -448,13 +413,3 @@ def test_a_call_killed_in_the_final_evaluation_is_followed_by_an_evaluation_not_
     assert provenance["calls"][-1]["note"].startswith("evaluation only")
     with pytest.raises(ValueError, match="finished and evaluated"):
         cpu_reference.run("twr-vae", 1, "float32", 10.0, ptb_sample, work, into, evaluate="final")
-
-
-def test_an_evaluation_only_call_reads_a_run_resumed_from_an_id_less_checkpoint_as_that_call_did():
-    """The call that finished the run resumed a checkpoint from before ids (Lag-VAE's, say): its id was made then and
-    no committed record has it, so the evaluation-only call reads the calls as that call would have (legacy)."""
-    finished = {"epochs_completed": 40, "steps": 26320, "run_id": "made-at-resume", "code_version": "c",
-                "resumed_from": {"epoch": 2, "step": 1316, "run_id": None}}
-    assert cpu_reference.evaluation_resumes(finished)["run_id"] is None
-    for resumed in (None, {"epoch": 2, "step": 1316, "run_id": "made-at-start"}):
-        assert cpu_reference.evaluation_resumes({**finished, "resumed_from": resumed})["run_id"] == "made-at-resume"
