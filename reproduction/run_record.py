@@ -26,15 +26,26 @@ RECORD = "reference_calls.json"  # in the work folder, beside the checkpoint: th
 CALL_KEYS = ("command", "budget_minutes", "code_version", "created")  # what each call of `run` recorded at first
 
 
+def ends(call: dict, resumed_from: dict) -> tuple[int, int]:
+    """(where `call` ended, where the checkpoint resumed from): in steps, or in epochs for a call recorded before calls
+    kept their steps."""
+    if "steps_to" in call:
+        return call["steps_to"], resumed_from["step"]
+    return call["epochs_to"], resumed_from["epoch"]
+
+
 def earlier_calls(record: dict, resumed_from: dict | None) -> list[dict]:
     """The calls of `run` that trained the checkpoint this call resumed (`resumed_from`, train_run's; none when it
-    started afresh): those of the run's record that ended at or before the step it resumed from (a call recorded
-    before calls kept their steps: at or before its epoch). A call whose checkpoint was later abandoned ended past it."""
+    started afresh): those of the run's record that ended at or before where it resumed from. A call whose checkpoint
+    was later abandoned ended past it."""
     if resumed_from is None:
         return []
-    return [call for call in record["calls"]
-            if (call["steps_to"] <= resumed_from["step"] if "steps_to" in call
-                else call["epochs_to"] <= resumed_from["epoch"])]
+    kept = []
+    for call in record["calls"]:
+        ended_at, resumed_at = ends(call, resumed_from)
+        if ended_at <= resumed_at:
+            kept.append(call)
+    return kept
 
 
 def unrecorded_training(earlier: list[dict], resumed_from: dict | None) -> list[dict]:
@@ -43,9 +54,8 @@ def unrecorded_training(earlier: list[dict], resumed_from: dict | None) -> list[
     if resumed_from is None:
         return []
     last = earlier[-1] if earlier else {"epochs_to": 0, "steps_to": 0}
-    behind = (last["steps_to"] < resumed_from["step"] if "steps_to" in last
-              else last["epochs_to"] < resumed_from["epoch"])
-    if not behind:
+    recorded_to, resumed_at = ends(last, resumed_from)
+    if recorded_to >= resumed_at:
         return []
     return [{"unrecorded": True, "budget_minutes": None, "code_version": resumed_from.get("code_version"),
              "epochs_from": last["epochs_to"], "epochs_to": resumed_from["epoch"],
