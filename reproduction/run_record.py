@@ -14,10 +14,10 @@ the committed `reference_run.json`, so that:
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from harness.core.config import RunConfig
+from harness.core.io import read_json
 from harness.core.runs import CHECKPOINT, MODEL
 from harness.train.training import TRAIN_LOG
 
@@ -82,10 +82,10 @@ def run_record(work: Path, into: Path, here: str, resumed_from: dict | None) -> 
     if run_id is None:
         return legacy_record(into, here)
     path = work / RECORD
-    if path.is_file() and (record := json.loads(path.read_text())).get("run_id") == run_id:
+    if path.is_file() and (record := read_json(path)).get("run_id") == run_id:
         return record
     for provenance_path in sorted(into.glob(f"cpu-*/{here.split('/', 1)[1]}/{PROVENANCE}")):
-        provenance = json.loads(provenance_path.read_text())
+        provenance = read_json(provenance_path)
         if provenance.get("run_id") == run_id:
             return {"folder": provenance_path.parent.relative_to(into).as_posix(), "calls": provenance["calls"]}
     return {"folder": here, "calls": []}
@@ -97,7 +97,7 @@ def legacy_record(into: Path, here: str) -> dict:
     provenance_path = into / here / PROVENANCE
     if not provenance_path.is_file():
         return {"folder": here, "calls": []}
-    earlier = json.loads(provenance_path.read_text())
+    earlier = read_json(provenance_path)
     calls = earlier.get("calls") or [{key: earlier[key] for key in CALL_KEYS if key in earlier}
                                      | {"epochs_from": 0, "epochs_to": earlier["epochs_completed"]}]
     return {"folder": here, "calls": [
@@ -113,11 +113,11 @@ def finished_unevaluated(work: Path, run: RunConfig) -> dict | None:
     log_path = work / TRAIN_LOG
     if (work / CHECKPOINT).exists() or not (work / MODEL).exists() or not log_path.is_file():
         return None
-    summary = json.loads(log_path.read_text())
+    summary = read_json(log_path)
     if summary.get("fingerprint") != run.training_fingerprint() or summary.get("stopped_early") is not None:
         return None
     record_path = work / RECORD
-    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    record = read_json(record_path) if record_path.is_file() else {}
     last = (record.get("calls") or [{}])[-1]
     if record.get("run_id") == summary.get("run_id") is not None and last.get("steps_to") == summary["steps"]:
         raise ValueError(f"{work} holds {run.model.name} seed {run.seed} finished and evaluated (its results: "

@@ -44,6 +44,14 @@ def read_jsonl(path: str | Path) -> Iterator[dict]:
                 raise ValueError(f"{path}:{line_number}: not valid JSON ({exc})") from exc
 
 
+def read_json(path: str | Path) -> Any:
+    """A JSON file's content; a file that is not valid JSON raises ValueError naming it."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+
+
 def write_json_atomic(path: str | Path, payload: Any) -> None:
     write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
 

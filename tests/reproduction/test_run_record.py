@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from reproduction.run_record import RECORD, earlier_calls, evaluation_resumes, run_record
 
 FIRST_CALL = {"command": "python -m reproduction.cpu_reference run --model twr-vae --budget-minutes 90",
@@ -50,3 +52,12 @@ def test_an_evaluation_only_call_reads_a_run_resumed_from_an_id_less_checkpoint_
     assert evaluation_resumes(finished)["run_id"] is None
     for resumed in (None, {"epoch": 2, "step": 1316, "run_id": "made-at-start"}):
         assert evaluation_resumes({**finished, "resumed_from": resumed})["run_id"] == "made-at-resume"
+
+
+def test_a_corrupt_record_is_refused_naming_the_file(tmp_path):
+    """A truncated reference_calls.json (a disk filled mid-write by something else) is an error naming it, not a
+    bare JSON message nor a silent fresh record."""
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / RECORD).write_text('{"folder": "cpu-a/ptb/twr-vae/seed1", "calls": [')
+    with pytest.raises(ValueError, match="reference_calls.json: not valid JSON"):
+        run_record(tmp_path / "work", tmp_path, "cpu-a/ptb/twr-vae/seed1", {"epoch": 1, "step": 8, "run_id": "r"})
