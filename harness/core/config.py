@@ -505,6 +505,11 @@ class ExperimentConfig:
             return False
         return get_method(entry.method).task == DATASETS[dataset].kind
 
+    def own_recipes(self, dataset: str, paper_row: str) -> list[str]:
+        """The model entries that train `paper_row` on `dataset` with the recipe of the paper its number is quoted from
+        (config key `own_recipes`), in the config's order."""
+        return [model for model, row in self.raw["own_recipes"].get(dataset, {}).items() if row == paper_row]
+
     def runs(self) -> list[RunConfig]:
         return [
             self.run_config(dataset, model, seed)
@@ -535,6 +540,15 @@ class ExperimentConfig:
         if reference != "TWR-VAE" and reference not in names:  # the default may be absent (a baselines-only run)
             raise ConfigError(f"significance.reference: {reference!r} is no model of this experiment (models, their "
                               f"labels and paper names: {sorted(names)})")
+        paper_rows = {entry["paper_name"] for entry in self.raw["model_defs"].values() if entry.get("paper_name")}
+        for dataset, entries in self.raw["own_recipes"].items():
+            if dataset not in DATASETS:
+                raise ConfigError(f"own_recipes: unknown dataset '{dataset}' (known: {sorted(DATASETS)})")
+            for model, row in entries.items():
+                self.model_entry(model)  # an unknown model key: ConfigError naming it
+                if row not in paper_rows:
+                    raise ConfigError(f"own_recipes.{dataset}.{model}: {row!r} is no paper_name of model_defs "
+                                      f"(known: {sorted(paper_rows)})")
         known = set(DATASETS)
         for dataset, options in self.raw["data_options"].items():
             if dataset not in known:

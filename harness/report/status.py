@@ -15,7 +15,9 @@ precision, CPU, machine hours and a verdict:
 - `reproduced`: the value under the protocol the paper's number used is within 3 % of it (NLL, PPL, dialogue
   scores) or within 1 nat (KL, MI);
 - `differs`: outside that, at the recipe's end (the cause, where measured, from docs/reproduction_causes.yaml; for
-  a PPL cell without one, whether it follows from the row's NLL: perplexity_cause);
+  a PPL cell without one, whether it follows from the row's NLL: perplexity_cause; for a quoted row with an entry
+  trained with the quoted paper's own recipe (config/paper.yaml `own_recipes`), what that run scores beside ours:
+  own_recipe_cause);
 - `partial`: outside that, and training was stopped by a time budget, an epoch cap or a training-hours cap before the
   recipe's end (the learning curve's last slope says where it was heading);
 - `not run yet`: no reference run; `not run here`: the dataset's training split is not in the offline mirror.
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -423,9 +426,11 @@ def board_rows(config: ExperimentConfig, paper_csv: Path, reference: Path, cause
         elif not finished:
             line["verdict"] = "partial"
         else:
+            judged_protocol = protocol if ours[protocol] else "uniform"
             line |= {"verdict": "differs",
                      "cause": causes.get((cell.table, cell.dataset, cell.model, cell.metric))
-                     or perplexity_cause(cell, paper, seeds, protocol if ours[protocol] else "uniform")
+                     or perplexity_cause(cell, paper, seeds, judged_protocol)
+                     or own_recipe_cause(config, cell, dataset, model, seeds, runs, judged_protocol)
                      or "not yet measured"}
         if line["verdict"] in ("reproduced", "partial") and (cell.table, cell.dataset, cell.model, cell.metric) in causes:
             line["cause"] = causes[(cell.table, cell.dataset, cell.model, cell.metric)]
@@ -463,6 +468,55 @@ def perplexity_cause(cell, paper, seeds: list[ReferenceRun], protocol: str) -> s
             f"{our_tokens * math.log(1.03):.2f} nats); "
             + ("the NLL itself is within 3 % (reproduced): the two tolerances are not the same test" if nll_reproduced
                else "the cause is the NLL cell's"))
+
+
+def recipe_differences(config: ExperimentConfig, model: str, shared: str) -> str:
+    """What `model`'s recipe sets otherwise than `shared`'s: sizes, training settings and method options, each as
+    `key <model's> vs <shared's>` (nested settings such as lr_decay are left out)."""
+    def settings(name: str) -> dict:
+        return (dataclasses.asdict(config.architecture_config(name)) | dataclasses.asdict(config.train_config(name))
+                | {f"option {key}": value for key, value in config.model_entry(name).options.items()})
+    own, theirs = settings(model), settings(shared)
+    return ", ".join(f"{key} {own.get(key)} vs {theirs.get(key)}" for key in own | theirs
+                     if own.get(key) != theirs.get(key) and not isinstance(own.get(key) or theirs.get(key), dict))
+
+
+def own_recipe_cause(config: ExperimentConfig, cell, dataset: str, shared: str, seeds: list[ReferenceRun],
+                     runs: dict[tuple[str, str], list[ReferenceRun]], protocol: str) -> str | None:
+    """Where a quoted row differs at the shared sizes: what the entry training the quoted paper's own recipe
+    (`own_recipes` of config/paper.yaml) measured. Scored at its recipe's end, its value beside ours is the recipe's
+    share of the gap; still in training, both learning curves (paper-protocol test NLL) at the last epoch the own
+    recipe reached say where it stands, which is no measurement yet. None where the row has no own-recipe entry."""
+    ours = mean_and_spread([v for run in seeds if (v := run.value(protocol, cell.metric)) is not None])[0]
+    for model in config.own_recipes(dataset, cell.model):
+        own_runs = runs.get((dataset, model), [])
+        recipe = f"{model} (the quoted paper's recipe; against {shared}: {recipe_differences(config, model, shared)})"
+        finished = [run for run in own_runs if run.metrics and run.at_recipe_end]
+        values = [v for run in finished if (v := run.value(protocol, cell.metric)) is not None]
+        if values:
+            own = mean_and_spread(values)[0]
+            unit = " nats" if cell.metric in ("NLL", "KL", "MI") else ""
+            measured = (f"{recipe} ({', '.join(f'{run.epochs} epochs, {run.stop_reason}' for run in finished)}) scores "
+                        f"{own:.2f} ({protocol} protocol) against our {ours:.2f} at the shared sizes and the paper's "
+                        f"{cell.value:g}: ")
+            if within(cell.metric, own, cell.value):
+                return measured + "reproduced by the quoted recipe, so the recipe accounts for the difference"
+            return (measured + f"the recipe moves it by {own - ours:+.2f}{unit}; {own - cell.value:+.2f}{unit} remain, "
+                    "cause not yet measured")
+        if own_runs:
+            run = max(own_runs, key=preference)
+            reached = [point for point in run.curve if point.get("test")]
+            if not reached:
+                continue
+            last = reached[-1]
+            shared_at = [point["test"]["NLL"] for seed in seeds for point in seed.curve
+                         if point.get("epoch") == last["epoch"] and point.get("test")]
+            beside = (f" against {mean_and_spread(shared_at)[0]:.2f} at the shared sizes at that epoch"
+                      if shared_at else "")
+            return (f"not yet measured: {recipe} is {'budget-stopped' if run.metrics else 'in training'} (seed "
+                    f"{run.seed}, {run.epochs} of {config.train_config(model).epochs} epochs); its paper-protocol test "
+                    f"NLL at epoch {last['epoch']} is {last['test']['NLL']:.2f}{beside}")
+    return None
 
 
 def to_csv(rows: list[dict]) -> str:
@@ -624,7 +678,9 @@ def board_markdown(rows: list[dict], curves_name: str, others: list[list[str]],
         "",
         "Verdicts: **reproduced** = within 3 % of the paper's value (NLL, PPL, dialogue scores) or within 1 nat (KL, "
         "MI), under the protocol the paper's number used; **differs** = outside that at the recipe's end (cause where "
-        "measured; a PPL cell's traced to its NLL where both count the same tokens per sentence, NLL / ln PPL); "
+        "measured; a PPL cell's traced to its NLL where both count the same tokens per sentence, NLL / ln PPL; a "
+        "quoted row's compared with the run of the quoted paper's own recipe where config/paper.yaml's `own_recipes` "
+        "has one); "
         "**partial** = outside that, stopped by a time budget, an epoch cap or a training-hours cap (a "
         "declared machine-hour budget) before the recipe's end (slope: the paper-protocol test NLL's change per 10 "
         "epochs over the last 10); **not run yet**; **not run here** = the training data are not in the offline "

@@ -287,3 +287,19 @@ def test_the_schema_refuses_the_same_names_for_snakemakes_own_validator():
     for good in ({"experiment": "smoke"}, {"experiment": "a..b"}, {"models": ["bn-vae-0.7"]},
                  {"model_defs": {"twr-vae": {"method": "twr-vae"}}}, {"plugins": ["my_methods.free_bits"]}):
         assert not list(validator.iter_errors(good)), good
+
+
+@pytest.mark.parametrize("own_recipes,message", [
+    ({"imdb": {"m": "VAE-LSTM"}}, "own_recipes: unknown dataset 'imdb'"),
+    ({"ptb": {"absent": "VAE-LSTM"}}, "'absent' has no entry in model_defs"),
+    ({"ptb": {"m": "VAE-LTSM"}}, r"own_recipes\.ptb\.m: 'VAE-LTSM' is no paper_name of model_defs"),
+])
+def test_an_own_recipe_names_a_known_dataset_model_and_paper_row(own_recipes, message):
+    """`own_recipes` links a quoted paper row to the entry trained with its source paper's recipe (the status board
+    reads it): a typo in any of its three names is refused, naming it."""
+    raw = {"models": ["m"], "model_defs": {"m": {"method": "vae-rnn", "paper_name": "VAE-LSTM"},
+                                           "n": {"method": "vae-rnn"}}}
+    assert ExperimentConfig.from_mapping(raw | {"own_recipes": {"ptb": {"n": "VAE-LSTM"}}}).own_recipes(
+        "ptb", "VAE-LSTM") == ["n"]
+    with pytest.raises(ConfigError, match=message):
+        ExperimentConfig.from_mapping(raw | {"own_recipes": own_recipes})

@@ -346,3 +346,35 @@ def test_a_seed_restarted_from_epoch_0_supersedes_its_older_record_in_training(t
     assert lines["CPU-B"][-1] == "time budget"
     bn = board(tmp_path, paper_config)["PTB", "BN-VAE (0.7)", "NLL"]
     assert bn["projected_hours_to_end"] == f"<= {98 * 140.0 / 3600:.1f}"  # from the live run's epochs, not cpu-a's
+
+
+def test_a_quoted_row_that_differs_is_compared_with_its_own_recipe_entry(tmp_path, paper_config):
+    """BN-VAE's PTB number is Zhu et al.'s, at their sizes (config/paper.yaml `own_recipes`: bn-vae-own). While
+    bn-vae-own trains, the differing cell says where its learning curve stands beside the shared-size run's at the same
+    epoch (no measurement yet); once it is scored at its recipe's end, the cell gives what the recipe moves, and says
+    whether the quoted recipe reproduces the paper's number."""
+    reference = tmp_path / "reference"
+    write_run(reference, "bn-vae", 1, paper={"NLL": 110.0}, uniform={"NLL": 107.7}, epochs=70,
+              stopped="lr decayed 5 times (max_decays 5)", curve=[(e, 130.0 - e / 10) for e in range(1, 71)])
+    write_run(reference, "lag-vae", 1, uniform={"NLL": 106.8}, epochs=47, stopped="lr decayed 5 times (max_decays 5)")
+    in_training(reference, "bn-vae-own", 11, [{"epoch": e, "test": {"NLL": 120.0 - e}} for e in range(1, 12)])
+    cause = board(tmp_path, paper_config)["PTB", "BN-VAE (0.7)", "NLL"]["cause"]
+    assert cause.startswith("not yet measured: bn-vae-own (the quoted paper's recipe; against bn-vae: emb_dim 256 vs "
+                            "512, batch_size 32 vs 64")
+    assert cause.endswith("is in training (seed 1, 11 of 100 epochs); its paper-protocol test NLL at epoch 11 is "
+                          "109.00 against 128.90 at the shared sizes at that epoch")
+    # no own-recipe entry for Lag-VAE's PTB row: nothing measured
+    assert board(tmp_path, paper_config)["PTB", "Lag-VAE", "NLL"]["cause"] == "not yet measured"
+
+    own = reference / "cpu-b" / "ptb" / "bn-vae-own"
+    for uniform, expected in ((102.0, "reproduced by the quoted recipe, so the recipe accounts for the difference"),
+                              (104.7, "the recipe moves it by -3.00 nats; +4.50 nats remain, cause not yet measured")):
+        for path in own.glob("seed1/*"):
+            path.unlink()
+        own.joinpath("seed1").rmdir()
+        write_run(reference, "bn-vae-own", 1, cpu="cpu-b", uniform={"NLL": uniform}, epochs=66,
+                  stopped="lr decayed 5 times (max_decays 5)")
+        cell = board(tmp_path, paper_config)["PTB", "BN-VAE (0.7)", "NLL"]
+        assert cell["verdict"] == "differs" and cell["ours_uniform_protocol"] == "107.70"  # the shared-size run's
+        assert f"(66 epochs, lr decayed 5 times (max_decays 5)) scores {uniform:.2f} (uniform protocol) against our " \
+               f"107.70 at the shared sizes and the paper's 100.2: {expected}" in cell["cause"]
