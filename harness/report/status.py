@@ -490,7 +490,7 @@ def own_recipe_cause(config: ExperimentConfig, cell, dataset: str, shared: str, 
     ours = mean_and_spread([v for run in seeds if (v := run.value(protocol, cell.metric)) is not None])[0]
     for model in config.own_recipes(dataset, cell.model):
         own_runs = runs.get((dataset, model), [])
-        recipe = f"{model} (the quoted paper's recipe; against {shared}: {recipe_differences(config, model, shared)})"
+        recipe = f"{model} (the quoted paper's recipe, docs/methods.md; against {shared}: {recipe_differences(config, model, shared)})"
         finished = [run for run in own_runs if run.metrics and run.at_recipe_end]
         values = [v for run in finished if (v := run.value(protocol, cell.metric)) is not None]
         if values:

@@ -359,7 +359,7 @@ def test_a_quoted_row_that_differs_is_compared_with_its_own_recipe_entry(tmp_pat
     write_run(reference, "lag-vae", 1, uniform={"NLL": 106.8}, epochs=47, stopped="lr decayed 5 times (max_decays 5)")
     in_training(reference, "bn-vae-own", 11, [{"epoch": e, "test": {"NLL": 120.0 - e}} for e in range(1, 12)])
     cause = board(tmp_path, paper_config)["PTB", "BN-VAE (0.7)", "NLL"]["cause"]
-    assert cause.startswith("not yet measured: bn-vae-own (the quoted paper's recipe; against bn-vae: emb_dim 256 vs "
+    assert cause.startswith("not yet measured: bn-vae-own (the quoted paper's recipe, docs/methods.md; against bn-vae: emb_dim 256 vs "
                             "512, batch_size 32 vs 64")
     assert cause.endswith("is in training (seed 1, 11 of 100 epochs); its paper-protocol test NLL at epoch 11 is "
                           "109.00 against 128.90 at the shared sizes at that epoch")
