@@ -545,10 +545,16 @@ class ExperimentConfig:
             if dataset not in DATASETS:
                 raise ConfigError(f"own_recipes: unknown dataset '{dataset}' (known: {sorted(DATASETS)})")
             for model, row in entries.items():
-                self.model_entry(model)  # an unknown model key: ConfigError naming it
+                entry = self.model_entry(model)  # an unknown model key: ConfigError naming it
                 if row not in paper_rows:
                     raise ConfigError(f"own_recipes.{dataset}.{model}: {row!r} is no paper_name of model_defs "
                                       f"(known: {sorted(paper_rows)})")
+                if entry.paper_name:  # it would be taken for the row's shared-size entry (or another row's)
+                    raise ConfigError(f"own_recipes.{dataset}.{model}: the entry has paper_name {entry.paper_name!r}; "
+                                      "an own-recipe entry is named by its `label` and trains beside the row's entry")
+                get_method(entry.method).parse_options(entry.options, where=f"model_defs.{model}.options")
+                self.train_config(model)
+                self.architecture_config(model)
         known = set(DATASETS)
         for dataset, options in self.raw["data_options"].items():
             if dataset not in known:

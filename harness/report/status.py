@@ -471,51 +471,77 @@ def perplexity_cause(cell, paper, seeds: list[ReferenceRun], protocol: str) -> s
 
 
 def recipe_differences(config: ExperimentConfig, model: str, shared: str) -> str:
-    """What `model`'s recipe sets otherwise than `shared`'s: sizes, training settings and method options, each as
-    `key <model's> vs <shared's>` (nested settings such as lr_decay are left out)."""
+    """What `model`'s recipe sets otherwise than `shared`'s: sizes, training settings and method options (as the method
+    parses them, defaults filled in), each as `key <model's> vs <shared's>`; nested settings such as lr_decay are left
+    out."""
+    from harness.methods.lookup import get_method
+
     def settings(name: str) -> dict:
+        entry = config.model_entry(name)
+        options = get_method(entry.method).parse_options(entry.options, where=f"model_defs.{name}.options")
         return (dataclasses.asdict(config.architecture_config(name)) | dataclasses.asdict(config.train_config(name))
-                | {f"option {key}": value for key, value in config.model_entry(name).options.items()})
+                | {f"option {key}": value for key, value in dataclasses.asdict(options).items()})
     own, theirs = settings(model), settings(shared)
     return ", ".join(f"{key} {own.get(key)} vs {theirs.get(key)}" for key in own | theirs
                      if own.get(key) != theirs.get(key) and not isinstance(own.get(key) or theirs.get(key), dict))
 
 
+def updates(point: dict) -> str:
+    """` (N updates)` for a learning-curve point that records its step count, else nothing."""
+    return f" ({point['step']} updates)" if point.get("step") is not None else ""
+
+
 def own_recipe_cause(config: ExperimentConfig, cell, dataset: str, shared: str, seeds: list[ReferenceRun],
                      runs: dict[tuple[str, str], list[ReferenceRun]], protocol: str) -> str | None:
     """Where a quoted row differs at the shared sizes: what the entry training the quoted paper's own recipe
-    (`own_recipes` of config/paper.yaml) measured. Scored at its recipe's end, its value beside ours is the recipe's
-    share of the gap; still in training, both learning curves (paper-protocol test NLL) at the last epoch the own
-    recipe reached say where it stands, which is no measurement yet. None where the row has no own-recipe entry."""
+    (`own_recipes` of config/paper.yaml) measured. Every seed of it scored at its recipe's end: its value beside ours
+    is the recipe's share of the gap, and whether the recipe reproduces the paper's number. Otherwise no measurement
+    yet: a seed scored short of its recipe's end gives its value with its stop reason; one in training, both learning
+    curves (paper-protocol test scores) at the last whole epoch it reached, with their update counts (the recipes'
+    batch sizes differ). None where the row has no own-recipe entry with a run."""
     ours = mean_and_spread([v for run in seeds if (v := run.value(protocol, cell.metric)) is not None])[0]
+    unit = " nats" if cell.metric in ("NLL", "KL", "MI") else ""
     for model in config.own_recipes(dataset, cell.model):
         own_runs = runs.get((dataset, model), [])
-        recipe = f"{model} (the quoted paper's recipe, docs/methods.md; against {shared}: {recipe_differences(config, model, shared)})"
-        finished = [run for run in own_runs if run.metrics and run.at_recipe_end]
-        values = [v for run in finished if (v := run.value(protocol, cell.metric)) is not None]
-        if values:
+        if not own_runs:
+            continue
+        recipe = (f"{model} (the quoted paper's recipe, docs/methods.md; against {shared}: "
+                  f"{recipe_differences(config, model, shared)})")
+        values = [v for run in own_runs if (v := run.value(protocol, cell.metric)) is not None]
+        if all(run.metrics and run.at_recipe_end for run in own_runs) and len(values) == len(own_runs):
             own = mean_and_spread(values)[0]
-            unit = " nats" if cell.metric in ("NLL", "KL", "MI") else ""
-            measured = (f"{recipe} ({', '.join(f'{run.epochs} epochs, {run.stop_reason}' for run in finished)}) scores "
-                        f"{own:.2f} ({protocol} protocol) against our {ours:.2f} at the shared sizes and the paper's "
-                        f"{cell.value:g}: ")
+            measured = (f"{recipe}, seed{'s' * (len(own_runs) > 1)} "
+                        f"{', '.join(f'{run.seed} ({run.epochs} epochs, {run.stop_reason})' for run in own_runs)}, "
+                        f"scores {own:.2f} ({protocol} protocol) against our {ours:.2f} at the shared sizes and the "
+                        f"paper's {cell.value:g}: ")
             if within(cell.metric, own, cell.value):
-                return measured + "reproduced by the quoted recipe, so the recipe accounts for the difference"
-            return (measured + f"the recipe moves it by {own - ours:+.2f}{unit}; {own - cell.value:+.2f}{unit} remain, "
-                    "cause not yet measured")
-        if own_runs:
-            run = max(own_runs, key=preference)
-            reached = [point for point in run.curve if point.get("test")]
-            if not reached:
+                return measured + "the quoted recipe reproduces it, so the recipe accounts for the difference"
+            return (measured + f"the recipe moves ours by {own - ours:+.2f}{unit} and stays {own - cell.value:+.2f}{unit} "
+                    "from the paper's, a rest whose cause is not yet measured")
+        states = []
+        for run in own_runs:
+            if run.metrics:
+                value = run.value(protocol, cell.metric)
+                states.append(f"seed {run.seed} scored "
+                              + ("at its recipe's end" if run.at_recipe_end else "short of its recipe's end")
+                              + f" ({run.stop_reason}, {run.epochs} of {config.train_config(model).epochs} epochs)"
+                              + (f", {value:.2f} ({protocol} protocol)" if value is not None
+                                 else f", without {cell.metric}"))
                 continue
-            last = reached[-1]
-            shared_at = [point["test"]["NLL"] for seed in seeds for point in seed.curve
-                         if point.get("epoch") == last["epoch"] and point.get("test")]
-            beside = (f" against {mean_and_spread(shared_at)[0]:.2f} at the shared sizes at that epoch"
-                      if shared_at else "")
-            return (f"not yet measured: {recipe} is {'budget-stopped' if run.metrics else 'in training'} (seed "
-                    f"{run.seed}, {run.epochs} of {config.train_config(model).epochs} epochs); its paper-protocol test "
-                    f"NLL at epoch {last['epoch']} is {last['test']['NLL']:.2f}{beside}")
+            whole = [point for point in run.curve if point.get("test") and not point.get("partial")
+                     and point.get("epoch", 0) <= run.epochs and cell.metric in point["test"]]
+            state = (f"seed {run.seed} in training ({run.epochs} of {config.train_config(model).epochs} epochs)")
+            if whole:
+                last = whole[-1]
+                shared_at = [point for seed in seeds for point in seed.curve if point.get("epoch") == last["epoch"]
+                             and not point.get("partial") and cell.metric in (point.get("test") or {})]
+                state += (f"; its paper-protocol test {cell.metric} after epoch {last['epoch']}{updates(last)} is "
+                          f"{last['test'][cell.metric]:.2f}")
+                if shared_at:
+                    state += (f" against {mean_and_spread([p['test'][cell.metric] for p in shared_at])[0]:.2f} at "
+                              f"the shared sizes after the same epoch{updates(shared_at[0])}")
+            states.append(state)
+        return f"not yet measured: {recipe}: " + "; ".join(states)
     return None
 
 

@@ -285,7 +285,8 @@ def test_the_schema_refuses_the_same_names_for_snakemakes_own_validator():
                 {"plugins": ["a..b"]}, {"plugins": ["a."]}):
         assert list(validator.iter_errors(bad)), bad
     for good in ({"experiment": "smoke"}, {"experiment": "a..b"}, {"models": ["bn-vae-0.7"]},
-                 {"model_defs": {"twr-vae": {"method": "twr-vae"}}}, {"plugins": ["my_methods.free_bits"]}):
+                 {"model_defs": {"twr-vae": {"method": "twr-vae"}}}, {"plugins": ["my_methods.free_bits"]},
+                 {"own_recipes": {"ptb": {"bn-vae-own": "BN-VAE (0.7)"}}}):
         assert not list(validator.iter_errors(good)), good
 
 
@@ -293,13 +294,16 @@ def test_the_schema_refuses_the_same_names_for_snakemakes_own_validator():
     ({"imdb": {"m": "VAE-LSTM"}}, "own_recipes: unknown dataset 'imdb'"),
     ({"ptb": {"absent": "VAE-LSTM"}}, "'absent' has no entry in model_defs"),
     ({"ptb": {"m": "VAE-LTSM"}}, r"own_recipes\.ptb\.m: 'VAE-LTSM' is no paper_name of model_defs"),
+    ({"ptb": {"m": "VAE-LSTM"}}, r"own_recipes\.ptb\.m: the entry has paper_name 'VAE-LSTM'"),
+    ({"ptb": {"bad": "VAE-LSTM"}}, r"model_defs\.bad\.train: unknown key"),
 ])
 def test_an_own_recipe_names_a_known_dataset_model_and_paper_row(own_recipes, message):
     """`own_recipes` links a quoted paper row to the entry trained with its source paper's recipe (the status board
     reads it): a typo in any of its three names is refused, naming it."""
     raw = {"models": ["m"], "model_defs": {"m": {"method": "vae-rnn", "paper_name": "VAE-LSTM"},
-                                           "n": {"method": "vae-rnn"}}}
-    assert ExperimentConfig.from_mapping(raw | {"own_recipes": {"ptb": {"n": "VAE-LSTM"}}}).own_recipes(
-        "ptb", "VAE-LSTM") == ["n"]
+                                           "n": {"method": "vae-rnn"},
+                                           "bad": {"method": "vae-rnn", "train": {"epoch": 3}}}}  # not in models
+    config = ExperimentConfig.from_mapping(raw | {"own_recipes": {"ptb": {"n": "VAE-LSTM"}}})
+    assert config.own_recipes("ptb", "VAE-LSTM") == ["n"] and config.own_recipes("yahoo", "VAE-LSTM") == []
     with pytest.raises(ConfigError, match=message):
         ExperimentConfig.from_mapping(raw | {"own_recipes": own_recipes})
