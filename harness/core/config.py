@@ -525,12 +525,16 @@ class ExperimentConfig:
         from harness.methods.lookup import get_method, load_plugins
 
         load_plugins(self.raw["plugins"])
-        for name in self.raw["models"]:
+        def check_entry(name: str) -> ModelEntry:
+            """The entry of `name`, its options, train settings and sizes checked (errors name the key)."""
             entry = self.model_entry(name)
-            method = get_method(entry.method)
-            method.parse_options(entry.options, where=f"model_defs.{name}.options")
+            get_method(entry.method).parse_options(entry.options, where=f"model_defs.{name}.options")
             self.train_config(name)
             self.architecture_config(name)
+            return entry
+
+        for name in self.raw["models"]:
+            check_entry(name)
         for name in self.interpolate_config().models or ():
             if name not in self.raw["models"]:
                 raise ConfigError(f"interpolate.models: '{name}' is not one of models {list(self.raw['models'])}")
@@ -545,16 +549,13 @@ class ExperimentConfig:
             if dataset not in DATASETS:
                 raise ConfigError(f"own_recipes: unknown dataset '{dataset}' (known: {sorted(DATASETS)})")
             for model, row in entries.items():
-                entry = self.model_entry(model)  # an unknown model key: ConfigError naming it
+                entry = check_entry(model)  # an unknown model key or bad settings: ConfigError naming it
                 if row not in paper_rows:
                     raise ConfigError(f"own_recipes.{dataset}.{model}: {row!r} is no paper_name of model_defs "
                                       f"(known: {sorted(paper_rows)})")
                 if entry.paper_name:  # it would be taken for the row's shared-size entry (or another row's)
                     raise ConfigError(f"own_recipes.{dataset}.{model}: the entry has paper_name {entry.paper_name!r}; "
                                       "an own-recipe entry is named by its `label` and trains beside the row's entry")
-                get_method(entry.method).parse_options(entry.options, where=f"model_defs.{model}.options")
-                self.train_config(model)
-                self.architecture_config(model)
         known = set(DATASETS)
         for dataset, options in self.raw["data_options"].items():
             if dataset not in known:
