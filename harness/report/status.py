@@ -246,24 +246,28 @@ def epoch_benchmarks(folder: Path) -> dict[tuple[str, str], dict]:
 def projected_training_hours(config: ExperimentConfig, model: str, benchmarks: dict[tuple[str, str], dict],
                              dataset: str = "dailydialog") -> tuple[float, str] | None:
     """Hours to train `model` on `dataset` for its recipe's whole epoch budget (an early stop ends it sooner) at the
-    benchmark's speed, and how that was reckoned; None where the model has no benchmark."""
+    benchmark's speed, and how that was reckoned; None where the model has no benchmark. A phase timed apart names
+    its own measurement (precision, CPU, file), which may differ from the rest's."""
     if (dataset, model) not in benchmarks:
         return None
+
+    def source(measured: dict) -> str:
+        return f"({measured['precision']}, {measured['cpu']}, results/benchmarks/{measured['file']})"
+
     base, epochs = benchmarks[dataset, model], config.train_config(model).epochs
     updates = epochs * base["batches_per_epoch"]
-    seconds, parts = updates * base["seconds_per_batch"], [f"{base['seconds_per_batch']:.2f} s/update"]
+    seconds, parts = updates * base["seconds_per_batch"], [f"{base['seconds_per_batch']:.2f} s/update {source(base)}"]
     for phase, start in PHASE_STARTS.items():
         timed = benchmarks.get((dataset, f"{model}@{phase}"))
         if timed is None:
             continue
         begins = min(updates, start(config.model_entry(model).options))
         seconds = begins * base["seconds_per_batch"] + (updates - begins) * timed["seconds_per_batch"]
-        parts = [f"{base['seconds_per_batch']:.2f} s/update for the first {begins}",
-                 f"{timed['seconds_per_batch']:.2f} s/update {phase} for the other {updates - begins}"]
+        parts = [f"{base['seconds_per_batch']:.2f} s/update for the first {begins} {source(base)}",
+                 f"{timed['seconds_per_batch']:.2f} s/update {phase} for the other {updates - begins} {source(timed)}"]
     note = PROJECTION_NOTES.get(base.get("method") or "")
     return seconds / 3600, (f"{epochs} epochs x {base['batches_per_epoch']} updates at " + ", ".join(parts)
-                            + f" ({base['precision']}, {base['cpu']}, results/benchmarks/{base['file']}); training only"
-                            + (f"; {note}" if note else ""))
+                            + "; training only" + (f"; {note}" if note else ""))
 
 
 def own_speed_projection(runs: list[ReferenceRun], planned_epochs: int) -> tuple[float, str] | None:

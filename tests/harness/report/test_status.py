@@ -144,6 +144,9 @@ def test_a_row_not_run_yet_carries_the_epoch_benchmarks_projection_phase_by_phas
     mle = options["pretrain_steps"] + options["discriminator_pretrain_steps"]
     updates = paper_config.train_config("seqgan").epochs * 1000
     assert rows["SeqGAN"]["projected_hours_to_end"] == f"<= {(mle * 1.0 + (updates - mle) * 10.0) / 3600:.1f}"
+    assert (f"1.00 s/update for the first {mle} (float32, Test CPU, results/benchmarks/dialogue_epoch_more.json), "
+            f"10.00 s/update adversarial for the other {updates - mle} (float32, Test CPU, "
+            "results/benchmarks/dialogue_epoch_more.json); training only") in rows["SeqGAN"]["cause"]
     assert rows["iVAE"]["projected_hours_to_end"] == "" and rows["iVAE"]["cause"] == "no reference run of ivae"
     assert rows["CVAE"]["verdict"] == "not run yet"
     # a newer file that timed float32 only does not hide the bf16 measurement of an older one
@@ -157,6 +160,15 @@ def test_a_row_not_run_yet_carries_the_epoch_benchmarks_projection_phase_by_phas
     rows = {row["row"]: row for row in status.board_rows(paper_config, paper, tmp_path / "reference",
                                                          tmp_path / "causes.yaml", benchmarks)}
     assert "float32, Test CPU, results/benchmarks/dialogue_epoch_newest.json" in rows["CVAE"]["cause"]
+    # a phase timed on another CPU, in another precision and file, names its own measurement beside the rest's
+    (benchmarks / "dialogue_epoch_other_cpu.json").write_text(json.dumps({
+        "created": "2026-12-04", "cpu": "Other CPU", "records": records("seqgan", "bfloat16", 0.5)}))
+    rows = {row["row"]: row for row in status.board_rows(paper_config, paper, tmp_path / "reference",
+                                                         tmp_path / "causes.yaml", benchmarks)}
+    assert rows["SeqGAN"]["projected_hours_to_end"] == f"<= {(mle * 0.5 + (updates - mle) * 10.0) / 3600:.1f}"
+    assert (f"0.50 s/update for the first {mle} (bfloat16, Other CPU, results/benchmarks/dialogue_epoch_other_cpu.json), "
+            f"10.00 s/update adversarial for the other {updates - mle} (float32, Test CPU, "
+            "results/benchmarks/dialogue_epoch_more.json)") in rows["SeqGAN"]["cause"]
 
 
 def test_a_ptb_row_not_run_yet_takes_the_ptb_benchmark_and_lag_vae_says_its_rate_is_a_bound(tmp_path, paper_config):
