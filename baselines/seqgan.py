@@ -25,7 +25,7 @@ from harness.methods.model_api import LossTerms
 from harness.methods.registry import register_method
 from layers.dialogue import ContextEncoder, ResponseDecoder, UtteranceEncoder, reference_initialisation
 from layers.modes import eval_mode
-from layers.recurrent import length_mask
+from layers.recurrent import compute_autocast, length_mask
 
 #: score(tokens [K, M], lengths [K], rows [K]) -> probability [K] that each response is a real reply to the context of
 #: batch row `rows`; the discriminator's in training, a stub in the tests
@@ -177,20 +177,33 @@ class SeqGAN(DialogueVAE):
         recon = -self.decoder.log_likelihood(batch.response, batch.response_lengths, state)
         return LossTerms(loss=recon, recon=recon, kl=torch.zeros_like(recon), beta=0.0)
 
+    def _next_tokens(self, output: torch.Tensor) -> torch.Tensor:
+        """One token [N] drawn from p(. | state) for decoder outputs [N, D], the V-wide logits made a block of rows at
+        a time (the output layer's OUTPUT_ROWS on a CPU): a roll-out step has up to 64 x 39 prefixes, whose logits
+        (100 MB at 10,000 words) glibc would map and fault in afresh at every step (over its 32 MB mmap threshold,
+        harness/core/allocator.py); 256-row blocks are reused from the heap. Each row's draw is the same
+        distribution (draw); docs/performance.md has the measurement."""
+        rows = self.decoder.OUTPUT_ROWS if output.device.type == "cpu" else self.decoder.OUTPUT_ROWS_GPU
+        if output.size(0) <= rows:
+            return draw(self.decoder.logits(output))
+        return torch.cat([draw(self.decoder.logits(block)) for block in output.split(rows)])
+
     @torch.no_grad()
     def _complete(self, hidden: torch.Tensor, token: torch.Tensor, out: torch.Tensor, lengths: torch.Tensor):
         """Sample the rest of each row from the decoder (no dropout, temperature 1): `hidden` [N, D] is its state
         before reading `token` [N] (the row's last token, <s> for an empty row), `out` [N, M] holds the row's
-        `lengths` [N] tokens so far and is filled in place up to </s> or M tokens. Returns the lengths [N]."""
+        `lengths` [N] tokens so far and is filled in place up to </s> or M tokens. Returns the lengths [N].
+        One autocast region around the loop: in bf16 the decoder's weights are cast once, not at every step."""
         lengths = lengths.clone()
         active = torch.arange(out.size(0), device=out.device)
-        while active.numel():
-            output, h = self.decoder.run(self.embedding(token).unsqueeze(1), hidden.unsqueeze(0).contiguous())
-            token = draw(self.decoder.logits(output[:, 0]))
-            out[active, lengths[active]] = token
-            lengths[active] += 1
-            going = (token != EOS_ID) & (lengths[active] < out.size(1))
-            active, hidden, token = active[going], h[0][going], token[going]
+        with compute_autocast(out.device, self.decoder.compute_dtype):
+            while active.numel():
+                output, h = self.decoder.run(self.embedding(token).unsqueeze(1), hidden.unsqueeze(0).contiguous())
+                token = self._next_tokens(output[:, 0])
+                out[active, lengths[active]] = token
+                lengths[active] += 1
+                going = (token != EOS_ID) & (lengths[active] < out.size(1))
+                active, hidden, token = active[going], h[0][going], token[going]
         return lengths
 
     @torch.no_grad()

@@ -6,7 +6,7 @@ interleaved in one run, as ratios.
 
     python -m benchmarks.dialogue_epoch [--models cvae,twr-cvae-dailydialog] [--batches 12] [--repeats 1] \
         [--compare DIR ...] [--original DIR [--original-dialogues N] [--original-epochs 2]] [--raw data/raw] \
-        [--threads 1] [--out results/benchmarks/dialogue_epoch.json]
+        [--threads 1] [--precisions float32,bfloat16] [--out results/benchmarks/dialogue_epoch.json]
 
     python -m benchmarks.dialogue_epoch --dataset ptb [--models vae-lstm,lag-vae]   # -> results/benchmarks/ptb_epoch.json
 
@@ -246,6 +246,9 @@ def main(argv=None) -> int:
                         help="epochs the original runs; the last one's training is timed (default 2, as the harness)")
     parser.add_argument("--raw", type=Path, default=REPO_ROOT / "data" / "raw")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--precisions", default=None, metavar="LIST",
+                        help="comma-separated precisions to time, of float32,bfloat16 (default: both where the CPU "
+                             "multiplies bf16 natively, else float32)")
     parser.add_argument("--note", default="", help="how the machine was loaded, e.g. a reference run on the other "
                         "core (recorded in the file)")
     parser.add_argument("--out", type=Path, default=None,
@@ -283,6 +286,16 @@ def main(argv=None) -> int:
             return 2
     no_bfloat16 = bfloat16_unsupported("cpu")
     precisions = ["float32"] + ([] if no_bfloat16 else ["bfloat16"])
+    if args.precisions is not None:
+        requested = [p.strip() for p in args.precisions.split(",") if p.strip()]
+        unknown = [p for p in requested if p not in ("float32", "bfloat16")]
+        if unknown or not requested:
+            print(f"error: --precisions {args.precisions!r}: give float32 and/or bfloat16", file=sys.stderr)
+            return 2
+        if "bfloat16" in requested and no_bfloat16:
+            print(f"error: --precisions bfloat16 on this CPU: {no_bfloat16}", file=sys.stderr)
+            return 2
+        precisions = [p for p in precisions if p in requested]
     checkouts = [REPO_ROOT, *(c.resolve() for c in args.compare)]
     records = []
     with tempfile.TemporaryDirectory(prefix="textvae-dialogue-epoch-data-") as scratch:
@@ -348,10 +361,10 @@ def main(argv=None) -> int:
 
 
 def ratios(records: list[dict]) -> dict:
-    """Per model: seconds per batch of every (checkout, precision) over checkout 0's float32, medians over repeats
-    (>1 = slower than this checkout in float32); and for ORIGINAL_MODEL, where the original was timed, "original
-    <precision>": checkout 0's seconds per training example in that precision over the original's (<1 = faster than
-    the original)."""
+    """Per model: seconds per batch of every (checkout, precision) over checkout 0's float32 (checkout 0's bfloat16
+    where float32 was not timed, `--precisions bfloat16`), medians over repeats (>1 = slower than that); and for
+    ORIGINAL_MODEL, where the original was timed, "original <precision>": checkout 0's seconds per training example
+    in that precision over the original's (<1 = faster than the original)."""
     import statistics
 
     timed = [r for r in records if "seconds_per_batch" in r and r.get("side") != "original"]
@@ -361,7 +374,7 @@ def ratios(records: list[dict]) -> dict:
             values = [r["seconds_per_batch"] for r in timed
                       if r["model"] == model and r["checkout"] == checkout and r["precision"] == precision]
             return statistics.median(values) if values else None
-        base = median(0, "float32")
+        base = median(0, "float32") or median(0, "bfloat16")
         if base is None:
             continue
         out[model] = {f"checkout{c} {p}": median(c, p) / base

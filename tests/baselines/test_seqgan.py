@@ -242,3 +242,23 @@ def test_draw_samples_the_softmax_distribution():
     counts = torch.bincount(draw(logits), minlength=5).float() / 200_000
     torch.testing.assert_close(counts, F.softmax(logits[0], dim=-1), atol=0.005, rtol=0.0)
     assert counts[3] == 0
+
+
+def test_a_roll_out_step_draws_each_row_as_one_block_would(monkeypatch):
+    """The V-wide logits are made a block of rows at a time (SeqGAN._next_tokens): each row's token is the one the
+    whole batch at once would draw. Integer weights and states make every logit exact, so that the comparison does
+    not depend on how a CPU's matrix product sums."""
+    model = seqgan().eval()
+    out = model.decoder.out
+    with torch.no_grad():
+        out.weight.copy_(torch.randint(-1, 2, out.weight.shape).float())
+        out.bias.zero_()
+    states = torch.randint(-1, 2, (11, out.in_features)).float()
+    torch.manual_seed(3)
+    whole = model._next_tokens(states)
+    monkeypatch.setattr(model.decoder, "OUTPUT_ROWS", 4)  # blocks of 4, 4 and 3 rows
+    torch.manual_seed(3)
+    blocks = model._next_tokens(states)
+    assert blocks.shape == (11,) and torch.equal(blocks, whole)
+    torch.manual_seed(4)
+    assert not torch.equal(model._next_tokens(states), whole)  # the draw is random: the test can tell them apart

@@ -145,3 +145,26 @@ def test_the_original_runs_on_the_cpu_with_the_same_threads_without_test_scoring
     options = dict(zip(command[2::1], command[3::1]))
     assert options["--threads"] == "1" and options["--max_train_dialogues"] == "192" and options["--epochs"] == "2"
     assert options["--seed"] == "1" and options["--data_path"].endswith("/data/")
+
+
+def test_ratios_of_a_bfloat16_only_run_are_against_this_checkouts_bfloat16():
+    records = [record(0, "bfloat16", 2.0), record(1, "bfloat16", 3.0), record(1, "bfloat16", 5.0, repeat=1)]
+    assert dialogue_epoch.ratios(records) == {"cvae": {"checkout0 bfloat16": 1.0, "checkout1 bfloat16": 2.0}}
+
+
+@pytest.mark.parametrize("precisions, message", [("float16", "give float32 and/or bfloat16"),
+                                                 (",", "give float32 and/or bfloat16")])
+def test_an_unknown_precision_is_one_error_line_before_anything_is_timed(tmp_path, capsys, precisions, message):
+    (tmp_path / "dailydialog").mkdir()
+    out = tmp_path / "out.json"
+    assert dialogue_epoch.main(["--raw", str(tmp_path), "--precisions", precisions, "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_bfloat16_asked_of_a_cpu_without_it_is_refused_saying_why(tmp_path, capsys, monkeypatch):
+    import harness.core.precision as precision
+    monkeypatch.setattr(precision, "bfloat16_unsupported", lambda device: "no native bf16 (test)")
+    (tmp_path / "dailydialog").mkdir()
+    assert dialogue_epoch.main(["--raw", str(tmp_path), "--precisions", "float32,bfloat16"]) == 2
+    assert "--precisions bfloat16 on this CPU: no native bf16 (test)" in capsys.readouterr().err
