@@ -128,6 +128,18 @@ class ResponseDiscriminator(nn.Module):
         h = gate * F.relu(self.transform(h)) + (1 - gate) * h  # highway (Srivastava et al. 2015)
         return self.out(self.dropout(h)).squeeze(-1)
 
+    #: responses scored per block on a CPU: a roll-out's completions of every prefix (up to 64 x 39) at once make
+    #: feature maps of ~40 MB per filter width, which glibc maps and faults in afresh at every call (past its 32 MB
+    #: mmap threshold, harness/core/allocator.py); blocks of 256 are reused from the heap
+    ROWS = 256
+
+    @torch.no_grad()
+    def probability(self, context: torch.Tensor, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """sigmoid of `forward` [N], on a CPU ROWS responses at a time (a score does not depend on its batch-mates)."""
+        rows = self.ROWS if tokens.device.type == "cpu" else max(tokens.size(0), 1)
+        return torch.cat([torch.sigmoid(self(c, t, n)) for c, t, n in
+                          zip(context.split(rows), tokens.split(rows), lengths.split(rows))])
+
 
 @register_method("seqgan")
 class SeqGAN(DialogueVAE):
@@ -275,8 +287,8 @@ class SeqGAN(DialogueVAE):
             context = self.discriminator.encode_context(batch)
 
         def score(tokens, lengths, rows):
-            with eval_mode(self.discriminator), torch.no_grad():
-                return torch.sigmoid(self.discriminator(context[rows], tokens, lengths))
+            with eval_mode(self.discriminator):
+                return self.discriminator.probability(context[rows], tokens, lengths)
         return score
 
     def discriminator_loss(self, batch) -> torch.Tensor:

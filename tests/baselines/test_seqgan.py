@@ -262,3 +262,17 @@ def test_a_roll_out_step_draws_each_row_as_one_block_would(monkeypatch):
     assert blocks.shape == (11,) and torch.equal(blocks, whole)
     torch.manual_seed(4)
     assert not torch.equal(model._next_tokens(states), whole)  # the draw is random: the test can tell them apart
+
+
+def test_the_discriminator_scores_blocks_of_responses_as_one_batch(monkeypatch):
+    """ResponseDiscriminator.probability: the roll-outs' completions scored ROWS at a time, each as in one batch."""
+    discriminator = seqgan().discriminator.eval()
+    torch.manual_seed(0)
+    context_size = discriminator.gate.in_features - len(discriminator.widths) * discriminator.convs[0].out_channels
+    context = torch.randn(10, context_size)
+    tokens, lengths = torch.randint(4, 12, (10, 7)), torch.tensor([7, 1, 3, 7, 2, 5, 6, 4, 7, 1])
+    with torch.no_grad():
+        whole = torch.sigmoid(discriminator(context, tokens, lengths))
+    monkeypatch.setattr(discriminator, "ROWS", 4)  # blocks of 4, 4 and 2
+    torch.testing.assert_close(discriminator.probability(context, tokens, lengths), whole, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(whole[:4], whole[4:8])  # distinct rows: a misplaced block would show
