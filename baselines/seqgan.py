@@ -196,8 +196,6 @@ class SeqGAN(DialogueVAE):
         harness/core/allocator.py); 256-row blocks are reused from the heap. Each row's draw is the same
         distribution (draw); docs/performance.md has the measurement."""
         rows = self.decoder.OUTPUT_ROWS if output.device.type == "cpu" else self.decoder.OUTPUT_ROWS_GPU
-        if output.size(0) <= rows:
-            return draw(self.decoder.logits(output))
         return torch.cat([draw(self.decoder.logits(block)) for block in output.split(rows)])
 
     @torch.no_grad()
