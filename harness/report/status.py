@@ -20,7 +20,8 @@ precision, CPU, machine hours and a verdict:
   own_recipe_cause);
 - `partial`: outside that, and training was stopped by a time budget, an epoch cap or a training-hours cap before the
   recipe's end (the learning curve's last slope says where it was heading);
-- `not run yet`: no reference run; `not run here`: the dataset's training split is not in the offline mirror.
+- `not run yet`: no scored reference run (a run still in training is named, with its epochs, its projection and
+  the summary's epochs column); `not run here`: the dataset's training split is not in the offline mirror.
 
 The paper's TWR-VAE and basic-VAE rows were computed by the TWR-VAE code (the `paper` protocol: reconstruction at the
 posterior mean + the timestep-averaged KL); its baseline rows are importance-weighted bounds quoted from their papers
@@ -73,8 +74,9 @@ SHORT_OF_RECIPE = ("time budget", "epoch cap", "training-hours cap")  # stop rea
 RELATIVE_TOLERANCE = 0.03  # every other metric
 BOUND_METRICS = ("NLL", "PPL")  # the cells an importance-weighted bound's looseness moves
 CSV_COLUMNS = ["table", "dataset", "row", "metric", "paper", "paper_value_protocol", "ours_paper_protocol",
-               "ours_uniform_protocol", "uniform_bound", "seeds", "epochs", "recipe_epochs", "stopped", "precision",
-               "cpu", "machine_hours", "projected_hours_to_end", "last_slope_per_10_epochs", "verdict", "cause"]
+               "ours_uniform_protocol", "uniform_bound", "seeds", "epochs", "in_training", "recipe_epochs", "stopped",
+               "precision", "cpu", "machine_hours", "projected_hours_to_end", "last_slope_per_10_epochs", "verdict",
+               "cause"]
 
 
 @dataclass
@@ -391,13 +393,15 @@ def board_rows(config: ExperimentConfig, paper_csv: Path, reference: Path, cause
         line["recipe_epochs"] = f"{config.train_config(model).epochs} ({recipe_end(config, model)})"
         # cells come from scored runs only; a seed still in training is listed under "Runs in training"
         seeds = [run for run in runs.get((dataset, model), []) if run.metrics]
-        training = [run.seed for run in runs.get((dataset, model), []) if not run.metrics]
+        training = [run for run in runs.get((dataset, model), []) if not run.metrics]
         if not seeds:  # a run in training projects from its own speed; a model not run yet from its benchmark
-            projection = (own_speed_projection([run for run in runs.get((dataset, model), []) if not run.metrics],
-                                               config.train_config(model).epochs)
-                          or projected_training_hours(config, model, speeds, dataset))
-            rows.append(line | {"verdict": "not run yet", "cause": (
-                f"{model} seed {', '.join(map(str, training))} in training (Runs in training)" if training
+            planned = config.train_config(model).epochs
+            projection = own_speed_projection(training, planned) or projected_training_hours(config, model, speeds,
+                                                                                             dataset)
+            progress = "; ".join(f"seed {run.seed}: {run.epochs}" for run in training)
+            rows.append(line | {"verdict": "not run yet", "in_training": progress, "cause": (
+                f"{model} {progress} of {planned} epochs in training, no cell before its recipe's end "
+                "(Runs in training)" if training
                 else f"no reference run of {model}") + (f"; projection: {projection[1]}" if projection else "")}
                         | ({"projected_hours_to_end": f"<= {projection[0]:.1f}"} if projection else {}))
             continue
@@ -579,13 +583,13 @@ def grouped(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
 
 def summary_lines(rows: list[dict], compact: bool = False) -> list[str]:
     """The short table: one line per row of a table we run here, one per table we cannot; `compact` (the README's)
-    also folds a table none of whose rows has a run into one line."""
+    also folds a table none of whose rows has a run, scored or in training, into one line."""
     lines = []
     for (table, dataset), cells in grouped(rows).items():
         if all(cell["verdict"] == "not run here" for cell in cells):
             lines.append([f"Table {table}", dataset, "all rows", "", "", "", f"not run here ({cells[0]['cause']})"])
             continue
-        if compact and all(cell["verdict"] == "not run yet" for cell in cells):
+        if compact and all(cell["verdict"] == "not run yet" and not cell.get("in_training") for cell in cells):
             count = len({cell["row"] for cell in cells})
             lines.append([f"Table {table}", dataset, f"all {count} rows", "", "", "", f"{len(cells)} not run yet"])
             continue
@@ -596,9 +600,10 @@ def summary_lines(rows: list[dict], compact: bool = False) -> list[str]:
             first = next((c for c in row_cells if c["metric"] in ("NLL", "BLEU-F1")), row_cells[0])
             ours = first["ours_paper_protocol"] if first["paper_value_protocol"] == "paper" else first["ours_uniform_protocol"]
             recipe = first["recipe_epochs"].split(" ")[0]
+            projected = f", {first['projected_hours_to_end']} h projected" if first.get("projected_hours_to_end") else ""
             epochs = (f"{seed_epochs(first)} of {recipe}{seed_list(first)}" if first["epochs"]
-                      else f"0 of {recipe}, {first['projected_hours_to_end']} h projected"
-                      if first["projected_hours_to_end"] else "")
+                      else f"{first['in_training']} of {recipe} in training{projected}" if first.get("in_training")
+                      else f"0 of {recipe}{projected}" if projected else "")
             lines.append([f"Table {table}", dataset, row, f"{first['metric']} {first['paper']}",
                           f"{ours} ({first['paper_value_protocol']})" if ours else "", epochs, verdict_counts(row_cells)])
     return markdown_table(["table", "dataset", "row", "paper", "ours (protocol of the paper's value)", "epochs",

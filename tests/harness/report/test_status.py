@@ -196,7 +196,8 @@ def test_a_ptb_row_not_run_yet_takes_the_ptb_benchmark_and_lag_vae_says_its_rate
 
 def test_a_seed_still_in_training_gives_no_cell_beside_a_scored_one(tmp_path, paper_config):
     """TWR-VAE seed 2 in training beside the scored seed 1: the cells are seed 1's alone (its seeds, epochs, CPU and
-    slope); a model with only a run in training is `not run yet`, naming it."""
+    slope); a model with only a run in training is `not run yet`, naming it and its epochs, and the summary (the
+    README's too: its table is not folded away) shows how far it has come."""
     reference = tmp_path / "reference"
     write_run(reference, "twr-vae", 1, paper={"NLL": 86.3}, uniform={"NLL": 143.2}, epochs=193, planned=1000,
               curve=[(e, 90.0 - e / 100) for e in range(184, 194)])
@@ -206,12 +207,23 @@ def test_a_seed_still_in_training_gives_no_cell_beside_a_scored_one(tmp_path, pa
         (folder / "metrics.json").unlink()
         provenance = json.loads((folder / "reference_run.json").read_text())
         (folder / "reference_run.json").write_text(json.dumps({**provenance, "evaluated": False}))
+        (folder / "learning_curve.jsonl").write_text("".join(json.dumps(
+            {"epoch": e, "train_seconds": 60.0, "test": {"NLL": 120.0 - e}}) + "\n" for e in range(31, 41)))
     cells = board(tmp_path, paper_config)
     twr = cells["PTB", "TWR-VAE", "NLL"]
     assert (twr["seeds"], twr["epochs"], twr["cpu"], twr["verdict"]) == ("1", "193", "cpu-test", "reproduced")
     assert twr["last_slope_per_10_epochs"] == "-0.10"
     bn = cells["PTB", "BN-VAE (0.7)", "NLL"]
-    assert bn["verdict"] == "not run yet" and bn["cause"].startswith("bn-vae seed 2 in training (Runs in training)")
+    assert bn["verdict"] == "not run yet" and bn["in_training"] == "seed 2: 40" and twr["in_training"] == ""
+    assert bn["cause"].startswith("bn-vae seed 2: 40 of 100 epochs in training, no cell before its recipe's end "
+                                  "(Runs in training); projection: 60.0 epochs x 0.02 h (its epoch 40; seed 2")
+    for compact in (False, True):
+        summary = "\n".join(status.summary_lines([bn | {"table": "2", "dataset": "PTB"}], compact=compact))
+        assert "| BN-VAE (0.7) | NLL 100.2 |  | seed 2: 40 of 100 in training, <= 1.0 h projected | 1 not run yet |" \
+            in summary
+    idle = bn | {"in_training": "", "epochs": ""}
+    assert "| 0 of 100, <= 1.0 h projected |" in "\n".join(status.summary_lines([idle | {"table": "2"}]))
+    assert "| all 1 rows |" in "\n".join(status.summary_lines([idle | {"table": "2"}], compact=True))
 
 
 def test_runs_still_in_training_are_listed_with_their_curve_and_give_no_cell(tmp_path, paper_config):
