@@ -668,6 +668,18 @@ def method_state_text(state: dict) -> str:
                      for name, value in state.items())
 
 
+def early_stopping_text(folder: Path) -> str:
+    """Where a run's patience rule (harness/train/early_stopping.py, Zhao et al.'s) stands after its last call, from
+    the committed train_log.json: the deadline (training stops once that many validations pass without a new best
+    raising it), the validations done and the best epoch; empty for a run without the rule."""
+    log = folder / "train_log.json"
+    state = (json.loads(log.read_text()).get("early_stopping") or {}) if log.is_file() else {}
+    if not state:
+        return ""
+    return (f"early stop: deadline {state['patience']:g} validations, {state['validations']} done (best epoch "
+            f"{state['best_epoch']})")
+
+
 def training_lines(reference: Path) -> list[list[str]]:
     """Runs still in training (`cpu_reference run --evaluate final`, budget-stopped: no metrics.json yet): where each
     stands, from its learning curve. The board's cells come from scored runs only."""
@@ -686,7 +698,8 @@ def training_lines(reference: Path) -> list[list[str]]:
                       f"{provenance.get('cpu', '')}, {provenance.get('precision', '')}",
                       f"{run.epochs} of {provenance.get('epochs_planned', '')}",
                       f"{provenance.get('selected_epoch', '')}",
-                      last_score(last), method_state_text(last.get("method_state") or {}),
+                      last_score(last), "; ".join(text for text in (method_state_text(last.get("method_state") or {}),
+                                                                     early_stopping_text(run.folder)) if text),
                       call_budgets(calls),
                       (f"superseded: seed {run.seed} restarted on {live.provenance.get('cpu', '')} "
                        f"({started(live)[:10]})" if superseded
@@ -754,7 +767,7 @@ def board_markdown(rows: list[dict], curves_name: str, others: list[list[str]],
                  "([docs/reference_runs.md](reference_runs.md)); the restarted run is then the seed's run in training "
                  "and the older record stays, marked superseded.", "",
                  *markdown_table(["run", "dataset", "CPU, precision", "epochs", "kept epoch",
-                                  "last score", "method state (last epoch)", "budgets", "stopped"], training), ""]
+                                  "last score", "method state (last epoch), early stop", "budgets", "stopped"], training), ""]
     if paired_audits:
         text += ["## Likelihood audit: the models compared under tight estimates", "",
                  "The paper compares its TWR-VAE number (paper protocol, not a bound) with its baselines' "

@@ -238,6 +238,13 @@ def test_runs_still_in_training_are_listed_with_their_curve_and_give_no_cell(tmp
     assert status.training_lines(tmp_path / "reference") == [
         ["bn-vae seed 1", "ptb", "CPU B, bfloat16", "55 of 100", "46", "test NLL 114.50, paper protocol (epoch 55)", "",
          "135 + 24 min", "time budget"]]
+    # a run trained under a patience rule (CVAE's) says where the rule stands, beside the method's own state
+    (folder / "train_log.json").write_text(json.dumps({"early_stopping": {
+        "validations": 55, "patience": 64.0, "best_epoch": 53, "last_significant_epoch": 32, "stopped": None}}))
+    curve = json.loads((folder / "learning_curve.jsonl").read_text().splitlines()[-1])
+    (folder / "learning_curve.jsonl").write_text(json.dumps(curve | {"method_state": {"aggressive": 0}}) + "\n")
+    assert status.training_lines(tmp_path / "reference")[0][6] == \
+        "aggressive 0; early stop: deadline 64 validations, 55 done (best epoch 53)"
     cells = board(tmp_path, paper_config)
     assert cells["PTB", "BN-VAE (0.7)", "NLL"]["verdict"] == "not run yet"  # no scored run: no value
     page = status.board_markdown([], "curves.png", [], status.training_lines(tmp_path / "reference"))
