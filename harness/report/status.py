@@ -400,7 +400,7 @@ def board_rows(config: ExperimentConfig, paper_csv: Path, reference: Path, cause
                                                                                              dataset)
             progress = "; ".join(f"seed {run.seed}: {run.epochs}" for run in training)
             rows.append(line | {"verdict": "not run yet", "in_training": progress, "cause": (
-                f"{model} {progress} of {planned} epochs in training, no cell before its recipe's end "
+                f"{model} {progress} of {planned} epochs in training, no cell before its scoring call "
                 "(Runs in training)" if training
                 else f"no reference run of {model}") + (f"; projection: {projection[1]}" if projection else "")}
                         | ({"projected_hours_to_end": f"<= {projection[0]:.1f}"} if projection else {}))
@@ -670,8 +670,8 @@ def method_state_text(state: dict) -> str:
 
 def early_stopping_text(folder: Path) -> str:
     """Where a run's patience rule (harness/train/early_stopping.py, Zhao et al.'s) stands after its last call, from
-    the committed train_log.json: the deadline (training stops once that many validations pass without a new best
-    raising it), the validations done and the best epoch; empty for a run without the rule."""
+    the committed train_log.json: the deadline (training stops at that validation unless a new best, enough below the
+    last significant one, raises it first), the validations done and the best epoch; empty for a run without it."""
     log = folder / "train_log.json"
     state = (json.loads(log.read_text()).get("early_stopping") or {}) if log.is_file() else {}
     if not state:

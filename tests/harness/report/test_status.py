@@ -215,7 +215,7 @@ def test_a_seed_still_in_training_gives_no_cell_beside_a_scored_one(tmp_path, pa
     assert twr["last_slope_per_10_epochs"] == "-0.10"
     bn = cells["PTB", "BN-VAE (0.7)", "NLL"]
     assert bn["verdict"] == "not run yet" and bn["in_training"] == "seed 2: 40" and twr["in_training"] == ""
-    assert bn["cause"].startswith("bn-vae seed 2: 40 of 100 epochs in training, no cell before its recipe's end "
+    assert bn["cause"].startswith("bn-vae seed 2: 40 of 100 epochs in training, no cell before its scoring call "
                                   "(Runs in training); projection: 60.0 epochs x 0.02 h (its epoch 40; seed 2")
     for compact in (False, True):
         summary = "\n".join(status.summary_lines([bn | {"table": "2", "dataset": "PTB"}], compact=compact))
