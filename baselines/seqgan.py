@@ -191,12 +191,12 @@ class SeqGAN(DialogueVAE):
 
     def _next_tokens(self, output: torch.Tensor) -> torch.Tensor:
         """One token [N] drawn from p(. | state) for decoder outputs [N, D], the V-wide logits made a block of rows at
-        a time (the output layer's OUTPUT_ROWS on a CPU): a roll-out step has up to 64 x 39 prefixes, whose logits
-        (100 MB at 10,000 words) glibc would map and fault in afresh at every step (over its 32 MB mmap threshold,
-        harness/core/allocator.py); 256-row blocks are reused from the heap. Each row's draw is the same
+        a time (the output layer's `output_rows`, as its loss makes them): a roll-out step has up to 64 x 39 prefixes,
+        whose logits (100 MB at 10,000 words) glibc would map and fault in afresh at every step (over its 32 MB mmap
+        threshold, harness/core/allocator.py); 256-row blocks are reused from the heap. Each row's draw is the same
         distribution (draw); docs/performance.md has the measurement."""
-        rows = self.decoder.OUTPUT_ROWS if output.device.type == "cpu" else self.decoder.OUTPUT_ROWS_GPU
-        return torch.cat([draw(self.decoder.logits(block)) for block in output.split(rows)])
+        blocks = output.split(self.decoder.output_rows(output.device))
+        return torch.cat([draw(self.decoder.logits(block)) for block in blocks])
 
     @torch.no_grad()
     def _complete(self, hidden: torch.Tensor, token: torch.Tensor, out: torch.Tensor, lengths: torch.Tensor):

@@ -110,10 +110,15 @@ class VocabularyOutput(nn.Module):
         with self._autocast(hidden.device):
             return self.out(hidden).float()
 
+    def output_rows(self, device: torch.device) -> int:
+        """Rows of V-wide logits made at a time on `device`: OUTPUT_ROWS on a CPU (a block that stays in cache and is
+        reused from the heap), OUTPUT_ROWS_GPU elsewhere. The one rule for every blockwise use of the output layer."""
+        return self.OUTPUT_ROWS if device.type == "cpu" else self.OUTPUT_ROWS_GPU
+
     def output_nll(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """-log p(target | state) [N] for decoder states [N, H], the V-wide logits made OUTPUT_ROWS rows at a time
-        (on a GPU OUTPUT_ROWS_GPU) and never stored (layers.output_layer), in training and in evaluation."""
-        rows = self.OUTPUT_ROWS if hidden.device.type == "cpu" else self.OUTPUT_ROWS_GPU
+        """-log p(target | state) [N] for decoder states [N, H], the V-wide logits made `output_rows` rows at a time
+        and never stored (layers.output_layer), in training and in evaluation."""
+        rows = self.output_rows(hidden.device)
         return linear_cross_entropy(hidden, self.out.weight, self.out.bias, targets, self.compute_dtype, rows,
                                     eager_gradient=hidden.device.type == "cpu", workspace=self.output_workspace)
 
