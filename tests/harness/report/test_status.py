@@ -379,6 +379,27 @@ def test_a_seed_restarted_from_epoch_0_supersedes_its_older_record_in_training(t
     assert bn["projected_hours_to_end"] == f"<= {98 * 140.0 / 3600:.1f}"  # from the live run's epochs, not cpu-a's
 
 
+def test_a_superseded_record_stays_superseded_once_the_restarted_run_is_scored(tmp_path):
+    """The restart of a seed (started later, on another CPU) reaches its recipe's end and is scored: the older record,
+    never scored, is still the superseded one, not a run in training; a run in training started after a scored run of
+    its seed (a rerun) is in training."""
+    reference = tmp_path / "reference"
+    old = write_run(reference, "bn-vae", 1, cpu="cpu-a", epochs=3, stopped="time budget")
+    (old / "metrics.json").unlink()
+    provenance = json.loads((old / "reference_run.json").read_text())
+    (old / "reference_run.json").write_text(json.dumps({**provenance, "evaluated": False,
+                                                        "calls": [{"created": "2026-12-01T10:00:00+00:00"}]}))
+    scored = write_run(reference, "bn-vae", 1, cpu="cpu-b", epochs=100, created="2026-12-07T10:00:00+00:00",
+                       uniform={"NLL": 101.0}, stopped=None)
+    [line] = status.training_lines(reference)
+    assert line[2].startswith("cpu-a") and line[-1] == "superseded: seed 1 restarted on cpu-b (2026-12-07)"
+
+    provenance = json.loads((scored / "reference_run.json").read_text())  # the scored run started before the other
+    (scored / "reference_run.json").write_text(json.dumps({**provenance, "created": "2026-11-01T10:00:00+00:00"}))
+    [line] = status.training_lines(reference)
+    assert line[-1] == "time budget"
+
+
 def test_a_quoted_row_that_differs_is_compared_with_its_own_recipe_entry(tmp_path, paper_config):
     """BN-VAE's PTB number is Zhu et al.'s, at their sizes (config/paper.yaml `own_recipes`: bn-vae-own). While
     bn-vae-own trains, the differing cell says where its learning curve stands beside the shared-size run's after the
