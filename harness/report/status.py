@@ -690,8 +690,9 @@ def training_lines(reference: Path) -> list[list[str]]:
         provenance = run.provenance
         if provenance.get("evaluated") is not False:
             continue
-        live = taken[(run.dataset, run.model, run.seed)]  # the seed's run on the board: started after this one, it
-        superseded = live.folder != run.folder and started(live) > started(run)  # restarted it (scored since or not)
+        # the seed's run on the board, if started after this one, restarted it (whether it is scored since or not)
+        live = taken[(run.dataset, run.model, run.seed)]
+        superseded = live.folder != run.folder and started(live) > started(run)
         calls = provenance.get("calls") or [provenance]
         last = run.curve[-1] if run.curve else {}
         lines.append([f"{run.model} seed {run.seed}", run.dataset,
