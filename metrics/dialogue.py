@@ -189,3 +189,18 @@ def corpus_distinct(per_context_responses: Sequence[Sequence[Tokens]], n: int) -
     intra = [intra_distinct(r, n) for r in per_context_responses]
     inter = [inter_distinct(r, n) for r in per_context_responses]
     return float(np.mean(intra)), float(np.mean(inter))
+
+
+def distinct_responses(per_context_responses: Sequence[Sequence[Tokens]]) -> float:
+    """Mean over contexts of how many different responses (exact token sequences) each context's samples hold: 1
+    when every sample repeats one response, S when all S differ. Not a metric of the paper's: it says whether the
+    latent variable varies the responses, which inter-dist mixes with the words' variety (ten copies of one
+    response score inter-dist-n = intra-dist-n / 10 exactly)."""
+    if not per_context_responses:
+        raise ValueError("no contexts")
+    counts = []
+    for responses in per_context_responses:
+        if not responses:
+            raise ValueError("a context has no responses")
+        counts.append(len({tuple(_token_list(r, "a response")) for r in responses}))
+    return float(np.mean(counts))

@@ -24,7 +24,7 @@ from harness.core.io import (code_version, environment_info, now_iso, progress_i
                         write_text_atomic)
 from harness.core.runs import data_description, training_record
 from harness.data.vectors import load_vectors
-from metrics.dialogue import bow_embedding_scores, corpus_bleu_prf, corpus_distinct
+from metrics.dialogue import bow_embedding_scores, corpus_bleu_prf, corpus_distinct, distinct_responses
 
 
 def words(vocab: Vocab, ids) -> list[str]:
@@ -81,6 +81,7 @@ def score(records: list[dict], vectors) -> dict:
         "Intra-dist1": intra1, "Intra-dist2": intra2, "Inter-dist1": inter1, "Inter-dist2": inter2,
         "avg_length": sum(len(s) for h in hyps for s in h) / max(sum(len(h) for h in hyps), 1),
         "responses_per_context": len(records[0]["samples"]) if records else 0,
+        "distinct_responses": distinct_responses(hyps) if records else 0.0,
     }
     return {"uniform": uniform, "paper": paper_protocol_bleu(records)}
 

@@ -8,8 +8,9 @@ from nltk.translate.bleu_score import corpus_bleu
 from sacrebleu.metrics import BLEU
 
 from metrics.dialogue import (BowScores, bleu_precision_recall, bow_embedding_per_context, bow_embedding_scores,
-                              corpus_bleu_prf, corpus_distinct, embedding_average, embedding_extrema,
-                              embedding_greedy, inter_distinct, intra_distinct, smoothed_sentence_bleu)
+                              corpus_bleu_prf, corpus_distinct, distinct_responses, embedding_average,
+                              embedding_extrema, embedding_greedy, inter_distinct, intra_distinct,
+                              smoothed_sentence_bleu)
 
 REF = "i would like a cup of coffee please".split()
 POOR = ["no", "thanks"]
@@ -164,6 +165,21 @@ def test_corpus_distinct_averages_per_context_values_instead_of_pooling():
     intra, inter = corpus_distinct([[["a"], ["a"]], [["a"], ["b"]]], 1)
     assert intra == 1.0
     assert inter == pytest.approx((1 / 2 + 2 / 2) / 2)  # pooled over the corpus it would be 2/4
+
+
+def test_distinct_responses_counts_different_samples_per_context_and_copies_score_inter_dist_intra_over_ten():
+    one, other = ["i", "don't", "know"], ["i", "know"]
+    assert distinct_responses([[one] * 10]) == 1.0
+    assert distinct_responses([[one] * 9 + [other], [one, other, ["yes"]]]) == pytest.approx((2 + 3) / 2)
+    assert distinct_responses([[[], [], ["a"]]]) == 2.0  # an empty response is one response
+    copies = [["a", "b", "a", "c"]] * 10  # the identity the cause of docs/reproduction_causes.yaml rests on
+    assert inter_distinct(copies, 1) == pytest.approx(intra_distinct(copies, 1) / 10)
+    with pytest.raises(ValueError):
+        distinct_responses([])
+    with pytest.raises(ValueError):
+        distinct_responses([[one], []])
+    with pytest.raises(TypeError, match="list of tokens, not the string"):
+        distinct_responses([["i know", "i know"]])
 
 
 @pytest.mark.parametrize("call", [

@@ -40,3 +40,9 @@ def test_paper_protocol_recall_is_the_max_and_precision_the_mean_over_samples():
     exact = smoothed_sentence_bleu(["uh", "-", "huh", "</s>"], ["uh", "-", "huh", "</s>"])
     partial = smoothed_sentence_bleu(["yeah", "</s>"], ["uh", "-", "huh", "</s>"])
     assert paper["BLEU-R"] == pytest.approx(exact) and paper["BLEU-P"] == pytest.approx((exact + partial) / 2)
+
+
+def test_the_uniform_protocol_counts_the_different_responses_per_context():
+    records = [record([["yeah"], ["yeah"], ["uh", "-", "huh"]], ["yeah"], [True] * 3),
+               record([["huh"]] * 3, ["yeah"], [True] * 3)]
+    assert score(records, VECTORS)["uniform"]["distinct_responses"] == pytest.approx((2 + 1) / 2)
