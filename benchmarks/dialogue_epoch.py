@@ -1,12 +1,12 @@
 """What a DailyDialog training epoch costs per dialogue model (issue 35): config/paper.yaml's recipe, as the workflow's
 train job runs it (harness.train.training.train_run), in float32 and in bfloat16 where the CPU multiplies bf16
 natively and the method supports it; optionally the same measurement on other checkouts of this repository
-(`--compare DIR`, e.g. a clone at the commit before a speed change) and the original code's epoch (`--original DIR`),
-interleaved in one run, as ratios.
+(`--compare DIR`, e.g. a clone at the commit before a speed change) and the original codes' epochs (`--original
+[MODEL=]DIR`), interleaved in one run, as ratios.
 
     python -m benchmarks.dialogue_epoch [--models cvae,twr-cvae-dailydialog] [--batches 12] [--repeats 1] \
-        [--compare DIR ...] [--original DIR [--original-dialogues N] [--original-epochs 2]] [--raw data/raw] \
-        [--threads 1] [--precisions float32,bfloat16] [--out results/benchmarks/dialogue_epoch.json]
+        [--compare DIR ...] [--original [MODEL=]DIR ... [--original-dialogues N] [--original-epochs 2]] \
+        [--raw data/raw] [--threads 1] [--precisions float32,bfloat16] [--out results/benchmarks/dialogue_epoch.json]
 
     python -m benchmarks.dialogue_epoch --dataset ptb [--models vae-lstm,lag-vae]   # -> results/benchmarks/ptb_epoch.json
 
@@ -21,21 +21,23 @@ starts), `seqgan@adversarial` its adversarial updates (PHASES: the run started t
 
 `--original DIR` also times, once per repeat after the harness's measurements, the code behind the paper's TWR-VAE
 Table 5 row: ruizheliUOA/TWR-VAE's `dialogue_dd/train_dailydial.py` (commit 68105544), DIR being a copy of its
-`dialogue_dd/` with the patches of docs/fidelity.md plus the timing ones (docs/performance.md says how to rebuild it;
-none of its code is in this repository). It runs in a fresh process of this interpreter, with the same `--threads`,
-seed 1, on the CPU, for `--original-epochs` epochs (default 2, as the harness: the last one is timed, the first warms
-up) on the first `--original-dialogues` training dialogues, without its test scoring. The original trains on "grids"
-(96 dialogues sorted by length, all cut at the same positions: one update of 96 examples per cut), so N is a multiple
-of 96; its default, 96 x round(batches / 6.8) (the full split gives 782 updates from 115 grids, 6.8 per grid), is the
-whole number of grids (at least one) that would give as many updates as the harness's timed epoch at the full split's
-rate; the first dialogues of the file give more (for 12 batches: 192 dialogues, 21 updates on 2,016 examples, against
-the harness's 12 batches of 96), hence the comparison per example. It runs with glibc's default malloc settings (the
-harness's, harness/core/allocator.py, are part of what the harness is). Recorded: its training seconds, updates and
-examples, seconds per example and per update, and the projected full epoch (seconds per example x the examples of its
-full-split grids, 11,118 dialogues -> 75,072). `ratios["twr-cvae-dailydialog"]["original float32"]` (and "original
-bfloat16") is this checkout's `twr-cvae-dailydialog` seconds per training example in that precision over the
-original's (float32 only), medians over repeats: < 1 = the harness is faster. (Per example, not per update: the
-harness's batches are of up to 96 responses bucketed by size, the original's grids of 96.)
+`dialogue_dd/` with the patches of docs/fidelity.md plus the timing ones; `--original dialogwae=DIR` the code behind
+the WAE row, guxd/DialogWAE's `train.py --model DialogWAE` (commit 29f206af), patched for the CPU, current torch and
+timing (ORIGINALS; docs/performance.md says how to rebuild either copy; none of their code is in this repository).
+Each runs in a fresh process of this interpreter, with the same `--threads`, seed 1, on the CPU, for
+`--original-epochs` epochs (default 2, as the harness: the last one is timed, the first warms up) on the first
+`--original-dialogues` training dialogues, without its test scoring or validation. Both originals train on "grids":
+their dialogues, sorted by length, in groups of their batch size (96 / 32), each group cut at every position into
+batches of one response per dialogue; TWR-VAE's script makes one update per grid, DialogWAE's takes 5 grids per
+update (n_iters_d): the autoencoder and the generator train on the first, the critic on each, so that an epoch of it
+trains the autoencoder on 15,200 of its 75,968 grid examples. N is a whole number of groups; its default is the number giving
+about as many training examples as the harness's timed epoch at the full split's rate (TWR-VAE, 12 batches of 96: 192
+dialogues). Recorded: its training seconds, updates and examples (those its updates train the decoder on), seconds
+per example and per update, and the projected full epoch (seconds per example x its full split's training examples:
+75,072 for TWR-VAE, 15,200 for DialogWAE). `ratios[MODEL]["original float32"]` (and "original bfloat16") is this
+checkout's MODEL seconds per training example in that precision over its original's (float32 only), medians over
+repeats: < 1 = the harness is faster. (Per example, not per update: the harness's batches are bucketed by size and
+of its recipe's batch size, 96 for TWR-CVAE, 64 for DialogWAE, against the originals' grids of 96 and 32.)
 """
 from __future__ import annotations
 
@@ -56,9 +58,6 @@ DATASET = "dailydialog"
 DEFAULT_MODELS = {"dailydialog": ("cvae", "twr-cvae-dailydialog"), "ptb": ("vae-lstm", "lag-vae")}
 DEFAULT_OUT = {"dailydialog": "dialogue_epoch.json", "ptb": "ptb_epoch.json"}
 THIS_FILE = Path(__file__).resolve()
-ORIGINAL_MODEL = "twr-cvae-dailydialog"  # the harness's model the original's dialogue script is compared with
-ORIGINAL_GRID = 96  # the original's batch_size: a grid is 96 dialogues
-ORIGINAL_UPDATES_PER_GRID = 6.8  # full training split: 782 updates from 11,118 // 96 = 115 grids
 
 
 # ---- the measurement, run in a fresh process against one checkout's harness ---------------------------------------
@@ -141,29 +140,78 @@ def run_measurement(checkout: Path, args: list[str]) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-# ---- the original code (ruizheliUOA/TWR-VAE dialogue_dd/train_dailydial.py, patched), in a fresh process ------------
+# ---- the original codes (patched copies, each in a fresh process), timed beside the harness's model ----------------
 
-#: what a patched copy of the original's dialogue_dd/ must hold: its files, and in train_dailydial.py the options and
-#: record fields that the patches (docs/fidelity.md, docs/performance.md) add.
-ORIGINAL_FILES = ("train_dailydial.py", "models_dailydial.py", "utils_dailydial.py", "data.py",
-                  "data/train.utts.txt", "data/valid.utts.txt", "data/test.utts.txt")
-ORIGINAL_MARKERS = {"train_dailydial.py": ("'--epochs'", "'--threads'", "'--max_train_dialogues'", "'--no_eval'",
-                                           "'--record'", '"train_seconds"', '"full_train_examples"',
-                                           "utils_dailydial.use_cuda")}
-ORIGINAL_ABSENT = {"models_dailydial.py": ("dtype=np.int)",), "utils_dailydial.py": ("dtype=np.int)",)}
+@dataclasses.dataclass(frozen=True)
+class OriginalCode:
+    """A patched copy of the code behind a Table 5 row, timed on its DailyDialog training (docs/performance.md says how
+    each copy is rebuilt; none of its code is in this repository)."""
+    model: str  # the harness's model of config/paper.yaml it is compared with
+    code: str  # which code, at which commit, for the record
+    copy: str  # what DIR is, for the refusal
+    script: str  # its training script in DIR
+    options: tuple[str, ...]  # its data/model options ("{dir}" = DIR)
+    group: int  # its batch_size: dialogues per group of grids (the left-over ones dropped)
+    examples_per_group: float  # training examples (one per update x batch) per group on the full split
+    files: tuple[str, ...]
+    markers: dict  # {file: strings the patches add}
+    absent: dict  # {file: strings the patches remove}
 
 
-def original_problems(directory: Path) -> list[str]:
-    """What `directory` lacks to be a patched copy of the original's dialogue_dd/ (empty: it is one)."""
+ORIGINALS: dict[str, OriginalCode] = {o.model: o for o in (
+    OriginalCode(
+        model="twr-cvae-dailydialog",
+        code="ruizheliUOA/TWR-VAE dialogue_dd/train_dailydial.py (68105544, patched)",
+        copy="a patched copy of ruizheliUOA/TWR-VAE's dialogue_dd/",
+        script="train_dailydial.py", options=("--data_path", "{dir}/data/"),
+        # full split: 11,118 // 96 = 115 groups, 782 updates of 96 examples (6.8 per group)
+        group=96, examples_per_group=782 * 96 / 115,
+        files=("train_dailydial.py", "models_dailydial.py", "utils_dailydial.py", "data.py",
+               "data/train.utts.txt", "data/valid.utts.txt", "data/test.utts.txt"),
+        markers={"train_dailydial.py": ("'--epochs'", "'--threads'", "'--max_train_dialogues'", "'--no_eval'",
+                                        "'--record'", '"train_seconds"', '"full_train_examples"',
+                                        "utils_dailydial.use_cuda")},
+        absent={"models_dailydial.py": ("dtype=np.int)",), "utils_dailydial.py": ("dtype=np.int)",)}),
+    OriginalCode(
+        model="dialogwae",
+        code="guxd/DialogWAE train.py --model DialogWAE (29f206af, patched)",
+        copy="a patched copy of guxd/DialogWAE",
+        script="train.py", options=("--data_path", "{dir}/data/", "--dataset", "DailyDial", "--model", "DialogWAE"),
+        # full split: 11,118 // 32 = 347 groups, 2,374 grids of 32; an update takes 1 + n_iters_d - 1 grids (the
+        # autoencoder and generator train on the first, the critic on all 5): 475 updates of 32 examples
+        group=32, examples_per_group=475 * 32 / 347,
+        files=("train.py", "models/dialogwae.py", "modules.py", "data.py", "helper.py", "configs.py",
+               "experiments/metrics.py", "data/DailyDial/train.utts.txt", "data/DailyDial/valid.utts.txt",
+               "data/DailyDial/test.utts.txt"),
+        markers={"train.py": ("'--no_gpu'", "'--epochs'", "'--threads'", "'--max_train_dialogues'", "'--no_eval'",
+                              "'--record'", '"train_seconds"', '"full_train_examples"', "helper.use_cuda")},
+        absent={"models/dialogwae.py": ("torch.FloatTensor([1])",), "modules.py": ("dtype=np.int)",)}),
+)}
+DEFAULT_ORIGINAL = "twr-cvae-dailydialog"  # `--original DIR` without MODEL=
+
+
+def parse_original(value: str) -> tuple[str, Path]:
+    """`--original [MODEL=]DIR` -> (model, DIR); a plain DIR is the TWR-VAE dialogue code's copy."""
+    model, sep, folder = value.partition("=")
+    if not sep:
+        return DEFAULT_ORIGINAL, Path(value)
+    if model not in ORIGINALS:
+        raise ValueError(f"--original {value!r}: no original code is registered for {model!r} "
+                         f"(known: {', '.join(sorted(ORIGINALS))})")
+    return model, Path(folder)
+
+
+def original_problems(directory: Path, original: OriginalCode = ORIGINALS[DEFAULT_ORIGINAL]) -> list[str]:
+    """What `directory` lacks to be `original`'s patched copy (empty: it is one)."""
     if not directory.is_dir():
         return [f"{directory} is not a folder"]
-    problems = [f"no {name}" for name in ORIGINAL_FILES if not (directory / name).is_file()]
-    for name, markers in ORIGINAL_MARKERS.items():
+    problems = [f"no {name}" for name in original.files if not (directory / name).is_file()]
+    for name, markers in original.markers.items():
         if (directory / name).is_file():
             text = (directory / name).read_text(errors="replace")
             problems += [f"{name} lacks {marker} (harness-timing.patch not applied)" for marker in markers
                          if marker not in text]
-    for name, markers in ORIGINAL_ABSENT.items():
+    for name, markers in original.absent.items():
         if (directory / name).is_file():
             text = (directory / name).read_text(errors="replace")
             problems += [f"{name} still has {marker} (harness-timing.patch not applied)" for marker in markers
@@ -171,53 +219,60 @@ def original_problems(directory: Path) -> list[str]:
     return problems
 
 
-def original_default_dialogues(batches: int) -> int:
-    """Dialogues whose grids give the original about as many updates (of 96 examples) as the harness's `batches`."""
-    return ORIGINAL_GRID * max(1, round(batches / ORIGINAL_UPDATES_PER_GRID))
+def original_default_dialogues(batches: int, batch_size: int = 96,
+                               original: OriginalCode = ORIGINALS[DEFAULT_ORIGINAL]) -> int:
+    """Whole groups of dialogues giving the original about as many training examples as the harness's `batches`
+    of `batch_size` at the full split's rate (at least one group)."""
+    return original.group * max(1, round(batches * batch_size / original.examples_per_group))
 
 
-def original_command(directory: Path, record: Path, dialogues: int, epochs: int, threads: int) -> list[str]:
+def original_command(directory: Path, record: Path, dialogues: int, epochs: int, threads: int,
+                     original: OriginalCode = ORIGINALS[DEFAULT_ORIGINAL]) -> list[str]:
     """The patched original's training for `epochs` epochs on the first `dialogues` dialogues, seed 1, on the CPU,
     without test scoring, one JSON line per epoch appended to `record`."""
-    return [sys.executable, str(directory / "train_dailydial.py"), "--data_path", f"{directory / 'data'}/",
+    return [sys.executable, str(directory / original.script),
+            *(option.format(dir=directory) for option in original.options),
             "--no_gpu", "--seed", "1", "--epochs", str(epochs), "--threads", str(threads),
             "--max_train_dialogues", str(dialogues), "--no_eval", "--record", str(record)]
 
 
-def original_record(lines: list[dict], dialogues: int) -> dict:
-    """The original's JSON lines (one per epoch) -> this benchmark's record: its last epoch's training timed."""
+def original_record(lines: list[dict], dialogues: int, original: OriginalCode = ORIGINALS[DEFAULT_ORIGINAL]) -> dict:
+    """The original's JSON lines (one per epoch) -> this benchmark's record: its last epoch's training timed.
+    Examples are those its updates train on (DialogWAE: the autoencoder's, one grid per update)."""
     last = lines[-1]
     seconds, examples, updates = last["train_seconds"], last["train_examples"], last["train_batches"]
-    return {"model": "original", "side": "original", "checkout": "original", "precision": "float32",
-            "code": "ruizheliUOA/TWR-VAE dialogue_dd/train_dailydial.py (68105544, patched)",
+    losses = {key: value for key, value in last.items() if key.startswith("train_")
+              and key not in ("train_seconds", "train_examples", "train_batches", "train_dialogues")}
+    return {"model": "original", "side": "original", "compared_with": original.model, "checkout": "original",
+            "precision": "float32", "code": original.code,
             "train_dialogues": last["train_dialogues"], "dialogues_requested": dialogues,
             "epochs_run": len(lines), "epoch_timed": last["epoch"], "threads": last.get("threads"),
             "train_seconds": seconds, "train_seconds_per_epoch": [line["train_seconds"] for line in lines],
             "examples_timed": examples, "updates_timed": updates,
-            "train_words_incl_eos": last.get("train_words_incl_eos"),
             "seconds_per_example": seconds / examples, "seconds_per_update": seconds / updates,
             "full_train_dialogues": last["full_train_dialogues"], "full_train_updates": last["full_train_batches"],
             "full_train_examples": last["full_train_examples"],
             "projected_epoch_seconds": seconds / examples * last["full_train_examples"],
-            "train_recon_last_epoch": last["train_recon"], "train_kl_last_epoch": last["train_kl"]}
+            "last_epoch": losses}
 
 
-def run_original(directory: Path, dialogues: int, epochs: int, threads: int) -> dict:
+def run_original(directory: Path, dialogues: int, epochs: int, threads: int,
+                 original: OriginalCode = ORIGINALS[DEFAULT_ORIGINAL]) -> dict:
     """The patched original in a fresh process (working directory a scratch folder: its logs go there)."""
     with tempfile.TemporaryDirectory(prefix="textvae-dialogue-epoch-original-") as scratch:
         record = Path(scratch) / "raw.jsonl"
-        result = subprocess.run(original_command(directory, record, dialogues, epochs, threads), cwd=scratch,
-                                capture_output=True, text=True)
+        result = subprocess.run(original_command(directory, record, dialogues, epochs, threads, original),
+                                cwd=scratch, capture_output=True, text=True)
         if result.returncode != 0 or not record.is_file():
             raise RuntimeError(f"the original failed (exit {result.returncode}):\n{result.stderr[-3000:]}")
         lines = [json.loads(line) for line in record.read_text().splitlines() if line.strip()]
-    return original_record(lines, dialogues)
+    return original_record(lines, dialogues, original)
 
 
-def original_files(directory: Path) -> dict:
+def original_files(directory: Path, original: OriginalCode = ORIGINALS[DEFAULT_ORIGINAL]) -> dict:
     """sha256 of the patched original's code files (which version was timed, without its path)."""
     return {name: hashlib.sha256((directory / name).read_bytes()).hexdigest()[:16]
-            for name in ORIGINAL_FILES if name.endswith(".py")}
+            for name in original.files if name.endswith(".py")}
 
 
 def main(argv=None) -> int:
@@ -235,13 +290,15 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--compare", type=Path, action="append", default=[], metavar="DIR",
                         help="another checkout of this repository to time the same way (repeatable)")
-    parser.add_argument("--original", type=Path, default=None, metavar="DIR",
-                        help="a patched copy of ruizheliUOA/TWR-VAE's dialogue_dd/ (docs/performance.md): time its "
-                             "training epoch too, once per repeat")
+    parser.add_argument("--original", action="append", default=[], metavar="[MODEL=]DIR",
+                        help="a patched copy of the original code of MODEL (" + ", ".join(sorted(ORIGINALS))
+                             + f"; default {DEFAULT_ORIGINAL}: ruizheliUOA/TWR-VAE's dialogue_dd/; dialogwae: "
+                             "guxd/DialogWAE; docs/performance.md): time its training epoch too, once per repeat "
+                             "(repeatable)")
     parser.add_argument("--original-dialogues", type=int, default=None, metavar="N",
-                        help="the original trains on the first N training dialogues, a multiple of 96 "
-                             "(default: 96 x round(batches / 6.8), whole grids of about as many updates as the "
-                             "harness's)")
+                        help="each original trains on the first N training dialogues, a multiple of its batch size "
+                             "(96 TWR-VAE, 32 DialogWAE; default: whole groups giving about as many training "
+                             "examples as the harness's timed epoch)")
     parser.add_argument("--original-epochs", type=int, default=2,
                         help="epochs the original runs; the last one's training is timed (default 2, as the harness)")
     parser.add_argument("--raw", type=Path, default=REPO_ROOT / "data" / "raw")
@@ -260,7 +317,7 @@ def main(argv=None) -> int:
         print(f"error: {args.raw / args.dataset} not found: fetch it first (`python -m harness.data.fetch "
               f"--dataset {args.dataset} --dest {args.raw} --mirror ../shared/data --no-download`)", file=sys.stderr)
         return 2
-    if args.original is not None and args.dataset != DATASET:
+    if args.original and args.dataset != DATASET:
         print(f"error: --original times the original's DailyDialog script; it has no {args.dataset} counterpart here",
               file=sys.stderr)
         return 2
@@ -269,21 +326,32 @@ def main(argv=None) -> int:
             print(f"error: {checkout} is not a checkout of this repository with harness/train/training.py",
                   file=sys.stderr)
             return 2
-    original_dialogues = None
-    if args.original is not None:
-        problems = original_problems(args.original)
+    originals = {}  # model -> (OriginalCode, DIR, dialogues)
+    for value in args.original:
+        try:
+            model, folder = parse_original(value)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        original = ORIGINALS[model]
+        problems = original_problems(folder, original)
         if problems:
-            print(f"error: {args.original} is not a patched copy of ruizheliUOA/TWR-VAE's dialogue_dd/ "
-                  f"(docs/performance.md says how to rebuild it): " + "; ".join(problems), file=sys.stderr)
+            print(f"error: {folder} is not {original.copy} (docs/performance.md says how to rebuild it): "
+                  + "; ".join(problems), file=sys.stderr)
             return 2
-        original_dialogues = args.original_dialogues or original_default_dialogues(args.batches)
-        if original_dialogues <= 0 or original_dialogues % ORIGINAL_GRID:
-            print(f"error: --original-dialogues {original_dialogues} is not a positive multiple of {ORIGINAL_GRID} "
-                  "(the original trains on grids of 96 dialogues and drops the left-over ones)", file=sys.stderr)
+        from harness.core.config import ExperimentConfig
+        batch_size = ExperimentConfig.from_file(REPO_ROOT / "config" / "paper.yaml").run_config(
+            DATASET, model, 1).train.batch_size
+        dialogues = args.original_dialogues or original_default_dialogues(args.batches, batch_size, original)
+        if dialogues <= 0 or dialogues % original.group:
+            print(f"error: --original-dialogues {dialogues} is not a positive multiple of {original.group} "
+                  f"(the original of {model} trains on groups of {original.group} dialogues and drops the "
+                  "left-over ones)", file=sys.stderr)
             return 2
-        if args.original_epochs < 1:
-            print("error: --original-epochs must be at least 1", file=sys.stderr)
-            return 2
+        originals[model] = (original, folder.resolve(), dialogues)
+    if originals and args.original_epochs < 1:
+        print("error: --original-epochs must be at least 1", file=sys.stderr)
+        return 2
     no_bfloat16 = bfloat16_unsupported("cpu")
     precisions = ["float32"] + ([] if no_bfloat16 else ["bfloat16"])
     if args.precisions is not None:
@@ -320,38 +388,36 @@ def main(argv=None) -> int:
                               + (f"{record['seconds_per_batch']:.3f} s/batch, projected epoch "
                                  f"{record['projected_epoch_seconds']:.0f} s" if "error" not in record
                                  else record["error"]), file=sys.stderr)
-            if args.original is not None:
+            for model, (original, folder, dialogues) in originals.items():
                 started = time.perf_counter()
                 try:
-                    record = run_original(args.original.resolve(), original_dialogues, args.original_epochs,
-                                          args.threads)
+                    record = run_original(folder, dialogues, args.original_epochs, args.threads, original)
                 except RuntimeError as exc:
-                    record = {"model": "original", "side": "original", "checkout": "original",
-                              "precision": "float32", "error": str(exc).splitlines()[-1]}
+                    record = {"model": "original", "side": "original", "compared_with": model,
+                              "checkout": "original", "precision": "float32", "error": str(exc).splitlines()[-1]}
                 record.update(repeat=repeat, wall_seconds=time.perf_counter() - started)
                 records.append(record)
-                print("original float32: " + (f"{record['train_seconds']:.1f} s for {record['updates_timed']} updates"
-                                              f" ({record['examples_timed']} examples), "
-                                              f"{record['seconds_per_example'] * 1000:.2f} ms/example, projected "
-                                              f"epoch {record['projected_epoch_seconds']:.0f} s"
-                                              if "error" not in record else record["error"]), file=sys.stderr)
+                print(f"original of {model}, float32: "
+                      + (f"{record['train_seconds']:.1f} s for {record['updates_timed']} updates "
+                         f"({record['examples_timed']} examples), {record['seconds_per_example'] * 1000:.2f} "
+                         f"ms/example, projected epoch {record['projected_epoch_seconds']:.0f} s"
+                         if "error" not in record else record["error"]), file=sys.stderr)
     payload = {"what": f"{args.dataset} training epoch per model, config/paper.yaml's recipe (seed 1), "
                        f"seconds per batch over epoch 2 of 2 on the first {args.batches} batches, projected to the "
                        "full training split; checkout 0 is this one, the others --compare"
-                       + (f"; 'original': ruizheliUOA/TWR-VAE's dialogue_dd/train_dailydial.py (patched), epoch "
-                          f"{args.original_epochs} of {args.original_epochs} on the first {original_dialogues} "
-                          "training dialogues, no test scoring; ratios 'original <precision>': this checkout's "
-                          f"{ORIGINAL_MODEL} seconds per training example over the original's (<1: harness faster)"
-                          if args.original is not None else ""),
+                       + ("; 'original' records: the original code of a model (`originals`), patched, epoch "
+                          f"{args.original_epochs} of {args.original_epochs} on its first training dialogues, no "
+                          "test scoring; ratios 'original <precision>': this checkout's seconds per training "
+                          "example of that model in that precision over its original's (<1: harness faster)"
+                          if originals else ""),
                "checkouts": [{"index": i, "code_version": next((r.get("code_version") for r in records
                                                                 if r["checkout"] == i and "code_version" in r), None)}
                              for i in range(len(checkouts))],
                "dataset": args.dataset, "note": args.note, "cpu": cpu_model(cpuinfo()), "threads": args.threads, "bfloat16_unsupported": no_bfloat16,
                "versions": environment_info(), "created": now_iso(), "records": records,
-               "original": None if args.original is None else {
-                   "code": "ruizheliUOA/TWR-VAE dialogue_dd/ at 68105544 with the patches of docs/fidelity.md and "
-                           "docs/performance.md", "files_sha256": original_files(args.original),
-                   "dialogues": original_dialogues, "epochs": args.original_epochs},
+               "originals": {model: {"code": original.code, "files_sha256": original_files(folder, original),
+                                     "dialogues": dialogues, "epochs": args.original_epochs}
+                             for model, (original, folder, dialogues) in originals.items()},
                "ratios": ratios(records)}
     for record in payload["records"]:
         record.pop("harness", None)  # a machine path
@@ -363,8 +429,9 @@ def main(argv=None) -> int:
 def ratios(records: list[dict]) -> dict:
     """Per model: seconds per batch of every (checkout, precision) over checkout 0's float32 (checkout 0's bfloat16
     where float32 was not timed, `--precisions bfloat16`), medians over repeats (>1 = slower than that); and for
-    ORIGINAL_MODEL, where the original was timed, "original <precision>": checkout 0's seconds per training example
-    in that precision over the original's (<1 = faster than the original)."""
+    each model whose original code was timed (records' `compared_with`; before it existed, twr-cvae-dailydialog),
+    "original <precision>": checkout 0's seconds per training example in that precision over the original's (<1 =
+    faster than the original)."""
     import statistics
 
     timed = [r for r in records if "seconds_per_batch" in r and r.get("side") != "original"]
@@ -380,15 +447,17 @@ def ratios(records: list[dict]) -> dict:
         out[model] = {f"checkout{c} {p}": median(c, p) / base
                       for c in sorted({r["checkout"] for r in timed}) for p in ("float32", "bfloat16")
                       if median(c, p) is not None}
-    original = [r["seconds_per_example"] for r in records if r.get("side") == "original" and "seconds_per_example" in r]
-    if original:
+    for model in sorted({r.get("compared_with", DEFAULT_ORIGINAL) for r in records if r.get("side") == "original"}):
+        original = [r["seconds_per_example"] for r in records if r.get("side") == "original"
+                    and r.get("compared_with", DEFAULT_ORIGINAL) == model and "seconds_per_example" in r]
+        if not original:
+            continue
         for precision in ("float32", "bfloat16"):
             ours = [r.get("seconds_per_example", r["seconds_per_batch"] / r.get("batch_size", math.nan))
-                    for r in timed if r["model"] == ORIGINAL_MODEL and r["checkout"] == 0
-                    and r["precision"] == precision]
+                    for r in timed if r["model"] == model and r["checkout"] == 0 and r["precision"] == precision]
             if ours:
-                out.setdefault(ORIGINAL_MODEL, {})[f"original {precision}"] = (statistics.median(ours)
-                                                                                / statistics.median(original))
+                out.setdefault(model, {})[f"original {precision}"] = (statistics.median(ours)
+                                                                      / statistics.median(original))
     return out
 
 

@@ -73,6 +73,9 @@ def test_the_originals_record_times_its_last_epoch_per_example_and_projects_its_
     assert record["seconds_per_update"] == pytest.approx(3.0)
     assert record["projected_epoch_seconds"] == pytest.approx(63.0 / 2016 * 75072)
     assert record["full_train_updates"] == 782 and "seconds_per_batch" not in record
+    assert record["compared_with"] == "twr-cvae-dailydialog"
+    assert record["last_epoch"] == {"train_recon": 120.0, "train_kl": 1.5, "train_ppl_printed": 30.0,
+                                    "train_words_incl_eos": 30000}
 
 
 def test_ratios_against_the_original_are_this_checkouts_twr_cvae_seconds_per_example_over_the_originals():
@@ -100,13 +103,12 @@ def test_ratios_without_an_original_timing_have_no_original_entry():
     assert dialogue_epoch.ratios(records) == {"twr-cvae-dailydialog": {"checkout0 float32": 1.0}}
 
 
-def patched_original(folder):
+def patched_original(folder, model="twr-cvae-dailydialog"):
     """A folder with the files and patch markers benchmarks.dialogue_epoch looks for (no working code)."""
-    (folder / "data").mkdir(parents=True)
-    for name in ("models_dailydial.py", "utils_dailydial.py", "data.py", "data/train.utts.txt", "data/valid.utts.txt",
-                 "data/test.utts.txt"):
-        (folder / name).write_text("")
-    (folder / "train_dailydial.py").write_text(" ".join(dialogue_epoch.ORIGINAL_MARKERS["train_dailydial.py"]))
+    original = dialogue_epoch.ORIGINALS[model]
+    for name in original.files:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(" ".join(original.markers.get(name, ())))
     return folder
 
 
@@ -130,6 +132,55 @@ def test_a_folder_that_is_not_a_patched_original_is_refused_naming_what_is_missi
     assert dialogue_epoch.original_problems(patched_original(tmp_path / "patched")) == []
 
 
+def test_dialogwaes_original_is_named_model_equals_folder_and_checked_for_its_own_patches(tmp_path, capsys):
+    (tmp_path / "dailydialog").mkdir()
+    wae = dialogue_epoch.ORIGINALS["dialogwae"]
+    pristine = tmp_path / "DialogWAE"
+    for name in wae.files:
+        (pristine / name).parent.mkdir(parents=True, exist_ok=True)
+        (pristine / name).write_text("")
+    (pristine / "models" / "dialogwae.py").write_text("one = gData(torch.FloatTensor([1]))\n")
+    assert dialogue_epoch.main(["--raw", str(tmp_path), "--original", f"dialogwae={pristine}"]) == 2
+    err = capsys.readouterr().err
+    assert "is not a patched copy of guxd/DialogWAE" in err and "train.py lacks '--no_gpu'" in err
+    assert "models/dialogwae.py still has torch.FloatTensor([1])" in err
+    assert dialogue_epoch.original_problems(patched_original(tmp_path / "wae", "dialogwae"), wae) == []
+    assert dialogue_epoch.main(["--raw", str(tmp_path), "--original", f"sa-vae={pristine}"]) == 2
+    assert "no original code is registered for 'sa-vae'" in capsys.readouterr().err
+    assert dialogue_epoch.parse_original(str(pristine)) == ("twr-cvae-dailydialog", pristine)  # as before
+
+
+def test_dialogwaes_original_runs_plain_dialogwae_on_dailydialog_in_groups_of_32(tmp_path):
+    wae = dialogue_epoch.ORIGINALS["dialogwae"]
+    command = dialogue_epoch.original_command(tmp_path, tmp_path / "raw.jsonl", 576, 2, 1, wae)
+    assert command[1] == str(tmp_path / "train.py")
+    options = dict(zip(command[2::1], command[3::1]))
+    assert options["--model"] == "DialogWAE" and options["--dataset"] == "DailyDial"  # not the default GMP
+    assert options["--data_path"] == f"{tmp_path}/data/" and options["--max_train_dialogues"] == "576"
+    assert "--no_gpu" in command and "--no_eval" in command and options["--threads"] == "1"
+    # 12 harness batches of 64 = 768 examples; a group of 32 dialogues gives 475 x 32 / 347 = 43.8 of them
+    assert dialogue_epoch.original_default_dialogues(12, 64, wae) == 32 * 18
+
+
+def test_ratios_pair_each_original_with_the_model_it_was_compared_with():
+    def ours(model, precision, seconds_per_example, batch_size):
+        return {**record(0, precision, seconds_per_example * batch_size, model=model),
+                "seconds_per_example": seconds_per_example, "batch_size": batch_size}
+
+    wae_line = {**original_line(2, 32.0, examples=160, updates=5), "full_train_batches": 475,
+                "full_train_examples": 15200}
+    records = [ours("dialogwae", "float32", 0.05, 64), ours("dialogwae", "bfloat16", 0.02, 64),
+               ours("twr-cvae-dailydialog", "float32", 0.01, 96),
+               {**dialogue_epoch.original_record([wae_line], 64, dialogue_epoch.ORIGINALS["dialogwae"]),
+                "repeat": 0},  # 0.2 s/example
+               {**dialogue_epoch.original_record([original_line(2, 40.32)], 192), "repeat": 0}]  # 0.02 s/example
+    out = dialogue_epoch.ratios(records)
+    assert out["dialogwae"]["original float32"] == pytest.approx(0.25)
+    assert out["dialogwae"]["original bfloat16"] == pytest.approx(0.1)
+    assert out["twr-cvae-dailydialog"]["original float32"] == pytest.approx(0.5)
+    assert records[3]["projected_epoch_seconds"] == pytest.approx(0.2 * 15200)
+
+
 def test_the_originals_dialogues_are_whole_grids_of_96(tmp_path, capsys):
     (tmp_path / "dailydialog").mkdir()
     original = patched_original(tmp_path / "dialogue_dd")
@@ -137,6 +188,10 @@ def test_the_originals_dialogues_are_whole_grids_of_96(tmp_path, capsys):
                                 "--original-dialogues", "100"]) == 2
     assert "not a positive multiple of 96" in capsys.readouterr().err
     assert [dialogue_epoch.original_default_dialogues(b) for b in (1, 4, 12, 104)] == [96, 96, 192, 1440]
+    wae = patched_original(tmp_path / "wae", "dialogwae")
+    assert dialogue_epoch.main(["--raw", str(tmp_path), "--original", f"dialogwae={wae}",
+                                "--original-dialogues", "48"]) == 2
+    assert "not a positive multiple of 32" in capsys.readouterr().err
 
 
 def test_the_original_runs_on_the_cpu_with_the_same_threads_without_test_scoring(tmp_path):
