@@ -214,15 +214,15 @@ PHASE_STARTS = {"adversarial": lambda options: int(options.get("pretrain_steps",
                 + int(options.get("discriminator_pretrain_steps", 0))}
 
 
-def epoch_benchmarks(folder: Path) -> dict[tuple[str, str], dict]:
-    """(dataset, spec) -> the epoch benchmark (benchmarks.dialogue_epoch: `model` or `model@phase`) of this code
-    (checkout 0): per precision the newest file's median over repeats, then the fastest precision:
-    {"seconds_per_batch", "batches_per_epoch", "precision", "cpu", "file", "method"}. (A newer file that timed one
-    precision does not hide an older file's other one.) A file without a dataset is DailyDialog's (written before
-    `--dataset`)."""
+def epoch_benchmarks(folder: Path) -> dict[tuple[str, str, int], dict]:
+    """(dataset, spec, batch size) -> the epoch benchmark (benchmarks.dialogue_epoch: `model` or `model@phase`) of
+    this code (checkout 0) at that batch size: per precision the newest file's median over repeats, then the fastest
+    precision: {"seconds_per_batch", "batches_per_epoch", "precision", "cpu", "file", "method"}. (A newer file that
+    timed one precision does not hide an older file's other one.) A file without a dataset is DailyDialog's (written
+    before `--dataset`); a record without a batch size is at none (never matches a recipe)."""
     import statistics
 
-    newest: dict[tuple[str, str, str], tuple[str, dict]] = {}  # (dataset, spec, precision) -> (created, measured)
+    newest: dict[tuple, tuple[str, dict]] = {}  # (dataset, spec, batch size, precision) -> (created, measured)
     for path in sorted([*folder.glob("dialogue_epoch*.json"), *folder.glob("ptb_epoch*.json")]):
         try:
             payload = json.loads(path.read_text())
@@ -230,37 +230,41 @@ def epoch_benchmarks(folder: Path) -> dict[tuple[str, str], dict]:
             raise ValueError(f"{path}: unreadable benchmark ({exc})") from exc
         dataset, created = payload.get("dataset", "dailydialog"), payload.get("created", "")
         timed = [r for r in payload.get("records", []) if r.get("checkout") == 0 and "seconds_per_batch" in r]
-        for spec, precision in {(r["model"], r["precision"]) for r in timed}:
-            mine = [r for r in timed if r["model"] == spec and r["precision"] == precision]
+        for spec, size, precision in {(r["model"], r.get("batch_size"), r["precision"]) for r in timed}:
+            mine = [r for r in timed
+                    if r["model"] == spec and r.get("batch_size") == size and r["precision"] == precision]
             measured = {"seconds_per_batch": statistics.median(r["seconds_per_batch"] for r in mine),
                         "batches_per_epoch": mine[0]["full_epoch_batches"], "method": mine[0].get("method"),
                         "precision": precision, "cpu": payload.get("cpu", ""), "file": path.name}
-            key = (dataset, spec, precision)
+            key = (dataset, spec, size, precision)
             if key not in newest or created >= newest[key][0]:
                 newest[key] = (created, measured)
-    found: dict[tuple[str, str], dict] = {}
-    for (dataset, spec, _), (_, measured) in sorted(newest.items()):
-        if (dataset, spec) not in found or measured["seconds_per_batch"] < found[dataset, spec]["seconds_per_batch"]:
-            found[dataset, spec] = measured
+    found: dict[tuple[str, str, int], dict] = {}
+    for (dataset, spec, size, _), (_, measured) in sorted(newest.items(), key=lambda item: str(item[0])):
+        key = (dataset, spec, size)
+        if key not in found or measured["seconds_per_batch"] < found[key]["seconds_per_batch"]:
+            found[key] = measured
     return found
 
 
-def projected_training_hours(config: ExperimentConfig, model: str, benchmarks: dict[tuple[str, str], dict],
+def projected_training_hours(config: ExperimentConfig, model: str, benchmarks: dict[tuple[str, str, int], dict],
                              dataset: str = "dailydialog") -> tuple[float, str] | None:
     """Hours to train `model` on `dataset` for its recipe's whole epoch budget (an early stop ends it sooner) at the
-    benchmark's speed, and how that was reckoned; None where the model has no benchmark. A phase timed apart names
-    its own measurement (precision, CPU, file), which may differ from the rest's."""
-    if (dataset, model) not in benchmarks:
+    benchmark's speed, and how that was reckoned; None where the model has no benchmark at its recipe's batch size
+    (a recipe whose batch size changed is not projected from timings of the old one). A phase timed apart names its
+    own measurement (precision, CPU, file), which may differ from the rest's."""
+    size = config.train_config(model).batch_size
+    if (dataset, model, size) not in benchmarks:
         return None
 
     def source(measured: dict) -> str:
         return f"({measured['precision']}, {measured['cpu']}, results/benchmarks/{measured['file']})"
 
-    base, epochs = benchmarks[dataset, model], config.train_config(model).epochs
+    base, epochs = benchmarks[dataset, model, size], config.train_config(model).epochs
     updates = epochs * base["batches_per_epoch"]
     seconds, parts = updates * base["seconds_per_batch"], [f"{base['seconds_per_batch']:.2f} s/update {source(base)}"]
     for phase, start in PHASE_STARTS.items():
-        timed = benchmarks.get((dataset, f"{model}@{phase}"))
+        timed = benchmarks.get((dataset, f"{model}@{phase}", size))
         if timed is None:
             continue
         begins = min(updates, start(config.model_entry(model).options))

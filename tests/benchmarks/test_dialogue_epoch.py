@@ -158,8 +158,9 @@ def test_dialogwaes_original_runs_plain_dialogwae_on_dailydialog_in_groups_of_32
     assert options["--model"] == "DialogWAE" and options["--dataset"] == "DailyDial"  # not the default GMP
     assert options["--data_path"] == f"{tmp_path}/data/" and options["--max_train_dialogues"] == "576"
     assert "--no_gpu" in command and "--no_eval" in command and options["--threads"] == "1"
-    # 12 harness batches of 64 = 768 examples; a group of 32 dialogues gives 475 x 32 / 347 = 43.8 of them
-    assert dialogue_epoch.original_default_dialogues(12, 64, wae) == 32 * 18
+    # 12 harness batches of 32 (config/paper.yaml) = 384 examples; a group of 32 dialogues gives 475 x 32 / 347 =
+    # 43.8 of them
+    assert dialogue_epoch.original_default_dialogues(12, 32, wae) == 32 * 9
 
 
 def test_ratios_pair_each_original_with_the_model_it_was_compared_with():

@@ -129,6 +129,7 @@ def test_a_row_not_run_yet_carries_the_epoch_benchmarks_projection_phase_by_phas
 
     def records(spec, precision, *seconds):
         return [{"model": spec, "precision": precision, "checkout": 0, "seconds_per_batch": s,
+                 "batch_size": paper_config.train_config(spec.partition("@")[0]).batch_size,
                  "full_epoch_batches": 1000, "repeat": i} for i, s in enumerate(seconds)]
     (benchmarks / "dialogue_epoch.json").write_text(json.dumps({"created": "2026-12-01", "cpu": "Test CPU", "records": [
         *records("cvae", "float32", 9.0), {**records("cvae", "float32", 0.1)[0], "checkout": 1}]}))
@@ -171,6 +172,30 @@ def test_a_row_not_run_yet_carries_the_epoch_benchmarks_projection_phase_by_phas
             "results/benchmarks/dialogue_epoch_more.json)") in rows["SeqGAN"]["cause"]
 
 
+def test_a_row_is_projected_only_from_timings_at_its_recipes_batch_size(tmp_path, paper_config):
+    """DialogWAE's recipe went from batch 64 x 100 epochs to batch 32 x 20 (the original's updates): its batch-64
+    timings no longer project it; a timing at 32 does, at its own batches per epoch."""
+    paper = tmp_path / "tables.csv"
+    paper.write_text("table,dataset,model,metric,value\n5,DailyDialog,WAE,BLEU-F1,0.306\n")
+    (tmp_path / "causes.yaml").write_text("")
+    benchmarks = tmp_path / "benchmarks"
+    benchmarks.mkdir()
+    size, epochs = paper_config.train_config("dialogwae").batch_size, paper_config.train_config("dialogwae").epochs
+    assert (size, epochs) == (32, 20)
+
+    def timing(batch_size, batches, seconds, created):
+        return json.dumps({"created": created, "cpu": "Test CPU", "records": [
+            {"model": "dialogwae", "precision": "bfloat16", "checkout": 0, "seconds_per_batch": seconds,
+             "batch_size": batch_size, "full_epoch_batches": batches, "repeat": 0}]})
+    (benchmarks / "dialogue_epoch_old.json").write_text(timing(64, 1189, 0.7, "2026-12-07T11:00"))
+    rows = status.board_rows(paper_config, paper, tmp_path / "reference", tmp_path / "causes.yaml", benchmarks)
+    assert rows[0]["projected_hours_to_end"] == "" and rows[0]["cause"] == "no reference run of dialogwae"
+    (benchmarks / "dialogue_epoch_b32.json").write_text(timing(32, 2377, 0.4, "2026-12-06"))  # older, right size
+    rows = status.board_rows(paper_config, paper, tmp_path / "reference", tmp_path / "causes.yaml", benchmarks)
+    assert rows[0]["projected_hours_to_end"] == f"<= {20 * 2377 * 0.4 / 3600:.1f}"
+    assert "20 epochs x 2377 updates at 0.40 s/update (bfloat16, Test CPU" in rows[0]["cause"]
+
+
 def test_a_ptb_row_not_run_yet_takes_the_ptb_benchmark_and_lag_vae_says_its_rate_is_a_bound(tmp_path, paper_config):
     """`benchmarks.dialogue_epoch --dataset ptb` writes ptb_epoch.json: its records project PTB rows only (the same
     model name measured on DailyDialog would not), and Lag-VAE's projection says that it prices every epoch at the
@@ -182,9 +207,11 @@ def test_a_ptb_row_not_run_yet_takes_the_ptb_benchmark_and_lag_vae_says_its_rate
     benchmarks.mkdir()
     record = {"precision": "bfloat16", "checkout": 0, "full_epoch_batches": 658, "repeat": 0}
     (benchmarks / "ptb_epoch.json").write_text(json.dumps({"created": "2026-12-06", "cpu": "Test CPU", "dataset": "ptb",
-        "records": [{**record, "model": "lag-vae", "method": "lagging-vae", "seconds_per_batch": 6.0}]}))
+        "records": [{**record, "model": "lag-vae", "method": "lagging-vae", "seconds_per_batch": 6.0,
+                     "batch_size": paper_config.train_config("lag-vae").batch_size}]}))
     (benchmarks / "dialogue_epoch.json").write_text(json.dumps({"created": "2026-12-06", "cpu": "Test CPU",
-        "records": [{**record, "model": "cyc-vae", "method": "cyclical-vae", "seconds_per_batch": 1.0}]}))
+        "records": [{**record, "model": "cyc-vae", "method": "cyclical-vae", "seconds_per_batch": 1.0,
+                     "batch_size": paper_config.train_config("cyc-vae").batch_size}]}))
     rows = {row["row"]: row for row in status.board_rows(paper_config, paper, tmp_path / "reference",
                                                          tmp_path / "causes.yaml", benchmarks)}
     epochs = paper_config.train_config("lag-vae").epochs
