@@ -53,7 +53,7 @@ from harness.report.tables import latex_escape
 from harness.core.runs import CHECKPOINT, MODEL
 from harness.train.training import ON_CODE_CHANGE, TRAIN_LOG, train_run, warm_start_checkpoint
 from reproduction.run_record import (PROVENANCE, RECORD, earlier_calls, evaluation_resumes, finished_unevaluated,
-                                     run_record, unrecorded_training)
+                                     replaced_runs, run_record, unrecorded_training)
 
 PAPER_CONFIG = REPO_ROOT / "config" / "paper.yaml"
 PAPER_VALUES = status.PAPER_VALUES
@@ -170,6 +170,7 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
     record = run_record(work, into, f"{cpu_slug()}/{dataset}/{model_name}/seed{seed}", resumed_from)
     dest = into / record["folder"]
     dest.mkdir(parents=True, exist_ok=True)
+    replaces = replaced_runs(dest, summary["run_id"])  # before this run's files overwrite another run's
     if not evaluated:
         (dest / "metrics.json").unlink(missing_ok=True)  # an earlier call's: it scored other weights
     epochs_before = trained[0] - 1 if trained else summary["epochs_completed"]
@@ -203,7 +204,7 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
         **call, "calls": calls, "budget_minutes": sum(c["budget_minutes"] or 0.0 for c in calls),
         "config_file": "config/paper.yaml", "dataset": dataset, "model": model_name, "seed": seed,
         "precision": precision, "word_vectors": vectors.name if vectors is not None else None,
-        "run_id": summary["run_id"],
+        "run_id": summary["run_id"], "replaces": replaces,
         # the CPUs and thread counts its calls trained with, in the order they did
         "threads": thread_counts[0] if len(thread_counts) == 1 else " + ".join(map(str, thread_counts)),
         "cpu": " + ".join(cpus),

@@ -10,7 +10,9 @@ the committed `reference_run.json`, so that:
 - a record of another run (an earlier run of the same model and seed, a new run killed before writing its own) is
   never spliced into a run's calls;
 - training no record covers (a call killed after a checkpoint, before it wrote its results) is listed as such;
-- a run that finished but whose final evaluation was killed is evaluated by the next call, not trained over.
+- a run that finished but whose final evaluation was killed is evaluated by the next call, not trained over;
+- a run that replaces another in its results folder (the same model, seed and CPU type, started afresh, e.g. on a
+  machine without the other's checkpoint) keeps a line on it (`replaces`): the machine time it cost stays on record.
 """
 from __future__ import annotations
 
@@ -133,3 +135,22 @@ def evaluation_resumes(summary: dict) -> dict:
     legacy = before is not None and before.get("run_id") is None
     return {"epoch": summary["epochs_completed"], "step": summary["steps"],
             "run_id": None if legacy else summary.get("run_id"), "code_version": summary["code_version"]}
+
+
+def replaced_runs(dest: Path, run_id: str | None) -> list[dict]:
+    """The runs whose results this run's results replace in `dest`: those the folder's record already lists, then
+    that record's own run where it is another one (its id, epochs, calls, training time, whether it was scored),
+    read before the run's files overwrite it. Empty for a folder with no record."""
+    path = dest / PROVENANCE
+    if not path.is_file():
+        return []
+    earlier = read_json(path)
+    replaced = list(earlier.get("replaces") or [])
+    if earlier.get("run_id") == run_id:
+        return replaced
+    log = read_json(dest / TRAIN_LOG) if (dest / TRAIN_LOG).is_file() else {}
+    seconds = log.get("train_seconds") if log.get("run_id") == earlier.get("run_id") else None  # its own log only
+    return replaced + [{"run_id": earlier.get("run_id"), "epochs_completed": earlier.get("epochs_completed"),
+                        "calls": len(earlier.get("calls") or []), "train_seconds": seconds,
+                        "evaluated": earlier.get("evaluated"), "cpu": earlier.get("cpu"),
+                        "precision": earlier.get("precision"), "last_call": earlier.get("created")}]

@@ -357,6 +357,12 @@ def test_a_new_run_killed_before_its_record_takes_no_calls_of_the_run_before_it(
     assert [(c.get("unrecorded", False), c["steps_from"], c["steps_to"]) for c in provenance["calls"]] == [
         (True, 0, 16), (False, 16, 32)]
     assert provenance["run_id"] != json.loads(provenance_a)["run_id"]
+    # B's results replace A's in the folder: A stays on record there (its id, epochs, calls, training time)
+    a = json.loads(provenance_a)
+    assert [(r["run_id"], r["epochs_completed"], r["calls"]) for r in provenance["replaces"]] == [
+        (a["run_id"], a["epochs_completed"], 1)]
+    assert provenance["replaces"][0]["evaluated"] is False  # budget-stopped under --evaluate final
+    assert provenance["replaces"][0]["train_seconds"] is None  # the folder's train log is B's (A's was overwritten)
 
 
 def test_a_warm_start_on_another_cpu_finds_its_run_by_id_under_results(ptb_sample, tmp_path, monkeypatch):

@@ -5,7 +5,9 @@ import json
 
 import pytest
 
-from reproduction.run_record import RECORD, earlier_calls, evaluation_resumes, run_record
+from harness.train.training import TRAIN_LOG
+from reproduction.run_record import (PROVENANCE, RECORD, earlier_calls, evaluation_resumes, replaced_runs,
+                                     run_record)
 
 FIRST_CALL = {"command": "python -m reproduction.cpu_reference run --model twr-vae --budget-minutes 90",
               "budget_minutes": 90.0, "code_version": "d1d1904", "created": "2026-11-28T12:48:44+00:00"}
@@ -61,3 +63,19 @@ def test_a_corrupt_record_is_refused_naming_the_file(tmp_path):
     (tmp_path / "work" / RECORD).write_text('{"folder": "cpu-a/ptb/twr-vae/seed1", "calls": [')
     with pytest.raises(ValueError, match="reference_calls.json: not valid JSON"):
         run_record(tmp_path / "work", tmp_path, "cpu-a/ptb/twr-vae/seed1", {"epoch": 1, "step": 8, "run_id": "r"})
+
+
+def test_a_run_replacing_another_in_its_folder_keeps_a_line_on_it_and_on_those_it_replaced(tmp_path):
+    assert replaced_runs(tmp_path, "B") == []  # a new folder
+    (tmp_path / PROVENANCE).write_text(json.dumps({
+        "run_id": "A", "epochs_completed": 2, "calls": [{}, {}], "evaluated": False, "cpu": "AMD EPYC",
+        "precision": "bfloat16", "created": "2026-12-07T21:35:50+00:00",
+        "replaces": [{"run_id": "Z", "epochs_completed": 1}]}))
+    (tmp_path / TRAIN_LOG).write_text(json.dumps({"run_id": "A", "train_seconds": 1094.5}))
+    assert replaced_runs(tmp_path, "B") == [
+        {"run_id": "Z", "epochs_completed": 1},
+        {"run_id": "A", "epochs_completed": 2, "calls": 2, "train_seconds": 1094.5, "evaluated": False,
+         "cpu": "AMD EPYC", "precision": "bfloat16", "last_call": "2026-12-07T21:35:50+00:00"}]
+    assert replaced_runs(tmp_path, "A") == [{"run_id": "Z", "epochs_completed": 1}]  # A continued: the same list
+    (tmp_path / TRAIN_LOG).write_text(json.dumps({"run_id": "B", "train_seconds": 5.0}))  # not A's: not its time
+    assert replaced_runs(tmp_path, "C")[-1]["train_seconds"] is None
