@@ -19,25 +19,25 @@ paper.yaml's vocabulary (10,000). A checkout named with --compare runs this file
 A recipe with phases of different cost is timed per phase: `seqgan` times its MLE pre-training (where its schedule
 starts), `seqgan@adversarial` its adversarial updates (PHASES: the run started there).
 
-`--original DIR` also times, once per repeat after the harness's measurements, the code behind the paper's TWR-VAE
-Table 5 row: ruizheliUOA/TWR-VAE's `dialogue_dd/train_dailydial.py` (commit 68105544), DIR being a copy of its
-`dialogue_dd/` with the patches of docs/fidelity.md plus the timing ones; `--original dialogwae=DIR` the code behind
-the WAE row, guxd/DialogWAE's `train.py --model DialogWAE` (commit 29f206af), patched for the CPU, current torch and
-timing (ORIGINALS; docs/performance.md says how to rebuild either copy; none of their code is in this repository).
-Each runs in a fresh process of this interpreter, with the same `--threads`, seed 1, on the CPU, for
-`--original-epochs` epochs (default 2, as the harness: the last one is timed, the first warms up) on the first
-`--original-dialogues` training dialogues, without its test scoring or validation. Both originals train on "grids":
-their dialogues, sorted by length, in groups of their batch size (96 / 32), each group cut at every position into
-batches of one response per dialogue; TWR-VAE's script makes one update per grid, DialogWAE's takes 5 grids per
-update (n_iters_d): the autoencoder and the generator train on the first, the critic on each, so that an epoch of it
-trains the autoencoder on 15,200 of its 75,968 grid examples. N is a whole number of groups; its default is the number giving
-about as many training examples as the harness's timed epoch at the full split's rate (TWR-VAE, 12 batches of 96: 192
-dialogues). Recorded: its training seconds, updates and examples (those its updates train the decoder on), seconds
-per example and per update, and the projected full epoch (seconds per example x its full split's training examples:
-75,072 for TWR-VAE, 15,200 for DialogWAE). `ratios[MODEL]["original float32"]` (and "original bfloat16") is this
-checkout's MODEL seconds per training example in that precision over its original's (float32 only), medians over
-repeats: < 1 = the harness is faster. (Per example, not per update: the harness's batches are bucketed by size and
-of its recipe's batch size, 96 for TWR-CVAE, 64 for DialogWAE, against the originals' grids of 96 and 32.)
+`--original DIR` also times, once per repeat after the harness's measurements, the code behind the paper's TWR-VAE Table
+5 row: ruizheliUOA/TWR-VAE's `dialogue_dd/train_dailydial.py` (commit 68105544), DIR being a copy of its `dialogue_dd/`
+with the patches of docs/fidelity.md plus the timing ones; `--original dialogwae=DIR` the code behind the WAE row,
+guxd/DialogWAE's `train.py --model DialogWAE` (commit 29f206af), patched for the CPU, current torch and timing
+(ORIGINALS; docs/performance.md says how to rebuild either copy; none of their code is in this repository). Each runs in
+a fresh process of this interpreter, with the same `--threads`, seed 1, on the CPU, for `--original-epochs` epochs
+(default 2, as the harness: the last one is timed, the first warms up) on the first `--original-dialogues` training
+dialogues, without its test scoring or validation. Both originals train on "grids": their dialogues, sorted by length,
+in groups of their batch size (96 / 32), each group cut at every position into batches of one response per dialogue;
+TWR-VAE's script makes one update per grid, DialogWAE's takes 5 grids per update (n_iters_d): the autoencoder and the
+generator train on the first, the critic on each, so that an epoch of it trains the autoencoder on 15,200 of its 75,968
+grid examples. N is a whole number of groups; its default is the number giving about as many training examples as the
+harness's timed epoch at the full split's rate (TWR-VAE, 12 batches of 96: 192 dialogues). Recorded: its training
+seconds, updates and examples (those its updates train the decoder on), seconds per example and per update, and the
+projected full epoch (seconds per example x its full split's training examples: 75,072 for TWR-VAE, 15,200 for
+DialogWAE). `ratios[MODEL]["original float32"]` (and "original bfloat16") is this checkout's MODEL seconds per training
+example in that precision over its original's (float32 only), medians over repeats: < 1 = the harness is faster. (Per
+example, not per update: the harness's batches are bucketed by size and of its recipe's batch size, 96 for TWR-CVAE, 32
+for DialogWAE, as the originals' grids.)
 """
 from __future__ import annotations
 
@@ -191,14 +191,18 @@ DEFAULT_ORIGINAL = "twr-cvae-dailydialog"  # `--original DIR` without MODEL=
 
 
 def parse_original(value: str) -> tuple[str, Path]:
-    """`--original [MODEL=]DIR` -> (model, DIR); a plain DIR is the TWR-VAE dialogue code's copy."""
+    """`--original [MODEL=]DIR` -> (model, DIR); a plain DIR (a path may hold '=') is the TWR-VAE dialogue code's
+    copy."""
     model, sep, folder = value.partition("=")
-    if not sep:
-        return DEFAULT_ORIGINAL, Path(value)
-    if model not in ORIGINALS:
+    if sep and model in ORIGINALS:
+        if not folder:
+            raise ValueError(f"--original {value!r}: no folder after {model}=")
+        return model, Path(folder)
+    if sep and "/" not in model and not Path(value).exists():
         raise ValueError(f"--original {value!r}: no original code is registered for {model!r} "
-                         f"(known: {', '.join(sorted(ORIGINALS))})")
-    return model, Path(folder)
+                         f"(known: {', '.join(sorted(ORIGINALS))}; a folder whose path holds '=' as "
+                         f"{DEFAULT_ORIGINAL}=DIR)")
+    return DEFAULT_ORIGINAL, Path(value)
 
 
 def original_problems(directory: Path, original: OriginalCode = ORIGINALS[DEFAULT_ORIGINAL]) -> list[str]:
@@ -217,6 +221,14 @@ def original_problems(directory: Path, original: OriginalCode = ORIGINALS[DEFAUL
             problems += [f"{name} still has {marker} (harness-timing.patch not applied)" for marker in markers
                          if marker in text]
     return problems
+
+
+def recipe_batch_size(model: str) -> int:
+    """The batch size of `model`'s DailyDialog recipe in config/paper.yaml."""
+    from harness.core.config import REPO_ROOT, ExperimentConfig
+
+    paper = ExperimentConfig.from_file(REPO_ROOT / "config" / "paper.yaml")
+    return paper.run_config(DATASET, model, 1).train.batch_size
 
 
 def original_default_dialogues(batches: int, batch_size: int = 96,
@@ -241,8 +253,8 @@ def original_record(lines: list[dict], dialogues: int, original: OriginalCode = 
     Examples are those its updates train on (DialogWAE: the autoencoder's, one grid per update)."""
     last = lines[-1]
     seconds, examples, updates = last["train_seconds"], last["train_examples"], last["train_batches"]
-    losses = {key: value for key, value in last.items() if key.startswith("train_")
-              and key not in ("train_seconds", "train_examples", "train_batches", "train_dialogues")}
+    own = {key: value for key, value in last.items() if key.startswith("train_")  # its losses and counts
+           and key not in ("train_seconds", "train_examples", "train_batches", "train_dialogues")}
     return {"model": "original", "side": "original", "compared_with": original.model, "checkout": "original",
             "precision": "float32", "code": original.code,
             "train_dialogues": last["train_dialogues"], "dialogues_requested": dialogues,
@@ -253,7 +265,7 @@ def original_record(lines: list[dict], dialogues: int, original: OriginalCode = 
             "full_train_dialogues": last["full_train_dialogues"], "full_train_updates": last["full_train_batches"],
             "full_train_examples": last["full_train_examples"],
             "projected_epoch_seconds": seconds / examples * last["full_train_examples"],
-            "last_epoch": losses}
+            "original_fields": own}
 
 
 def run_original(directory: Path, dialogues: int, epochs: int, threads: int,
@@ -339,9 +351,14 @@ def main(argv=None) -> int:
             print(f"error: {folder} is not {original.copy} (docs/performance.md says how to rebuild it): "
                   + "; ".join(problems), file=sys.stderr)
             return 2
-        from harness.core.config import ExperimentConfig
-        batch_size = ExperimentConfig.from_file(REPO_ROOT / "config" / "paper.yaml").run_config(
-            DATASET, model, 1).train.batch_size
+        if model in originals:
+            print(f"error: --original names {model}'s original twice", file=sys.stderr)
+            return 2
+        if model not in models:
+            print(f"error: --original {value}: {model} is not among the timed --models ({','.join(models)}): the "
+                  "original would be timed with nothing to compare it with", file=sys.stderr)
+            return 2
+        batch_size = recipe_batch_size(model)
         dialogues = args.original_dialogues or original_default_dialogues(args.batches, batch_size, original)
         if dialogues <= 0 or dialogues % original.group:
             print(f"error: --original-dialogues {dialogues} is not a positive multiple of {original.group} "

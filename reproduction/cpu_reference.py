@@ -170,7 +170,7 @@ def run(model_name: str, seed: int, precision: str, budget_minutes: float, data_
     record = run_record(work, into, f"{cpu_slug()}/{dataset}/{model_name}/seed{seed}", resumed_from)
     dest = into / record["folder"]
     dest.mkdir(parents=True, exist_ok=True)
-    replaces = replaced_runs(dest, summary["run_id"])  # before this run's files overwrite another run's
+    replaces = replaced_runs(dest, summary["run_id"], resumed_from)  # before this run's files overwrite another's
     if not evaluated:
         (dest / "metrics.json").unlink(missing_ok=True)  # an earlier call's: it scored other weights
     epochs_before = trained[0] - 1 if trained else summary["epochs_completed"]

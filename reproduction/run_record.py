@@ -137,20 +137,27 @@ def evaluation_resumes(summary: dict) -> dict:
             "run_id": None if legacy else summary.get("run_id"), "code_version": summary["code_version"]}
 
 
-def replaced_runs(dest: Path, run_id: str | None) -> list[dict]:
+def replaced_runs(dest: Path, run_id: str | None, resumed_from: dict | None) -> list[dict]:
     """The runs whose results this run's results replace in `dest`: those the folder's record already lists, then
     that record's own run where it is another one (its id, epochs, calls, training time, whether it was scored),
-    read before the run's files overwrite it. Empty for a folder with no record."""
+    read before the run's files overwrite it. Empty for a folder with no record. A record without an id is this
+    run's where the run resumed a checkpoint from before runs had ids (train_run then gave it an id); an unreadable
+    record is named, not read (this is called after training and evaluation: it must not lose them)."""
     path = dest / PROVENANCE
     if not path.is_file():
         return []
-    earlier = read_json(path)
+    try:
+        earlier = read_json(path)
+        log = read_json(dest / TRAIN_LOG) if (dest / TRAIN_LOG).is_file() else {}
+    except (OSError, ValueError) as exc:
+        return [{"unreadable": f"{PROVENANCE} or {TRAIN_LOG}: {exc}".replace(str(dest), "<results folder>")}]
     replaced = list(earlier.get("replaces") or [])
-    if earlier.get("run_id") == run_id:
+    legacy_resume = resumed_from is not None and resumed_from.get("run_id") is None
+    if earlier.get("run_id") == run_id or (legacy_resume and earlier.get("run_id") is None):
         return replaced
-    log = read_json(dest / TRAIN_LOG) if (dest / TRAIN_LOG).is_file() else {}
     seconds = log.get("train_seconds") if log.get("run_id") == earlier.get("run_id") else None  # its own log only
+    calls = len(earlier["calls"]) if earlier.get("calls") else int("command" in earlier)  # the oldest: one, inline
+    evaluated = earlier.get("evaluated", (dest / "metrics.json").is_file())  # the oldest records: scored if scores
     return replaced + [{"run_id": earlier.get("run_id"), "epochs_completed": earlier.get("epochs_completed"),
-                        "calls": len(earlier.get("calls") or []), "train_seconds": seconds,
-                        "evaluated": earlier.get("evaluated"), "cpu": earlier.get("cpu"),
+                        "calls": calls, "train_seconds": seconds, "evaluated": evaluated, "cpu": earlier.get("cpu"),
                         "precision": earlier.get("precision"), "last_call": earlier.get("created")}]

@@ -214,7 +214,7 @@ PHASE_STARTS = {"adversarial": lambda options: int(options.get("pretrain_steps",
                 + int(options.get("discriminator_pretrain_steps", 0))}
 
 
-def epoch_benchmarks(folder: Path) -> dict[tuple[str, str, int], dict]:
+def epoch_benchmarks(folder: Path) -> dict[tuple[str, str, int | None], dict]:
     """(dataset, spec, batch size) -> the epoch benchmark (benchmarks.dialogue_epoch: `model` or `model@phase`) of
     this code (checkout 0) at that batch size: per precision the newest file's median over repeats, then the fastest
     precision: {"seconds_per_batch", "batches_per_epoch", "precision", "cpu", "file", "method"}. (A newer file that
@@ -239,7 +239,7 @@ def epoch_benchmarks(folder: Path) -> dict[tuple[str, str, int], dict]:
             key = (dataset, spec, size, precision)
             if key not in newest or created >= newest[key][0]:
                 newest[key] = (created, measured)
-    found: dict[tuple[str, str, int], dict] = {}
+    found: dict[tuple[str, str, int | None], dict] = {}
     for (dataset, spec, size, _), (_, measured) in sorted(newest.items(), key=lambda item: str(item[0])):
         key = (dataset, spec, size)
         if key not in found or measured["seconds_per_batch"] < found[key]["seconds_per_batch"]:
@@ -247,7 +247,8 @@ def epoch_benchmarks(folder: Path) -> dict[tuple[str, str, int], dict]:
     return found
 
 
-def projected_training_hours(config: ExperimentConfig, model: str, benchmarks: dict[tuple[str, str, int], dict],
+def projected_training_hours(config: ExperimentConfig, model: str,
+                             benchmarks: dict[tuple[str, str, int | None], dict],
                              dataset: str = "dailydialog") -> tuple[float, str] | None:
     """Hours to train `model` on `dataset` for its recipe's whole epoch budget (an early stop ends it sooner) at the
     benchmark's speed, and how that was reckoned; None where the model has no benchmark at its recipe's batch size

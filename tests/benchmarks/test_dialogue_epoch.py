@@ -1,6 +1,8 @@
 """benchmarks.dialogue_epoch: the ratios it reports and its refusals (the timing itself is a benchmark, not a test)."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from benchmarks import dialogue_epoch
@@ -74,7 +76,7 @@ def test_the_originals_record_times_its_last_epoch_per_example_and_projects_its_
     assert record["projected_epoch_seconds"] == pytest.approx(63.0 / 2016 * 75072)
     assert record["full_train_updates"] == 782 and "seconds_per_batch" not in record
     assert record["compared_with"] == "twr-cvae-dailydialog"
-    assert record["last_epoch"] == {"train_recon": 120.0, "train_kl": 1.5, "train_ppl_printed": 30.0,
+    assert record["original_fields"] == {"train_recon": 120.0, "train_kl": 1.5, "train_ppl_printed": 30.0,
                                     "train_words_incl_eos": 30000}
 
 
@@ -170,7 +172,7 @@ def test_ratios_pair_each_original_with_the_model_it_was_compared_with():
 
     wae_line = {**original_line(2, 32.0, examples=160, updates=5), "full_train_batches": 475,
                 "full_train_examples": 15200}
-    records = [ours("dialogwae", "float32", 0.05, 64), ours("dialogwae", "bfloat16", 0.02, 64),
+    records = [ours("dialogwae", "float32", 0.05, 32), ours("dialogwae", "bfloat16", 0.02, 32),
                ours("twr-cvae-dailydialog", "float32", 0.01, 96),
                {**dialogue_epoch.original_record([wae_line], 64, dialogue_epoch.ORIGINALS["dialogwae"]),
                 "repeat": 0},  # 0.2 s/example
@@ -180,6 +182,41 @@ def test_ratios_pair_each_original_with_the_model_it_was_compared_with():
     assert out["dialogwae"]["original bfloat16"] == pytest.approx(0.1)
     assert out["twr-cvae-dailydialog"]["original float32"] == pytest.approx(0.5)
     assert records[3]["projected_epoch_seconds"] == pytest.approx(0.2 * 15200)
+    legacy = {key: value for key, value in records[4].items() if key != "compared_with"}  # files before the registry
+    assert dialogue_epoch.ratios([*records[:4], legacy]) == out
+
+
+def test_dialogwaes_original_gets_whole_groups_for_its_recipes_batch_and_is_timed_only_beside_its_model(
+        tmp_path, capsys, monkeypatch):
+    (tmp_path / "dailydialog").mkdir()
+    folder = patched_original(tmp_path / "wae", "dialogwae")
+    out = tmp_path / "out.json"
+    assert dialogue_epoch.main(["--raw", str(tmp_path), "--original", f"dialogwae={folder}", "--out", str(out)]) == 2
+    assert "dialogwae is not among the timed --models (cvae,twr-cvae-dailydialog)" in capsys.readouterr().err
+    assert dialogue_epoch.main(["--raw", str(tmp_path), "--models", "dialogwae", "--original", f"dialogwae={folder}",
+                                "--original", f"dialogwae={folder}", "--out", str(out)]) == 2
+    assert "names dialogwae's original twice" in capsys.readouterr().err
+    assert not out.exists()
+    timed = []
+    monkeypatch.setattr(dialogue_epoch, "run_measurement", lambda checkout, args: {
+        "model": args[1], "precision": args[3], "seconds_per_batch": 1.0, "batch_size": 32, "full_epoch_batches": 1,
+        "projected_epoch_seconds": 1.0})
+    monkeypatch.setattr(dialogue_epoch, "run_original", lambda directory, dialogues, epochs, threads, original: (
+        timed.append((original.model, dialogues)) or {"model": "original", "side": "original", "checkout": "original",
+                                                      "precision": "float32", "error": "not run (test)"}))
+    assert dialogue_epoch.main(["--raw", str(tmp_path), "--models", "dialogwae", "--precisions", "float32",
+                                "--original", f"dialogwae={folder}", "--out", str(out)]) == 0
+    assert timed == [("dialogwae", 32 * 9)]  # config/paper.yaml's batch 32: 12 x 32 examples, 43.8 per group
+    assert set(json.loads(out.read_text())["originals"]) == {"dialogwae"}
+
+
+def test_an_original_folder_whose_path_holds_an_equals_sign_is_still_a_folder(tmp_path):
+    folder = tmp_path / "run=1" / "dialogue_dd"
+    folder.mkdir(parents=True)
+    assert dialogue_epoch.parse_original(str(folder)) == ("twr-cvae-dailydialog", folder)
+    assert dialogue_epoch.parse_original(f"dialogwae={folder}") == ("dialogwae", folder)
+    with pytest.raises(ValueError, match="no folder after dialogwae="):
+        dialogue_epoch.parse_original("dialogwae=")
 
 
 def test_the_originals_dialogues_are_whole_grids_of_96(tmp_path, capsys):
@@ -190,7 +227,7 @@ def test_the_originals_dialogues_are_whole_grids_of_96(tmp_path, capsys):
     assert "not a positive multiple of 96" in capsys.readouterr().err
     assert [dialogue_epoch.original_default_dialogues(b) for b in (1, 4, 12, 104)] == [96, 96, 192, 1440]
     wae = patched_original(tmp_path / "wae", "dialogwae")
-    assert dialogue_epoch.main(["--raw", str(tmp_path), "--original", f"dialogwae={wae}",
+    assert dialogue_epoch.main(["--raw", str(tmp_path), "--models", "dialogwae", "--original", f"dialogwae={wae}",
                                 "--original-dialogues", "48"]) == 2
     assert "not a positive multiple of 32" in capsys.readouterr().err
 

@@ -66,16 +66,35 @@ def test_a_corrupt_record_is_refused_naming_the_file(tmp_path):
 
 
 def test_a_run_replacing_another_in_its_folder_keeps_a_line_on_it_and_on_those_it_replaced(tmp_path):
-    assert replaced_runs(tmp_path, "B") == []  # a new folder
+    assert replaced_runs(tmp_path, "B", None) == []  # a new folder
     (tmp_path / PROVENANCE).write_text(json.dumps({
         "run_id": "A", "epochs_completed": 2, "calls": [{}, {}], "evaluated": False, "cpu": "AMD EPYC",
         "precision": "bfloat16", "created": "2026-12-07T21:35:50+00:00",
         "replaces": [{"run_id": "Z", "epochs_completed": 1}]}))
     (tmp_path / TRAIN_LOG).write_text(json.dumps({"run_id": "A", "train_seconds": 1094.5}))
-    assert replaced_runs(tmp_path, "B") == [
+    assert replaced_runs(tmp_path, "B", None) == [
         {"run_id": "Z", "epochs_completed": 1},
         {"run_id": "A", "epochs_completed": 2, "calls": 2, "train_seconds": 1094.5, "evaluated": False,
          "cpu": "AMD EPYC", "precision": "bfloat16", "last_call": "2026-12-07T21:35:50+00:00"}]
-    assert replaced_runs(tmp_path, "A") == [{"run_id": "Z", "epochs_completed": 1}]  # A continued: the same list
+    resumed_a = {"epoch": 2, "step": 16, "run_id": "A"}
+    assert replaced_runs(tmp_path, "A", resumed_a) == [{"run_id": "Z", "epochs_completed": 1}]  # A continued
     (tmp_path / TRAIN_LOG).write_text(json.dumps({"run_id": "B", "train_seconds": 5.0}))  # not A's: not its time
-    assert replaced_runs(tmp_path, "C")[-1]["train_seconds"] is None
+    assert replaced_runs(tmp_path, "C", None)[-1]["train_seconds"] is None
+
+
+def test_a_record_from_before_run_ids_is_the_same_run_when_its_checkpoint_is_resumed_and_read_whole_otherwise(
+        tmp_path):
+    """The oldest records have no id and keep their one call inline (no `calls`, no `evaluated`)."""
+    (tmp_path / PROVENANCE).write_text(json.dumps({**FIRST_CALL, "epochs_completed": 57, "cpu": "AMD EPYC"}))
+    (tmp_path / "metrics.json").write_text("{}")
+    legacy_checkpoint = {"epoch": 57, "step": 100, "run_id": None}  # train_run gives the resumed run a new id
+    assert replaced_runs(tmp_path, "2026-12-08T00:00:00-new", legacy_checkpoint) == []
+    replaced = replaced_runs(tmp_path, "2026-12-08T00:00:00-new", None)  # a restart from epoch 0
+    assert [(r["run_id"], r["epochs_completed"], r["calls"], r["evaluated"]) for r in replaced] == [
+        (None, 57, 1, True)]
+
+
+def test_an_unreadable_record_in_the_folder_is_named_not_read(tmp_path):
+    (tmp_path / PROVENANCE).write_text("{truncated")
+    [entry] = replaced_runs(tmp_path, "B", None)
+    assert entry["unreadable"].startswith(f"{PROVENANCE} or {TRAIN_LOG}: <results folder>/{PROVENANCE}: not valid")
