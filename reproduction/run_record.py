@@ -156,7 +156,7 @@ def replaced_runs(dest: Path, run_id: str | None, resumed_from: dict | None) -> 
     if earlier.get("run_id") == run_id or (legacy_resume and earlier.get("run_id") is None):
         return replaced
     seconds = log.get("train_seconds") if log.get("run_id") == earlier.get("run_id") else None  # its own log only
-    calls = len(earlier["calls"]) if earlier.get("calls") else int("command" in earlier)  # the oldest: one, inline
+    calls = len(earlier.get("calls") or [earlier])  # the oldest records hold their one call inline
     evaluated = earlier.get("evaluated", (dest / "metrics.json").is_file())  # the oldest records: scored if scores
     return replaced + [{"run_id": earlier.get("run_id"), "epochs_completed": earlier.get("epochs_completed"),
                         "calls": calls, "train_seconds": seconds, "evaluated": evaluated, "cpu": earlier.get("cpu"),

@@ -81,7 +81,7 @@ def score(records: list[dict], vectors) -> dict:
         "Intra-dist1": intra1, "Intra-dist2": intra2, "Inter-dist1": inter1, "Inter-dist2": inter2,
         "avg_length": sum(len(s) for h in hyps for s in h) / max(sum(len(h) for h in hyps), 1),
         "responses_per_context": len(records[0]["samples"]) if records else 0,
-        "distinct_responses": distinct_responses(hyps) if records else 0.0,
+        "distinct_responses": distinct_responses(hyps),
     }
     return {"uniform": uniform, "paper": paper_protocol_bleu(records)}
 
